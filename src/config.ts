@@ -1,0 +1,113 @@
+/**
+ * Configuration, read once from the environment. Names follow the deployment
+ * conventions (`DATABASE_URL`, `REDIS_URL`, `PORT`); everything specific to
+ * the gateway carries the `AIGUILLAGE_` prefix.
+ */
+import path from 'node:path';
+
+/** The gateway's typed configuration. */
+export interface Config {
+  /** PostgreSQL URL; when absent the embedded database (PGlite) is used. */
+  databaseUrl?: string;
+  /** Data directory of the embedded database. */
+  dataDir: string;
+  redisUrl: string;
+  /** Key prefix of every BullMQ queue, so several gateways can share a Redis. */
+  queuePrefix: string;
+  port: number;
+  host: string;
+  /** Public base URL of the gateway, used in links, `Location` headers and token issuer. */
+  baseUrl: string;
+  logLevel: string;
+  /** Lifetime of the access tokens the gateway issues, in seconds. */
+  tokenTtlSeconds: number;
+  /** External identity provider whose tokens are accepted too. */
+  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
+  /** Default and maximum page sizes of search. */
+  search: { defaultCount: number; maxCount: number };
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** Most entries a batch or transaction Bundle may carry. */
+  maxBundleEntries: number;
+  /** Size of the PostgreSQL connection pool. */
+  poolSize: number;
+  /** How often the reconciler re-creates missing Redis jobs from PostgreSQL, in ms. */
+  reconcileIntervalMs: number;
+  /** The ROR FHIR API pulled on a schedule, when configured. */
+  ror?: {
+    baseUrl: string;
+    tokenUrl?: string;
+    clientId?: string;
+    clientSecret?: string;
+    /** The four `Ror-*` headers. */
+    headers: Record<string, string>;
+    /** Time between two pulls, in ms. */
+    intervalMs: number;
+    /** `_count` of delta pages. */
+    pageSize: number;
+  };
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return value;
+}
+
+/** The four `Ror-*` headers the national ROR API requires, from ROR_PROFIL_UTILISATEUR_CODE/_SYSTEM and ROR_ROLE_METIER_CODE/_SYSTEM. */
+function rorHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const pairs: [string, string | undefined][] = [
+    ['Ror-Profil-Utilisateur-Code', env.ROR_PROFIL_UTILISATEUR_CODE],
+    ['Ror-Profil-Utilisateur-System', env.ROR_PROFIL_UTILISATEUR_SYSTEM],
+    ['Ror-Role-Metier-Code', env.ROR_ROLE_METIER_CODE],
+    ['Ror-Role-Metier-System', env.ROR_ROLE_METIER_SYSTEM],
+  ];
+  for (const [name, value] of pairs) if (value) headers[name] = value;
+  return headers;
+}
+
+/** Reads the configuration from `env` (process.env by default). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = int(env, 'PORT', 8080);
+  const host = env.HOST || '0.0.0.0';
+  const jwksUrl = env.AIGUILLAGE_IDP_JWKS_URL;
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(env.AIGUILLAGE_DATA_DIR || './data'),
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    queuePrefix: env.AIGUILLAGE_QUEUE_PREFIX || 'aiguillage',
+    port,
+    host,
+    baseUrl: (env.AIGUILLAGE_BASE_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
+    logLevel: env.LOG_LEVEL || 'info',
+    tokenTtlSeconds: int(env, 'AIGUILLAGE_TOKEN_TTL', 900),
+    externalIdp: jwksUrl
+      ? {
+          jwksUrl,
+          issuer: env.AIGUILLAGE_IDP_ISSUER || undefined,
+          audience: env.AIGUILLAGE_IDP_AUDIENCE || undefined,
+          rolesClaim: env.AIGUILLAGE_IDP_ROLES_CLAIM || 'roles',
+          organizationClaim: env.AIGUILLAGE_IDP_ORGANIZATION_CLAIM || 'organization',
+        }
+      : undefined,
+    search: { defaultCount: int(env, 'AIGUILLAGE_SEARCH_DEFAULT_COUNT', 20), maxCount: int(env, 'AIGUILLAGE_SEARCH_MAX_COUNT', 500) },
+    maxBodyBytes: int(env, 'AIGUILLAGE_MAX_BODY_BYTES', 10 * 1024 * 1024),
+    maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
+    poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
+    reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),
+    ror: env.ROR_BASE_URL
+      ? {
+          baseUrl: env.ROR_BASE_URL,
+          tokenUrl: env.ROR_TOKEN_URL || undefined,
+          clientId: env.ROR_CLIENT_ID || undefined,
+          clientSecret: env.ROR_CLIENT_SECRET || undefined,
+          headers: rorHeaders(env),
+          intervalMs: int(env, 'ROR_SYNC_INTERVAL_MS', 24 * 3_600_000),
+          pageSize: int(env, 'ROR_PAGE_SIZE', 200),
+        }
+      : undefined,
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * The relational store: PostgreSQL through `pg` when a URL is configured,
+ * embedded PostgreSQL (PGlite, a data directory on disk) otherwise. Both run
+ * the same SQL; callers only see `Queryable` and `Database`.
+ *
+ * Conventions that keep the two drivers interchangeable:
+ * - JSON goes in as text (`$1::text::jsonb` with `JSON.stringify`), never as
+ *   an object, because the drivers serialise objects differently;
+ * - timestamps go in as ISO strings and come back as `Date`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+
+/** Result rows of a query. */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Anything that runs a parameterised statement: the database or a transaction. */
+export interface Queryable {
+  /**
+   * Runs one statement. `name` makes it a prepared statement, parsed and
+   * planned once per connection: for the hot, fixed-shape statements only.
+   */
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(text: string): Promise<void>;
+}
+
+/** A connection pool (or the embedded database) that also opens transactions. */
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'embedded';
+  /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// Large integers and numerics come back as strings from both drivers unless told otherwise.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+class PostgresDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<R>(text: string, params?: readonly unknown[], name?: string): Promise<QueryResult<R>> {
+    const result = await this.pool.query({ text, values: params as unknown[] | undefined, name });
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.pool.query(text);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const tx: Queryable = {
+      query: async <R>(text: string, params?: readonly unknown[], name?: string) => {
+        const result = await client.query({ text, values: params as unknown[] | undefined, name });
+        return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+      },
+      exec: async (text: string) => {
+        await client.query(text);
+      },
+    };
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const value = await fn(tx);
+      await client.query('COMMIT');
+      return value;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true; // the connection itself failed: do not give it back to the pool
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+// PGlite reports affectedRows = 0 for a SELECT: count the rows then, as pg does.
+function embeddedResult<R>(result: { rows: R[]; affectedRows?: number }): QueryResult<R> {
+  return { rows: result.rows, rowCount: result.rows.length > 0 ? result.rows.length : (result.affectedRows ?? 0) };
+}
+
+class EmbeddedDatabase implements Database {
+  readonly kind = 'embedded' as const;
+  constructor(
+    private readonly db: PGlite,
+    private readonly releaseLock: () => void
+  ) {}
+
+  async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    return embeddedResult(await this.db.query<R>(text, params as unknown[] | undefined));
+  }
+
+  async exec(text: string): Promise<void> {
+    await this.db.exec(text);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    // PGlite runs one transaction at a time and queues every other query behind it.
+    return this.db.transaction(async (t) =>
+      fn({
+        query: async <R>(text: string, params?: readonly unknown[]) => {
+          return embeddedResult(await t.query<R>(text, params as unknown[] | undefined));
+        },
+        exec: async (text: string) => {
+          await t.exec(text);
+        },
+      })
+    );
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.db.close();
+    } finally {
+      this.releaseLock();
+    }
+  }
+}
+
+/**
+ * The embedded database is one process's: a second process opening the same
+ * directory would corrupt it. A lock file holding the owner's pid keeps it
+ * out (a lock left by a dead process is taken over).
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, 'aiguillage.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(fs.readFileSync(file, 'utf8'));
+      if (owner && isAlive(owner)) {
+        throw new Error(
+          `The embedded database in ${dataDir} is in use by process ${owner}. Stop that gateway first, or set DATABASE_URL to share a PostgreSQL server between processes.`
+        );
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`Could not lock ${file}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Where the data lives: a PostgreSQL URL, or a directory for the embedded database. */
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  /** Longest a single statement may run on PostgreSQL, in ms (0: no limit). */
+  statementTimeoutMs?: number;
+}
+
+/** Opens the configured database. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: options.statementTimeoutMs || undefined,
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    const db = new PostgresDatabase(pool);
+    await db.query('SELECT 1');
+    return db;
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const release = lockDataDir(options.dataDir);
+  try {
+    return new EmbeddedDatabase(await PGlite.create(options.dataDir, { extensions: { pg_trgm } }), release);
+  } catch (err) {
+    release();
+    throw err;
+  }
+}

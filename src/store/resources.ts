@@ -1,0 +1,234 @@
+/**
+ * Writing and reading resources: a domain row (the columns of the kind's
+ * table) plus the FHIR rendering of every version in `resource_history`, plus
+ * the identifier lookup. Table and column names come from the kinds'
+ * definitions only; every value is a parameter.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Row } from '../../mappings/resource-rows.js';
+import type { Queryable } from './db.js';
+import { join, raw, run, sql, type SqlFragment } from './sql.js';
+
+/** What the store needs to know of a resource type. */
+export interface TableInfo {
+  type: string;
+  table: string;
+}
+
+/** The row written for one version of a resource. */
+export interface VersionWrite {
+  /** The complete resource, `id` and `meta.versionId`/`meta.lastUpdated` already set. */
+  resource: Resource;
+  version: number;
+  lastUpdated: string;
+  /** Domain columns of the kind's table. */
+  row: Row;
+  identifiers: { system: string; value: string }[];
+}
+
+function value(v: Row[string]): SqlFragment {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return sql`${JSON.stringify(v.json)}::text::jsonb`;
+  return sql`${v}`;
+}
+
+function columnsOf(row: Row): { names: string[]; values: SqlFragment[] } {
+  const names = Object.keys(row);
+  return { names, values: names.map((n) => value(row[n])) };
+}
+
+function identifierArrays(write: VersionWrite): { systems: string[]; values: string[] } {
+  return { systems: write.identifiers.map((i) => i.system), values: write.identifiers.map((i) => i.value) };
+}
+
+/**
+ * Inserts the first version of a resource in one statement (row, history and
+ * identifiers together, so it needs no transaction of its own). Fails with a
+ * unique violation if the id exists.
+ */
+export async function insertFirstVersion(q: Queryable, info: TableInfo, write: VersionWrite): Promise<void> {
+  const id = write.resource.id as string;
+  const { names, values } = columnsOf(write.row);
+  const cols = join(names.map((n) => sql`${raw(n)}`), ', ');
+  const vals = join(values, ', ');
+  const { systems, values: identifierValues } = identifierArrays(write);
+  await run(
+    q,
+    sql`WITH r AS (
+        INSERT INTO ${raw(info.table)} (id, version, last_updated${names.length ? sql`, ${cols}` : sql``})
+        VALUES (${id}, ${write.version}, ${write.lastUpdated}::timestamptz${names.length ? sql`, ${vals}` : sql``})
+      ), h AS (
+        INSERT INTO resource_history (resource_type, id, version, last_updated, content)
+        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::text::jsonb)
+      )
+      INSERT INTO resource_identifier (resource_type, resource_id, system, value)
+      SELECT ${info.type}, ${id}, s, v FROM unnest(${systems}::text[], ${identifierValues}::text[]) AS x(s, v)`,
+    { prepare: true }
+  );
+}
+
+/** Inserts the first version of several resources of one table in one statement (same columns in every row). */
+export async function insertFirstVersions(q: Queryable, info: TableInfo, writes: VersionWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const names = Object.keys(writes[0].row);
+  const cols = join(names.map((n) => sql`${raw(n)}`), ', ');
+  const rows = join(
+    writes.map((w) => sql`(${w.resource.id}, ${w.version}, ${w.lastUpdated}::timestamptz${names.length ? sql`, ${join(names.map((n) => value(w.row[n])), ', ')}` : sql``})`),
+    ', '
+  );
+  const history = join(
+    writes.map((w) => sql`(${info.type}, ${w.resource.id}, ${w.version}, ${w.lastUpdated}::timestamptz, ${JSON.stringify(w.resource)}::text::jsonb)`),
+    ', '
+  );
+  const identifiers = writes.flatMap((w) => w.identifiers.map((i) => ({ id: w.resource.id as string, ...i })));
+  await run(
+    q,
+    sql`WITH r AS (
+        INSERT INTO ${raw(info.table)} (id, version, last_updated${names.length ? sql`, ${cols}` : sql``}) VALUES ${rows}
+      ), h AS (
+        INSERT INTO resource_history (resource_type, id, version, last_updated, content) VALUES ${history}
+      )
+      INSERT INTO resource_identifier (resource_type, resource_id, system, value)
+      SELECT ${info.type}, i, s, v FROM unnest(${identifiers.map((i) => i.id)}::text[], ${identifiers.map((i) => i.system)}::text[], ${identifiers.map((i) => i.value)}::text[]) AS x(i, s, v)`
+  );
+}
+
+/** Current versions of several rows (with the sender's last update), locked in id order for the rest of the transaction. */
+export async function lockCurrents(q: Queryable, info: TableInfo, ids: string[]): Promise<Map<string, { version: number; content: Resource; sourceUpdatedAt: Date | null }>> {
+  const found = new Map<string, { version: number; content: Resource; sourceUpdatedAt: Date | null }>();
+  if (ids.length === 0) return found;
+  // Lock on the table alone (see lockCurrent), then read the renderings.
+  await run(q, sql`SELECT t.id FROM ${raw(info.table)} t WHERE t.id = ANY(${ids}::text[]) ORDER BY t.id FOR UPDATE`);
+  const { rows } = await run<{ id: string; version: number; content: Resource; source_updated_at: Date | null }>(
+    q,
+    sql`SELECT t.id, t.version, h.content, t.source_updated_at FROM ${raw(info.table)} t
+        JOIN resource_history h ON h.resource_type = ${info.type} AND h.id = t.id AND h.version = t.version
+        WHERE t.id = ANY(${ids}::text[])`
+  );
+  for (const r of rows) found.set(r.id, { version: r.version, content: r.content, sourceUpdatedAt: r.source_updated_at ? new Date(r.source_updated_at) : null });
+  return found;
+}
+
+/** Which rows hold which of these national keys. */
+export async function nationalKeyHolders(q: Queryable, info: TableInfo, keys: string[]): Promise<Map<string, string[]>> {
+  const holders = new Map<string, string[]>();
+  if (keys.length === 0) return holders;
+  const { rows } = await run<{ id: string; national_keys: string[] }>(q, sql`SELECT t.id, t.national_keys FROM ${raw(info.table)} t WHERE t.national_keys && ${keys}::text[] ORDER BY t.id`);
+  for (const r of rows) for (const key of r.national_keys) holders.set(key, [...(holders.get(key) ?? []), r.id]);
+  return holders;
+}
+
+/** Writes a new version over the current one (call within a transaction holding the row lock). */
+export async function writeNextVersion(q: Queryable, info: TableInfo, write: VersionWrite): Promise<void> {
+  const id = write.resource.id as string;
+  const { names } = columnsOf(write.row);
+  const sets = names.map((n) => sql`${raw(n)} = ${value(write.row[n])}`);
+  const { systems, values } = identifierArrays(write);
+  await run(
+    q,
+    sql`WITH r AS (
+        UPDATE ${raw(info.table)} SET version = ${write.version}, last_updated = ${write.lastUpdated}::timestamptz${sets.length ? sql`, ${join(sets, ', ')}` : sql``}
+        WHERE id = ${id}
+      ), h AS (
+        INSERT INTO resource_history (resource_type, id, version, last_updated, content)
+        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::text::jsonb)
+      ), d AS (
+        DELETE FROM resource_identifier i
+        WHERE i.resource_type = ${info.type} AND i.resource_id = ${id}
+          AND NOT EXISTS (SELECT 1 FROM unnest(${systems}::text[], ${values}::text[]) AS x(s, v) WHERE x.s = i.system AND x.v = i.value)
+      )
+      INSERT INTO resource_identifier (resource_type, resource_id, system, value)
+      SELECT ${info.type}, ${id}, s, v FROM unnest(${systems}::text[], ${values}::text[]) AS x(s, v)
+      ON CONFLICT DO NOTHING`
+  );
+}
+
+/**
+ * The current version of a row and its rendering, locking the row for the
+ * rest of the transaction. The row is locked by a query on its own table
+ * (a lock taken through a join can drop a row updated concurrently), then
+ * its rendering is read by a second statement, which sees the committed
+ * version the lock waited for.
+ */
+export async function lockCurrent(
+  q: Queryable,
+  info: TableInfo,
+  id: string,
+  visible: SqlFragment,
+  withSourceTime = false
+): Promise<{ version: number; content: Resource; sourceUpdatedAt: Date | null } | undefined> {
+  const { rows } = await run<{ version: number; source_updated_at: Date | null }>(
+    q,
+    sql`SELECT t.version${withSourceTime ? sql`, t.source_updated_at` : sql``} FROM ${raw(info.table)} t WHERE t.id = ${id} AND ${visible} FOR UPDATE`
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const content = await run<{ content: Resource }>(q, sql`SELECT content FROM resource_history WHERE resource_type = ${info.type} AND id = ${id} AND version = ${row.version}`);
+  return { version: row.version, content: content.rows[0].content, sourceUpdatedAt: row.source_updated_at ? new Date(row.source_updated_at) : null };
+}
+
+/** Ids of the rows holding any of these national keys. */
+export async function findByNationalKeys(q: Queryable, info: TableInfo, keys: string[]): Promise<string[]> {
+  const { rows } = await run<{ id: string }>(q, sql`SELECT t.id FROM ${raw(info.table)} t WHERE t.national_keys && ${keys}::text[] ORDER BY t.id`);
+  return rows.map((r) => r.id);
+}
+
+/** The current rendering of a resource, if it exists and `visible` holds for its row. */
+export async function readCurrent(q: Queryable, info: TableInfo, id: string, visible: SqlFragment): Promise<Resource | undefined> {
+  const { rows } = await run<{ content: Resource }>(
+    q,
+    sql`SELECT h.content FROM ${raw(info.table)} t
+        JOIN resource_history h ON h.resource_type = ${info.type} AND h.id = t.id AND h.version = t.version
+        WHERE t.id = ${id} AND ${visible}`,
+    { prepare: true }
+  );
+  return rows[0]?.content;
+}
+
+/** One version's rendering, if the resource exists and `visible` holds for its current row. */
+export async function readVersion(q: Queryable, info: TableInfo, id: string, version: number, visible: SqlFragment): Promise<Resource | undefined> {
+  const { rows } = await run<{ content: Resource }>(
+    q,
+    sql`SELECT h.content FROM resource_history h
+        JOIN ${raw(info.table)} t ON t.id = h.id
+        WHERE h.resource_type = ${info.type} AND h.id = ${id} AND h.version = ${version} AND ${visible}`
+  );
+  return rows[0]?.content;
+}
+
+/** A page of history entries, newest first. */
+export interface HistoryPage {
+  entries: { content: Resource; version: number; lastUpdated: Date; id: string }[];
+  /** Cursor of the next page, if there is one. */
+  next?: { lastUpdated: string; id: string; version: number };
+}
+
+/** History of one resource (`id`) or of the whole type, newest first, keyset-paged. */
+export async function readHistory(
+  q: Queryable,
+  info: TableInfo,
+  options: { id?: string; since?: string; count: number; after?: { lastUpdated: string; id: string; version: number }; visible: SqlFragment }
+): Promise<HistoryPage> {
+  const where: SqlFragment[] = [sql`h.resource_type = ${info.type}`, options.visible];
+  if (options.id) where.push(sql`h.id = ${options.id}`);
+  if (options.since) where.push(sql`h.last_updated >= ${options.since}::timestamptz`);
+  if (options.after) {
+    const a = options.after;
+    where.push(
+      sql`(h.last_updated < ${a.lastUpdated}::timestamptz OR (h.last_updated = ${a.lastUpdated}::timestamptz AND (h.id > ${a.id} OR (h.id = ${a.id} AND h.version < ${a.version}))))`
+    );
+  }
+  const { rows } = await run<{ content: Resource; version: number; last_updated: Date; id: string }>(
+    q,
+    sql`SELECT h.content, h.version, h.last_updated, h.id FROM resource_history h
+        JOIN ${raw(info.table)} t ON t.id = h.id
+        WHERE ${join(where, ' AND ')}
+        ORDER BY h.last_updated DESC, h.id ASC, h.version DESC
+        LIMIT ${options.count + 1}`
+  );
+  const entries = rows.slice(0, options.count).map((r) => ({ content: r.content, version: r.version, lastUpdated: new Date(r.last_updated), id: r.id }));
+  const last = entries[entries.length - 1];
+  return {
+    entries,
+    next: rows.length > options.count && last ? { lastUpdated: last.lastUpdated.toISOString(), id: last.id, version: last.version } : undefined,
+  };
+}
