@@ -1,0 +1,26 @@
+/**
+ * `npm run bench [-- core directory]`: each suite starts the gateway on a
+ * fresh PostgreSQL database (a child process: API + workers, with Redis) and
+ * prints its figures. Environment: BENCH_DURATION (s per HTTP scenario,
+ * default 10), BENCH_CONNECTIONS (default 16), BENCH_POSTGRES_URL,
+ * BENCH_DIRECTORY_SCALE (1 = 100,000 units, 30,000 structures and places).
+ */
+import { benchCore } from './core.js';
+import { benchDirectory } from './directory.js';
+
+const SUITES: Record<string, () => Promise<string>> = { core: benchCore, directory: benchDirectory };
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = wanted.length > 0 ? wanted : Object.keys(SUITES);
+  for (const name of names) {
+    const suite = SUITES[name];
+    if (!suite) throw new Error(`unknown suite "${name}"; suites: ${Object.keys(SUITES).join(', ')}`);
+    process.stdout.write(await suite());
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

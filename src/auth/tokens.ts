@@ -1,0 +1,134 @@
+/**
+ * Access tokens: short-lived JWTs (ES256) signed by the gateway with a key
+ * kept in PostgreSQL (so every process and every restart verifies the same
+ * tokens), and, optionally, tokens of an external identity provider checked
+ * against its JWKS. Verified tokens are cached until they expire, so the
+ * signature is checked once per token, not once per request.
+ */
+import { randomUUID } from 'node:crypto';
+import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { isRole, type Principal } from '../domain/principal.js';
+import type { Queryable } from '../store/db.js';
+
+const ALG = 'ES256';
+
+/** Settings of token issuing and checking. */
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
+}
+
+/** Why a token was refused. */
+export class InvalidToken extends Error {}
+
+type VerifyKey = Parameters<typeof jwtVerify>[1];
+
+/** Issues and verifies tokens. */
+export class TokenService {
+  private readonly cache = new Map<string, { principal: Principal; exp: number }>();
+
+  private constructor(
+    private readonly settings: TokenSettings,
+    private readonly kid: string,
+    private readonly privateKey: Awaited<ReturnType<typeof importJWK>>,
+    private readonly jwks: JSONWebKeySet,
+    private readonly externalKeys?: VerifyKey
+  ) {}
+
+  /** Loads the signing key from the database, creating one on first start. */
+  static async open(q: Queryable, settings: TokenSettings): Promise<TokenService> {
+    let { rows } = await q.query<{ kid: string; private_jwk: JWK; public_jwk: JWK }>('SELECT kid, private_jwk, public_jwk FROM signing_key ORDER BY created_at DESC');
+    if (rows.length === 0) {
+      const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
+      const kid = randomUUID();
+      const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
+      const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
+      await q.query('INSERT INTO signing_key (kid, private_jwk, public_jwk) VALUES ($1, $2::text::jsonb, $3::text::jsonb) ON CONFLICT DO NOTHING', [
+        kid,
+        JSON.stringify(privateJwk),
+        JSON.stringify(publicJwk),
+      ]);
+      ({ rows } = await q.query('SELECT kid, private_jwk, public_jwk FROM signing_key ORDER BY created_at DESC'));
+    }
+    const newest = rows[0];
+    const privateKey = await importJWK(newest.private_jwk, ALG);
+    const jwks = { keys: rows.map((r) => r.public_jwk) };
+    const external = settings.externalIdp ? createRemoteJWKSet(new URL(settings.externalIdp.jwksUrl)) : undefined;
+    return new TokenService(settings, newest.kid, privateKey, jwks, external);
+  }
+
+  /** The public keys, for `/.well-known/jwks.json`. */
+  publicKeys(): JSONWebKeySet {
+    return this.jwks;
+  }
+
+  /** Issues a token for a client. */
+  async issue(client: { id: string; roles: readonly string[]; organization?: string }): Promise<{ access_token: string; expires_in: number }> {
+    const token = await new SignJWT({ roles: [...client.roles], ...(client.organization ? { organization: client.organization } : {}), scope: 'system/*.*' })
+      .setProtectedHeader({ alg: ALG, kid: this.kid, typ: 'JWT' })
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setSubject(client.id)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.settings.ttlSeconds}s`)
+      .sign(this.privateKey);
+    return { access_token: token, expires_in: this.settings.ttlSeconds };
+  }
+
+  /** The principal of a bearer token; throws InvalidToken. */
+  async verify(token: string): Promise<Principal> {
+    const now = Date.now() / 1000;
+    const cached = this.cache.get(token);
+    if (cached && cached.exp > now) return cached.principal;
+    if (cached) this.cache.delete(token);
+    const { payload, external } = await this.verifySignature(token);
+    const principal = toPrincipal(payload, external ? this.settings.externalIdp : undefined);
+    if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(token, { principal, exp: payload.exp ?? now });
+    return principal;
+  }
+
+  private async verifySignature(token: string): Promise<{ payload: JWTPayload; external: boolean }> {
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks), {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        algorithms: [ALG],
+        requiredClaims: ['exp', 'sub'],
+      });
+      return { payload, external: false };
+    } catch (err) {
+      const idp = this.settings.externalIdp;
+      if (!this.externalKeys || !idp) throw new InvalidToken(describe(err));
+      try {
+        const { payload } = await jwtVerify(token, this.externalKeys, { issuer: idp.issuer, audience: idp.audience, requiredClaims: ['exp', 'sub'] });
+        return { payload, external: true };
+      } catch (externalErr) {
+        throw new InvalidToken(describe(externalErr));
+      }
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ERR_JWT_EXPIRED') return 'The token has expired';
+  if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' || code === 'ERR_JWKS_NO_MATCHING_KEY') return 'The token signature is not valid';
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return `The token is not for this gateway (${(err as Error).message})`;
+  return 'The token is not valid';
+}
+
+/** Reads a dotted claim path (e.g. Keycloak's `realm_access.roles`). */
+function claim(payload: JWTPayload, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined), payload);
+}
+
+function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizationClaim: string }): Principal {
+  const rawRoles = claim(payload, idp?.rolesClaim ?? 'roles');
+  const roles = (Array.isArray(rawRoles) ? rawRoles : typeof rawRoles === 'string' ? rawRoles.split(/[ ,]/) : []).filter((r): r is string => typeof r === 'string').filter(isRole);
+  const organization = claim(payload, idp?.organizationClaim ?? 'organization');
+  return { clientId: payload.sub as string, roles, organization: typeof organization === 'string' && organization ? organization : undefined };
+}

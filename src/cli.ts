@@ -1,0 +1,165 @@
+/**
+ * The `aiguillage` command.
+ *
+ *   aiguillage start                 API and workers in one process (npm start)
+ *   aiguillage serve                 the API only
+ *   aiguillage worker                the workers only
+ *   aiguillage migrate               apply database migrations
+ *   aiguillage client create --name N --roles r1,r2 [--organization SYSTEM|VALUE | Organization/ID]
+ *   aiguillage seed                  load a small demo directory
+ */
+import { parseArgs } from 'node:util';
+import fs from 'node:fs';
+import { createClient } from './auth/clients.js';
+import { loadConfig } from './config.js';
+import { isRole, ROLES, type Role } from './domain/principal.js';
+import { createLogger } from './logger.js';
+import { openStore, start, type Gateway } from './main.js';
+import { fromRoot } from './paths.js';
+import { handleFhir } from './fhir/router.js';
+import { rorClient } from './queues/ror-sync.js';
+import { openSync, runSync } from './ror/pull.js';
+
+const USAGE = `Usage: aiguillage <command>
+
+Commands:
+  start      run the FHIR API and the workers in one process
+  serve      run the FHIR API only
+  worker     run the background workers only
+  migrate    apply the database migrations
+  client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID]
+             create an OAuth2 client; prints {"client_id","client_secret"}
+  seed       load a small demo directory (idempotent)
+  ror-sync [--full]
+             pull the directory from the ROR API (ROR_BASE_URL…) now, showing progress;
+             a delta after a completed pull, a full $export load otherwise or with --full
+
+Roles: ${ROLES.join(', ')}
+Configuration comes from the environment (see README).`;
+
+function fail(message: string): never {
+  process.stderr.write(`aiguillage: ${message}\n`);
+  process.exit(2);
+}
+
+function runUntilSignal(gateway: Gateway): void {
+  const stop = (signal: string): void => {
+    gateway.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    gateway.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      }
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const config = loadConfig();
+  switch (command) {
+    case 'start':
+    case 'serve':
+    case 'worker': {
+      const gateway = await start(config, { api: command !== 'worker', workers: command !== 'serve' });
+      runUntilSignal(gateway);
+      return;
+    }
+    case 'migrate': {
+      const logger = createLogger(config.logLevel);
+      const db = await openStore(config, logger);
+      await db.close();
+      return;
+    }
+    case 'client': {
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { name: { type: 'string' }, roles: { type: 'string' }, organization: { type: 'string' } },
+      });
+      if (positionals[0] !== 'create') fail('usage: aiguillage client create --name NAME --roles ROLE[,ROLE] [--organization …]');
+      if (!values.name) fail('--name is required');
+      const roles = (values.roles ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+      if (roles.length === 0) fail(`--roles is required (among ${ROLES.join(', ')})`);
+      const unknown = roles.filter((r) => !isRole(r));
+      if (unknown.length > 0) fail(`unknown role(s) ${unknown.join(', ')}; known: ${ROLES.join(', ')}`);
+      const organization = values.organization;
+      if (organization !== undefined && !/^(Organization\/[A-Za-z0-9\-.]{1,64}|[^|\s]+\|[^|\s]+)$/.test(organization)) {
+        fail('--organization must be SYSTEM|VALUE (e.g. https://finess.esante.gouv.fr|750000001) or Organization/ID');
+      }
+      const logger = createLogger('warn');
+      const db = await openStore(config, logger);
+      try {
+        const created = await createClient(db, { name: values.name, roles: roles as Role[], organization });
+        process.stdout.write(`${JSON.stringify(created)}\n`);
+      } finally {
+        await db.close();
+      }
+      return;
+    }
+    case 'seed': {
+      const gateway = await start(config, { api: false, workers: false, logger: createLogger('warn') });
+      try {
+        const bundle = JSON.parse(fs.readFileSync(fromRoot('fixtures', 'demo-directory.json'), 'utf8')) as unknown;
+        const response = await handleFhir(gateway.services, {
+          method: 'POST',
+          path: '',
+          query: new URLSearchParams(),
+          body: bundle,
+          principal: { clientId: 'seed', roles: ['admin'] },
+        });
+        const entries = (response.body as { entry?: unknown[] }).entry ?? [];
+        process.stdout.write(`Seeded ${entries.length} directory resources (Organization, HealthcareService, Location).\n`);
+      } finally {
+        await gateway.shutdown();
+      }
+      return;
+    }
+    case 'ror-sync': {
+      const { values } = parseArgs({ args: rest, options: { full: { type: 'boolean' } } });
+      if (!config.ror) fail('ror-sync needs ROR_BASE_URL (and ROR_TOKEN_URL, ROR_CLIENT_ID, ROR_CLIENT_SECRET, the ROR_* headers)');
+      const gateway = await start(config, { api: false, workers: false, logger: createLogger('warn') });
+      try {
+        const { services } = gateway;
+        const id = await openSync(services.db, values.full ? 'full' : 'auto', services.clock.now(), config.ror.pageSize);
+        const result = await runSync(
+          {
+            db: services.db,
+            validator: services.validator,
+            clock: services.clock,
+            client: rorClient(config.ror),
+            onProgress: (p) =>
+              process.stderr.write(
+                `\r${p.mode} pull ${p.id.slice(0, 8)}: ${p.applied} applied, ${p.skipped} unchanged, ${p.rejected} rejected${p.files ? ` (file ${Math.min(p.file_index + 1, p.files.length)}/${p.files.length})` : ''}   `
+              ),
+          },
+          id
+        );
+        process.stderr.write('\n');
+        process.stdout.write(`${JSON.stringify({ id: result.id, mode: result.mode, state: result.state, applied: result.applied, skipped: result.skipped, rejected: result.rejected, errors: result.errors.slice(0, 10) })}\n`);
+        if (result.state !== 'completed') process.exitCode = 1;
+      } finally {
+        await gateway.shutdown();
+      }
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`aiguillage: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,43 @@
+/**
+ * The access layer every interaction goes through. A rule per resource type
+ * (kinds.ts) says which roles may read and write it and which column ties a
+ * row to its owning organization; later modules add their rules here, not in
+ * the handlers.
+ */
+import { forbidden, unauthorized } from '../fhir/outcomes.js';
+import { sql, trusted, type SqlFragment } from '../store/sql.js';
+import type { ResourceKind } from './kinds.js';
+import { hasAnyRole, type Principal } from './principal.js';
+
+/** What the caller wants to do with a type. */
+export type Action = 'read' | 'write';
+
+/** Throws 401 (no token) or 403 (wrong role) unless `principal` may do `action` on the kind's type. */
+export function authorize(principal: Principal | undefined, kind: ResourceKind, action: Action): void {
+  const allowed = action === 'read' ? kind.access.read : kind.access.write;
+  if (allowed === 'public') return;
+  if (!principal) throw unauthorized();
+  if (!hasAnyRole(principal, allowed)) {
+    throw forbidden(`Role(s) ${principal.roles.join(', ') || '(none)'} may not ${action} ${kind.type}; allowed: ${allowed.join(', ')}`);
+  }
+}
+
+/** Whether `principal` may read the kind's type (no throw: for `_include` targets). */
+export function mayRead(principal: Principal | undefined, kind: ResourceKind): boolean {
+  const allowed = kind.access.read;
+  return allowed === 'public' || hasAnyRole(principal, allowed);
+}
+
+/** SQL condition (table alias `t`) restricting rows to those the caller may see. */
+export function visibleRows(principal: Principal | undefined, kind: ResourceKind): SqlFragment {
+  const column = kind.access.ownerColumn;
+  if (!column || kind.access.read === 'public' || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+  if (!principal?.organization) return sql`FALSE`;
+  return sql`t.${trusted(column)} = ${principal.organization}`;
+}
+
+/** Columns a new row gets from its creator (its owning organization). */
+export function ownerColumns(principal: Principal | undefined, kind: ResourceKind): Record<string, string | null> {
+  const column = kind.access.ownerColumn;
+  return column ? { [column]: principal?.organization ?? null } : {};
+}

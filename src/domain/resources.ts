@@ -1,0 +1,244 @@
+/**
+ * The generic resource service: create, conditional create, update with
+ * optimistic locking, read, vread, history and search, for every kind, with
+ * the access layer applied. It knows neither HTTP nor FHIR URLs: callers pass
+ * parsed values and get resources back or an OperationOutcome thrown.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Resource } from '@medplum/fhirtypes';
+import { canonicalJson } from '../../mappings/canonical-json.js';
+import { identifierKeys } from '../../mappings/resource-rows.js';
+import { conflict, notFound, preconditionFailed } from '../fhir/outcomes.js';
+import type { Database, Queryable } from '../store/db.js';
+import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readHistory, readVersion, writeNextVersion, type HistoryPage } from '../store/resources.js';
+import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
+import type { Clock } from './clock.js';
+import { kindOf, type ResourceKind } from './kinds.js';
+import type { Principal } from './principal.js';
+import { runSearch, type SearchPage, type SearchQuery } from './search.js';
+
+/** Who calls, and where: the database, or an open transaction (Bundle). */
+export interface CallContext {
+  db: Database;
+  /** The transaction to run in, when the call is part of a larger one. */
+  tx?: Queryable;
+  principal?: Principal;
+  clock: Clock;
+}
+
+/** The outcome of a write. */
+export interface WriteResult {
+  resource: Resource;
+  /** Whether a new resource was created (201) rather than updated or matched (200). */
+  created: boolean;
+  /** For a conditional create: an existing resource matched and nothing was written. */
+  matched?: boolean;
+  /**
+   * Nothing was written because the content is the stored one (`unchanged`),
+   * or because the sender's version is not newer than the stored one (`stale`).
+   */
+  skipped?: 'unchanged' | 'stale';
+}
+
+function inTransaction<T>(ctx: CallContext, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return ctx.tx ? fn(ctx.tx) : ctx.db.transaction(fn);
+}
+
+function queryable(ctx: CallContext): Queryable {
+  return ctx.tx ?? ctx.db;
+}
+
+/** The kind of a type, or 404 when the gateway does not store it. */
+export function requireKind(type: string): ResourceKind {
+  const kind = kindOf(type);
+  if (!kind) throw notFound(`Resource type ${type} is not supported by this server`);
+  return kind;
+}
+
+/** The resource as stored: server meta set, client-supplied version data dropped. */
+export function stamp(resource: Resource, id: string, version: number, lastUpdated: string): Resource {
+  const { versionId: _v, lastUpdated: _l, ...meta } = resource.meta ?? {};
+  return { ...resource, id, meta: { ...meta, versionId: String(version), lastUpdated } } as Resource;
+}
+
+/** Whether two renderings say the same, server metadata aside. */
+export function sameContent(a: Resource, b: Resource): boolean {
+  const strip = (r: Resource): unknown => {
+    const { id: _id, meta, ...rest } = r;
+    const { versionId: _v, lastUpdated: _l, ...keptMeta } = meta ?? {};
+    return Object.keys(keptMeta).length > 0 ? { ...rest, meta: keptMeta } : rest;
+  };
+  return canonicalJson(strip(a)) === canonicalJson(strip(b));
+}
+
+/** A deterministic advisory-lock key (conditional-create criteria, national keys). */
+export function lockKey(type: string, criteria: string): string {
+  return createHash('sha256').update(`${type}?${criteria}`).digest().readBigInt64BE(0).toString();
+}
+
+/**
+ * Takes the advisory locks of these keys, in one statement and in numeric
+ * order (the same order everywhere, so two writers cannot deadlock on them).
+ */
+export async function lockKeys(q: Queryable, type: string, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const ids = [...new Set(keys.map((k) => lockKey(type, k)))];
+  await q.query('SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS ordered', [ids]);
+}
+
+/** Why a push of `resource` over the stored version writes nothing, if it does not. */
+export function skipReason(kind: ResourceKind, resource: Resource, current: { content: Resource; sourceUpdatedAt: Date | null }): WriteResult['skipped'] {
+  const sentAt = resource.meta?.lastUpdated ? Date.parse(resource.meta.lastUpdated) : NaN;
+  if (kind.upsertOnNationalKeys && current.sourceUpdatedAt && !Number.isNaN(sentAt) && sentAt <= current.sourceUpdatedAt.getTime()) return 'stale';
+  if (sameContent(resource, current.content)) return 'unchanged';
+  return undefined;
+}
+
+/** Creates a resource; with `ifNoneExist`, returns the one match instead (412 when several match). */
+export async function createResource(
+  ctx: CallContext,
+  resource: Resource,
+  options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string } = {}
+): Promise<WriteResult> {
+  const kind = requireKind(resource.resourceType);
+  authorize(ctx.principal, kind, 'write');
+  const lastUpdated = ctx.clock.now().toISOString();
+  const stored = stamp(resource, options.id ?? randomUUID(), 1, lastUpdated);
+  // The row is read from the resource as sent: its meta.lastUpdated is the sender's.
+  const row = { ...kind.toRow(resource as never), ...ownerColumns(ctx.principal, kind) };
+  const write = { resource: stored, version: 1, lastUpdated, row, identifiers: identifierKeys((stored as { identifier?: [] }).identifier) };
+  if (kind.upsertOnNationalKeys && ((row.national_keys as string[] | undefined) ?? []).length > 0) {
+    return inTransaction(ctx, async (q) => {
+      const holder = await findUpsertTarget(q, kind, resource);
+      if (holder && options.id && holder !== options.id) {
+        throw conflict(`${kind.type}/${options.id} cannot be created: its national identifier is held by ${kind.type}/${holder}`, `${kind.type}.identifier`);
+      }
+      if (holder) return updateResource({ ...ctx, tx: q }, resource, holder);
+      await insertFirstVersion(q, kind, write);
+      return { resource: stored, created: true };
+    });
+  }
+  const conditional = options.ifNoneExist;
+  if (!conditional) {
+    await insertFirstVersion(queryable(ctx), kind, write);
+    return { resource: stored, created: true };
+  }
+  return inTransaction(ctx, async (q) => {
+    const match = await findConditionalMatch(q, ctx.principal, kind, conditional);
+    if (match) return { resource: match, created: false, matched: true };
+    await insertFirstVersion(q, kind, write);
+    return { resource: stored, created: true };
+  });
+}
+
+/**
+ * The one visible resource matching a conditional create's criteria, or none
+ * (412 when several match). Takes a transaction-scoped advisory lock on the
+ * criteria first, so two identical conditional creates serialise: the second
+ * sees the first one's row once it commits. Call within a transaction.
+ */
+export async function findConditionalMatch(
+  q: Queryable,
+  principal: Principal | undefined,
+  kind: ResourceKind,
+  conditional: { query: SearchQuery; key: string }
+): Promise<Resource | undefined> {
+  await q.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(kind.type, conditional.key)]);
+  const visible = visibleRows(principal, kind);
+  const found = await runSearch(q, { ...conditional.query, count: 2, after: undefined, includes: [], total: false }, visible, () => visible);
+  if (found.resources.length > 1) throw preconditionFailed(`If-None-Exist matched several ${kind.type} resources`);
+  return found.resources[0];
+}
+
+/**
+ * The stored resource a directory push updates: the one holding its national
+ * keys (409 when they are spread over several). Locks the keys for the rest
+ * of the transaction, so concurrent pushes of one structure serialise.
+ */
+export async function findUpsertTarget(q: Queryable, kind: ResourceKind, resource: Resource): Promise<string | undefined> {
+  if (!kind.upsertOnNationalKeys) return undefined;
+  const keys = (kind.toRow(resource as never).national_keys as string[] | undefined) ?? [];
+  if (keys.length === 0) return undefined;
+  await lockKeys(q, kind.type, keys);
+  const holders = await findByNationalKeys(q, kind, keys);
+  if (holders.length > 1) {
+    throw conflict(`The national identifiers of this ${kind.type} are held by several resources: ${holders.map((id) => `${kind.type}/${id}`).join(', ')}`, `${kind.type}.identifier`);
+  }
+  return holders[0];
+}
+
+/** Updates (or, where the kind allows client ids, creates) `type/id`; `ifMatch` is the expected version. */
+export async function updateResource(ctx: CallContext, resource: Resource, id: string, options: { ifMatch?: number } = {}): Promise<WriteResult> {
+  const kind = requireKind(resource.resourceType);
+  authorize(ctx.principal, kind, 'write');
+  return inTransaction(ctx, async (q) => {
+    let current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind), kind.upsertOnNationalKeys);
+    if (!current && kind.clientIds) {
+      // Two writers creating the same new id serialise here; the second then updates the first's row.
+      // (with its national keys, in one sorted acquisition, as the bulk path does, so neither can deadlock the other)
+      const keys = kind.upsertOnNationalKeys ? ((kind.toRow(resource as never).national_keys as string[] | undefined) ?? []) : [];
+      await lockKeys(q, kind.type, [`id|${id}`, ...keys]);
+      current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind), kind.upsertOnNationalKeys);
+    }
+    if (!current) {
+      if (options.ifMatch !== undefined) throw preconditionFailed(`${kind.type}/${id} does not exist; If-Match cannot hold`);
+      if (!kind.clientIds) throw notFound(`${kind.type}/${id} not found (ids of ${kind.type} are assigned by the server: create with POST)`);
+      return createResource({ ...ctx, tx: q }, resource, { id });
+    }
+    if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
+      throw preconditionFailed(`Version conflict on ${kind.type}/${id}: If-Match expects version ${options.ifMatch}, current is ${current.version}`);
+    }
+    const skipped = skipReason(kind, resource, current);
+    if (skipped) return { resource: current.content, created: false, skipped };
+    const version = current.version + 1;
+    const lastUpdated = ctx.clock.now().toISOString();
+    const stored = stamp(resource, id, version, lastUpdated);
+    await writeNextVersion(q, kind, {
+      resource: stored,
+      version,
+      lastUpdated,
+      row: kind.toRow(resource as never),
+      identifiers: identifierKeys((stored as { identifier?: [] }).identifier),
+    });
+    return { resource: stored, created: false };
+  });
+}
+
+/** Reads the current version (404 when missing or not visible to the caller). */
+export async function readResource(ctx: CallContext, type: string, id: string): Promise<Resource> {
+  const kind = requireKind(type);
+  authorize(ctx.principal, kind, 'read');
+  const resource = await readCurrent(queryable(ctx), kind, id, visibleRows(ctx.principal, kind));
+  if (!resource) throw notFound(`${type}/${id} not found`);
+  return resource;
+}
+
+/** Reads one version. */
+export async function readResourceVersion(ctx: CallContext, type: string, id: string, version: number): Promise<Resource> {
+  const kind = requireKind(type);
+  authorize(ctx.principal, kind, 'read');
+  const resource = await readVersion(queryable(ctx), kind, id, version, visibleRows(ctx.principal, kind));
+  if (!resource) throw notFound(`${type}/${id}/_history/${version} not found`);
+  return resource;
+}
+
+/** History of a resource or of a type, newest first. */
+export async function readResourceHistory(
+  ctx: CallContext,
+  type: string,
+  options: { id?: string; since?: string; count: number; after?: { lastUpdated: string; id: string; version: number } }
+): Promise<HistoryPage> {
+  const kind = requireKind(type);
+  authorize(ctx.principal, kind, 'read');
+  const page = await readHistory(queryable(ctx), kind, { ...options, visible: visibleRows(ctx.principal, kind) });
+  if (options.id && page.entries.length === 0 && !options.after && !options.since) throw notFound(`${type}/${options.id} not found`);
+  return page;
+}
+
+/** Searches a type, restricted to what the caller may see (includes too). */
+export async function searchResources(ctx: CallContext, query: SearchQuery): Promise<SearchPage> {
+  authorize(ctx.principal, query.kind, 'read');
+  // An _include of a type the caller may not read is dropped, not an error: it reveals nothing.
+  const includes = query.includes.filter((inc) => mayRead(ctx.principal, requireKind(inc.target)));
+  return runSearch(queryable(ctx), { ...query, includes }, visibleRows(ctx.principal, query.kind), (type) => visibleRows(ctx.principal, requireKind(type)));
+}

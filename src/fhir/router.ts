@@ -1,0 +1,260 @@
+/**
+ * The FHIR router: a plain request in, a status and a resource out. It
+ * parses FHIR syntax (paths, search parameters, If-* headers), validates,
+ * and calls the domain; it never touches HTTP or SQL.
+ */
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { kindOf } from '../domain/kinds.js';
+import type { SearchQuery } from '../domain/search.js';
+import {
+  createResource,
+  readResource,
+  readResourceHistory,
+  readResourceVersion,
+  requireKind,
+  searchResources,
+  updateResource,
+  type CallContext,
+  type WriteResult,
+} from '../domain/resources.js';
+import { acceptAsyncBundle, asyncStatus, wantsAsync } from './async.js';
+import { processBundle } from './bundle.js';
+import { capabilityStatement } from './capability.js';
+import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, unauthorized } from './outcomes.js';
+import { encodeCursor, parseSearch } from './search-request.js';
+import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+
+/** The `Prefer` header's `handling=lenient`. */
+export function isLenient(prefer: string | undefined): boolean {
+  return /handling\s*=\s*lenient/i.test(prefer ?? '');
+}
+
+/** Reads an ETag or If-Match value `W/"3"` (or `3`) as a version number. */
+export function parseVersionTag(value: string): number {
+  const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(value.trim());
+  if (!m) throw badRequest(`If-Match must be a version ETag such as W/"3", got ${JSON.stringify(value)}`, 'If-Match');
+  return Number(m[1]);
+}
+
+function checkId(id: string): string {
+  if (!ID.test(id)) throw badRequest(`Invalid id "${id}": 1 to 64 characters among A-Z a-z 0-9 - .`);
+  return id;
+}
+
+/** Headers of a stored version: ETag, Last-Modified and Location. */
+export function versionHeaders(services: FhirServices, resource: Resource): Record<string, string> {
+  const version = resource.meta?.versionId ?? '';
+  return {
+    ETag: `W/"${version}"`,
+    'Last-Modified': new Date(resource.meta?.lastUpdated ?? Date.now()).toUTCString(),
+    Location: `${services.baseUrl}/${resource.resourceType}/${resource.id}/_history/${version}`,
+  };
+}
+
+/** The answer to a write: 201/200 with the resource, or 200 with an OperationOutcome when a stale push was ignored. */
+export function writeResponse(services: FhirServices, result: WriteResult): FhirResponse {
+  const headers = versionHeaders(services, result.resource);
+  if (result.skipped === 'stale') {
+    const stored = `${result.resource.resourceType}/${result.resource.id}`;
+    return {
+      status: 200,
+      headers,
+      body: outcome(
+        issue('conflict', `Update ignored: ${stored} already holds a version at least as recent (version ${result.resource.meta?.versionId}); nothing was changed`, undefined, 'warning')
+      ),
+    };
+  }
+  return { status: result.created ? 201 : 200, body: result.resource, headers };
+}
+
+/** Checks a request body as a resource of `type` and against the kind's profiles. */
+export function validateBody(services: FhirServices, body: unknown, type: string, path?: string): Resource {
+  const kind = requireKind(type);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw badRequest('The body must be a JSON resource', path);
+  const bodyType = (body as { resourceType?: unknown }).resourceType;
+  if (bodyType !== type) throw badRequest(`The body is a ${String(bodyType)}, the URL says ${type}`, path ? `${path}.resourceType` : 'resourceType');
+  services.validator.validate(body, kind.profiles, path);
+  return body;
+}
+
+/** Parses the If-None-Exist criteria of a conditional create. */
+export function conditionalQuery(services: FhirServices, type: string, criteria: string): { query: SearchQuery; key: string } {
+  const kind = requireKind(type);
+  const params = new URLSearchParams(criteria.replace(/^\?/, '').replace(new RegExp(`^${type}\\?`), ''));
+  const parsed = parseSearch(kind, params, services.search);
+  if (parsed.query.criteria.length === 0) throw badRequest('If-None-Exist needs at least one search criterion', 'If-None-Exist');
+  const key = parsed.canonical.map(([k, v]) => `${k}=${v}`).sort().join('&');
+  return { query: parsed.query, key };
+}
+
+function searchBundle(services: FhirServices, type: string, request: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
+  const kind = requireKind(type);
+  const parsed = parseSearch(kind, request.query, services.search, isLenient(request.prefer));
+  return searchResources(ctx, parsed.query).then((page) => {
+    const link = (cursor?: string): string => {
+      const params = new URLSearchParams(parsed.canonical);
+      if (!params.has('_count')) params.set('_count', String(parsed.query.count));
+      if (cursor) params.set('_cursor', cursor);
+      return `${services.baseUrl}/${type}?${params.toString()}`;
+    };
+    const self = request.query.get('_cursor') ?? undefined;
+    const entries: BundleEntry[] = [
+      ...page.resources.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
+      ...page.included.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } })),
+    ];
+    if (parsed.ignored.length > 0) {
+      entries.push({
+        resource: outcome(issue('not-supported', `Ignored unsupported parameter(s): ${parsed.ignored.join(', ')}`, undefined, 'warning')),
+        search: { mode: 'outcome' },
+      });
+    }
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      ...(page.total !== undefined ? { total: page.total } : {}),
+      link: [{ relation: 'self', url: link(self) }, ...(page.next ? [{ relation: 'next', url: link(encodeCursor(page.next)) }] : [])],
+      entry: entries,
+    };
+    return { status: 200, body: bundle };
+  });
+}
+
+function parseHistoryOptions(services: FhirServices, query: URLSearchParams): { since?: string; count: number; after?: { lastUpdated: string; id: string; version: number } } {
+  let count = services.search.defaultCount;
+  let since: string | undefined;
+  let after: { lastUpdated: string; id: string; version: number } | undefined;
+  for (const [key, value] of query) {
+    if (key === '_count') {
+      if (!/^\d{1,9}$/.test(value)) throw badRequest(`_count must be a non-negative integer, got "${value}"`, '_count');
+      count = Math.min(Number(value), services.search.maxCount);
+    } else if (key === '_since') {
+      if (Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw badRequest(`_since must be an instant, got "${value}"`, '_since');
+      since = new Date(value).toISOString();
+    } else if (key === '_cursor') {
+      try {
+        const [lastUpdated, id, version] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as [string, string, number];
+        if (typeof lastUpdated !== 'string' || Number.isNaN(Date.parse(lastUpdated)) || typeof id !== 'string' || !Number.isInteger(version)) throw new Error();
+        after = { lastUpdated, id, version };
+      } catch {
+        throw badRequest('Invalid _cursor: use the links of a previous page as given', '_cursor');
+      }
+    } else if (key !== '_format') {
+      throw badRequest(`Unsupported history parameter "${key}"; supported: _count, _since`, key);
+    }
+  }
+  return { since, count, after };
+}
+
+async function history(services: FhirServices, request: FhirRequest, ctx: CallContext, type: string, id?: string): Promise<FhirResponse> {
+  const options = parseHistoryOptions(services, request.query);
+  const page = await readResourceHistory(ctx, type, { ...options, id });
+  const base = `${services.baseUrl}/${type}${id ? `/${id}` : ''}/_history`;
+  const link = (cursor?: string): string => {
+    const params = new URLSearchParams();
+    if (options.since) params.set('_since', options.since);
+    params.set('_count', String(options.count));
+    if (cursor) params.set('_cursor', cursor);
+    return `${base}?${params.toString()}`;
+  };
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'history',
+    link: [
+      { relation: 'self', url: link(request.query.get('_cursor') ?? undefined) },
+      ...(page.next ? [{ relation: 'next', url: link(encodeCursor([page.next.lastUpdated, page.next.id, page.next.version])) }] : []),
+    ],
+    entry: page.entries.map((e) => ({
+      fullUrl: `${services.baseUrl}/${type}/${e.id}`,
+      resource: e.content,
+      request: { method: e.version === 1 ? 'POST' : 'PUT', url: e.version === 1 ? type : `${type}/${e.id}` },
+      response: { status: e.version === 1 ? '201 Created' : '200 OK', etag: `W/"${e.version}"`, lastModified: e.lastUpdated.toISOString() },
+    })),
+  };
+  return { status: 200, body: bundle };
+}
+
+/** Unwraps the resource of a `$validate` body (a resource, or Parameters with a `resource` part). */
+function validateOperation(services: FhirServices, type: string, body: unknown): FhirResponse {
+  const kind = requireKind(type);
+  let resource = body;
+  if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
+    const part = ((body as { parameter?: { name?: string; resource?: unknown }[] }).parameter ?? []).find((p) => p.name === 'resource');
+    if (!part?.resource) throw badRequest('$validate expects a resource, or Parameters with a "resource" parameter', 'Parameters.parameter');
+    resource = part.resource;
+  }
+  if ((resource as Resource | undefined)?.resourceType !== type) {
+    return { status: 200, body: outcome(issue('structure', `Expected a ${type}`, 'resourceType')) };
+  }
+  const issues = services.validator.check(resource, kind.profiles);
+  const found = [...issues.base, ...issues.profile];
+  return { status: 200, body: found.length > 0 ? outcome(...found) : okOutcome(`${type} is valid`) };
+}
+
+/** Handles one FHIR interaction. */
+export async function handleFhir(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock };
+  const segments = request.path.split('/').filter((s) => s !== '');
+  const method = request.method.toUpperCase();
+  const [type, second, third, fourth] = segments;
+
+  if (segments.length === 0) {
+    if (method === 'POST' && wantsAsync(request.prefer)) {
+      if (!request.principal) throw unauthorized();
+      return acceptAsyncBundle(services, request);
+    }
+    if (method === 'POST') return processBundle(services, request);
+    throw notAllowed(`${method} on the base is not supported; POST a batch or transaction Bundle`);
+  }
+  if (type === 'metadata' && segments.length === 1) {
+    if (method !== 'GET') throw notAllowed('metadata is read with GET');
+    return { status: 200, body: capabilityStatement(services.baseUrl, services.validator.profiles, services.version, services.clock.now().toISOString().slice(0, 10)) };
+  }
+  if (type === '_async' && segments.length === 2 && method === 'GET') return asyncStatus(services, request.principal, checkId(second));
+  if (!TYPE.test(type)) throw notFound(`Unknown path /${segments.join('/')}`);
+  if (!kindOf(type)) {
+    throw notFound(services.validator.resourceTypes.has(type) ? `Resource type ${type} is not supported by this server` : `Unknown resource type ${type}`);
+  }
+
+  if (segments.length === 1) {
+    if (method === 'GET') return searchBundle(services, type, request, ctx);
+    if (method === 'POST') {
+      const resource = validateBody(services, request.body, type);
+      const ifNoneExist = request.ifNoneExist ? conditionalQuery(services, type, request.ifNoneExist) : undefined;
+      return writeResponse(services, await createResource(ctx, resource, { ifNoneExist }));
+    }
+    throw notAllowed(`${method} /${type} is not supported`);
+  }
+  if (segments.length === 2 && second === '_search' && method === 'POST') {
+    return searchBundle(services, type, request, ctx);
+  }
+  if (segments.length === 2 && second === '_history' && method === 'GET') return history(services, request, ctx, type);
+  if (segments.length === 2 && second === '$validate' && method === 'POST') return validateOperation(services, type, request.body);
+  if (second?.startsWith('$')) throw notFound(`Operation ${second} is not supported on ${type}`);
+
+  const id = checkId(second);
+  if (segments.length === 2) {
+    if (method === 'GET') {
+      const resource = await readResource(ctx, type, id);
+      return { status: 200, body: resource, headers: versionHeaders(services, resource) };
+    }
+    if (method === 'PUT') {
+      const resource = validateBody(services, request.body, type);
+      if (resource.id !== undefined && resource.id !== id) throw badRequest(`The body's id "${resource.id}" differs from the URL's "${id}"`, `${type}.id`);
+      const ifMatch = request.ifMatch !== undefined ? parseVersionTag(request.ifMatch) : undefined;
+      return writeResponse(services, await updateResource(ctx, resource, id, { ifMatch }));
+    }
+    throw notAllowed(`${method} /${type}/{id} is not supported`);
+  }
+  if (third === '_history' && method === 'GET') {
+    if (segments.length === 3) return history(services, request, ctx, type, id);
+    if (segments.length === 4) {
+      if (!/^\d{1,9}$/.test(fourth)) throw notFound(`${type}/${id}/_history/${fourth} not found`);
+      const resource = await readResourceVersion(ctx, type, id, Number(fourth));
+      return { status: 200, body: resource, headers: versionHeaders(services, resource) };
+    }
+  }
+  throw notFound(`Unknown path /${segments.join('/')}`);
+}

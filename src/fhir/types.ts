@@ -1,0 +1,45 @@
+/** The FHIR core's plain request and response: no HTTP framework in sight. */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Clock } from '../domain/clock.js';
+import type { Principal } from '../domain/principal.js';
+import type { Database, Queryable } from '../store/db.js';
+import type { SearchLimits } from './search-request.js';
+import type { Validator } from './validation.js';
+
+/** A FHIR interaction as the router sees it. */
+export interface FhirRequest {
+  method: string;
+  /** Path below the FHIR base, e.g. `Patient/123/_history/2` (no leading slash). */
+  path: string;
+  query: URLSearchParams;
+  /** The parsed JSON body, if any. */
+  body?: unknown;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  prefer?: string;
+  principal?: Principal;
+  /** The open transaction to run in (entries of a transaction Bundle). */
+  tx?: Queryable;
+}
+
+/** What the router answers. */
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  headers?: Record<string, string>;
+}
+
+/** What the FHIR core runs on. */
+export interface FhirServices {
+  db: Database;
+  validator: Validator;
+  clock: Clock;
+  search: SearchLimits;
+  /** Absolute URL of the FHIR base (`…/fhir`), for links and `Location`. */
+  baseUrl: string;
+  /** Most entries a Bundle may carry. */
+  maxBundleEntries: number;
+  version: string;
+  /** Tells Redis about jobs recorded in PostgreSQL (absent: the reconciler will). */
+  jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };
+}

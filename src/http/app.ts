@@ -1,0 +1,51 @@
+/** The HTTP application: health, OAuth2, and the FHIR API under `/fhir`. */
+import { Hono } from 'hono';
+import type { TokenService } from '../auth/tokens.js';
+import { notFound, unavailable } from '../fhir/outcomes.js';
+import type { FhirServices } from '../fhir/types.js';
+import type { Logger } from '../logger.js';
+import './context.js';
+import { authRoutes } from './auth-routes.js';
+import { onError, sendFhir } from './errors.js';
+import { fhirRoutes } from './fhir-routes.js';
+import { bearerAuth, requestLogger } from './middleware.js';
+
+/** What the application is built on. */
+export interface AppDeps {
+  services: FhirServices;
+  tokens: TokenService;
+  logger: Logger;
+  /** The public base URL (without `/fhir`). */
+  baseUrl: string;
+  maxBodyBytes: number;
+  /** Whether Redis answers (for `/readyz`); absent when the process runs without queues. */
+  redisReady?: () => Promise<boolean>;
+}
+
+/** Builds the Hono application. */
+export function buildApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.onError(onError);
+  app.notFound((c) => sendFhir(404, notFound(`No route for ${c.req.method} ${c.req.path}`).outcome));
+  app.use('*', requestLogger({ logger: deps.logger }));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const checks: Record<string, boolean> = {};
+    checks.postgres = await deps.services.db.query('SELECT 1').then(
+      () => true,
+      () => false
+    );
+    if (deps.redisReady) checks.redis = await deps.redisReady();
+    const down = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    if (down.length > 0) return sendFhir(503, unavailable(`Not ready: ${down.join(', ')} not answering`).outcome, { 'Retry-After': '5' });
+    return c.json({ status: 'ready', checks });
+  });
+
+  app.route('/', authRoutes({ db: deps.services.db, tokens: deps.tokens, baseUrl: deps.baseUrl }));
+  app.use('/fhir/*', bearerAuth({ tokens: deps.tokens }));
+  app.use('/fhir', bearerAuth({ tokens: deps.tokens }));
+  const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
+  app.route('/fhir', fhir);
+  return app;
+}

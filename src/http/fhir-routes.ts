@@ -1,0 +1,69 @@
+/** Adapts HTTP to the FHIR core: reads the body and headers, calls the router, writes the response. */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../fhir/outcomes.js';
+import { handleFhir } from '../fhir/router.js';
+import type { FhirServices } from '../fhir/types.js';
+import { sendFhir } from './errors.js';
+
+const JSON_TYPES = /^application\/(fhir\+)?json\s*(;|$)/i;
+const FORM_TYPE = /^application\/x-www-form-urlencoded\s*(;|$)/i;
+
+function checkAccept(c: Context): void {
+  const accept = c.req.header('accept');
+  if (!accept) return;
+  const ok = accept.split(',').some((part) => /^\s*(\*\/\*|application\/\*|application\/(fhir\+)?json)\s*(;|$)/i.test(part));
+  if (!ok) throw new FhirError(406, outcome(issue('not-supported', `Only application/fhir+json is served; Accept was "${accept}"`)));
+  const format = c.req.query('_format');
+  if (format && !/json/i.test(format)) throw new FhirError(406, outcome(issue('not-supported', `Only JSON is served; _format was "${format}"`)));
+}
+
+async function readBody(c: Context): Promise<{ body?: unknown; form?: URLSearchParams }> {
+  const method = c.req.method;
+  if (method !== 'POST' && method !== 'PUT') return {};
+  const type = c.req.header('content-type') ?? '';
+  const text = await c.req.text();
+  if (FORM_TYPE.test(type) && c.req.path.endsWith('/_search')) return { form: new URLSearchParams(text) };
+  if (!JSON_TYPES.test(type)) throw unsupportedMediaType(`Content-Type must be application/fhir+json (or application/json), got "${type || 'none'}"`);
+  if (text.trim() === '') throw badRequest('The request body is empty');
+  try {
+    return { body: JSON.parse(text) as unknown };
+  } catch (err) {
+    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The `/fhir` routes. */
+export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
+  const app = new Hono();
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => {
+        throw payloadTooLarge(`The body is over the limit of ${options.maxBodyBytes} bytes`);
+      },
+    })
+  );
+  app.all('*', async function fhirHandler(c) {
+    checkAccept(c);
+    const { body, form } = await readBody(c);
+    const url = new URL(c.req.url);
+    const query = new URLSearchParams(url.search);
+    if (form) for (const [k, v] of form) query.append(k, v);
+    const path = decodeURIComponent(url.pathname.replace(/^\/fhir\/?/, ''));
+    const response = await handleFhir(services, {
+      method: c.req.method,
+      path,
+      query,
+      body,
+      ifMatch: c.req.header('if-match'),
+      ifNoneExist: c.req.header('if-none-exist'),
+      prefer: c.req.header('prefer'),
+      principal: c.get('principal'),
+    });
+    const minimal = /return\s*=\s*minimal/i.test(c.req.header('prefer') ?? '') && (c.req.method === 'POST' || c.req.method === 'PUT');
+    return sendFhir(response.status, minimal ? undefined : response.body, response.headers);
+  });
+  return app;
+}

@@ -1,0 +1,134 @@
+/**
+ * Starting and stopping the gateway: `start()` opens the database (applying
+ * migrations), the validator, the token keys, the queues, then the HTTP
+ * server and/or the workers; `shutdown()` undoes it in reverse order.
+ */
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { TokenService } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { allKinds } from './domain/kinds.js';
+import type { FhirServices } from './fhir/types.js';
+import { Validator } from './fhir/validation.js';
+import { buildApp } from './http/app.js';
+import { createLogger, type Logger } from './logger.js';
+import { fromRoot } from './paths.js';
+import { Queues, type QueueDefinition } from './queues/registry.js';
+import { ensurePullPlanned, ROR_SYNC_QUEUE, rorSyncQueue } from './queues/ror-sync.js';
+import { openDatabase, type Database } from './store/db.js';
+import { migrate } from './store/migrate.js';
+
+/** The gateway's version, from package.json. */
+export const VERSION: string = (JSON.parse(fs.readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version;
+
+/** A running gateway. */
+export interface Gateway {
+  config: Config;
+  db: Database;
+  queues: Queues;
+  app: Hono;
+  tokens: TokenService;
+  logger: Logger;
+  services: FhirServices;
+  /** The HTTP server, when the API runs. */
+  server?: Server;
+  /** The port actually listened on. */
+  port?: number;
+  shutdown(): Promise<void>;
+}
+
+/** What to run in this process. */
+export interface StartOptions {
+  api: boolean;
+  workers: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  /** Extra queues (tests). */
+  queueDefinitions?: QueueDefinition<never>[];
+  /** Adds routes before the server starts (benchmarks' reference route). */
+  configureApp?: (app: Hono) => void;
+}
+
+/** Opens the database and applies pending migrations. */
+export async function openStore(config: Config, logger: Logger): Promise<Database> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize });
+  const applied = await migrate(db);
+  logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied }, 'database ready');
+  return db;
+}
+
+/** Starts the gateway. */
+export async function start(config: Config, options: StartOptions): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const db = await openStore(config, logger);
+  const validator = new Validator({ eagerTypes: [...allKinds().map((k) => k.type), 'Bundle'] });
+  const tokens = await TokenService.open(db, {
+    issuer: config.baseUrl,
+    audience: `${config.baseUrl}/fhir`,
+    ttlSeconds: config.tokenTtlSeconds,
+    externalIdp: config.externalIdp,
+  });
+  const queues = new Queues({ redisUrl: config.redisUrl, prefix: config.queuePrefix, reconcileIntervalMs: config.reconcileIntervalMs }, db, logger);
+  let services: FhirServices | undefined;
+  const servicesNow = (): FhirServices => {
+    if (!services) throw new Error('services not ready');
+    return services;
+  };
+  queues.register(rorSyncQueue(servicesNow, config, logger));
+  for (const definition of options.queueDefinitions ?? []) queues.register(definition);
+  await queues.init();
+
+  services = {
+    db,
+    validator,
+    clock,
+    search: config.search,
+    baseUrl: `${config.baseUrl}/fhir`,
+    maxBundleEntries: config.maxBundleEntries,
+    version: VERSION,
+    jobs: queues,
+  };
+  if (options.workers) {
+    if (config.ror) {
+      // The first pull runs now; each pull plans the next one.
+      const planned = await ensurePullPlanned(db, clock.now(), config.ror.intervalMs, true);
+      if (planned) await queues.push(ROR_SYNC_QUEUE, [planned]);
+    }
+    await queues.startWorkers();
+  }
+  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, redisReady: () => queues.ping() });
+  options.configureApp?.(app);
+
+  let server: Server | undefined;
+  let port: number | undefined;
+  if (options.api) {
+    await new Promise<void>((resolve, reject) => {
+      server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+        port = info.port;
+        resolve();
+      }) as Server;
+      server.once('error', reject);
+    });
+    server?.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+    logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      await queues.close();
+      await db.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { config, db, queues, app, tokens, logger, services, server, port, shutdown };
+}

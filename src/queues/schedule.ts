@@ -1,0 +1,24 @@
+/**
+ * Recording background work in PostgreSQL, the schedule's source of truth.
+ * A job is written in the same transaction as the change that calls for it;
+ * Redis is told afterwards (see registry.ts), and a reconciler tells it again
+ * whatever it missed.
+ */
+import type { Queryable } from '../store/db.js';
+
+const JOB_ID = /^[A-Za-z0-9_.\-]{1,200}$/;
+
+/** Records a job in PostgreSQL within the caller's transaction; push it with `Queues.push` after commit. */
+export async function scheduleJob(q: Queryable, queue: string, jobId: string, data: unknown, runAt: Date): Promise<void> {
+  if (!JOB_ID.test(jobId)) throw new Error(`invalid job id "${jobId}" (letters, digits, _ . - only)`);
+  await q.query(
+    `INSERT INTO job_schedule (queue, job_id, data, run_at) VALUES ($1, $2, $3::text::jsonb, $4::timestamptz)
+     ON CONFLICT (queue, job_id) DO UPDATE SET data = EXCLUDED.data, run_at = EXCLUDED.run_at, state = 'pending', attempts = 0, last_error = NULL, updated_at = now()`,
+    [queue, jobId, JSON.stringify(data), runAt.toISOString()]
+  );
+}
+
+/** Marks a job done within the caller's transaction. */
+export async function completeJob(q: Queryable, queue: string, jobId: string): Promise<void> {
+  await q.query(`UPDATE job_schedule SET state = 'done', updated_at = now() WHERE queue = $1 AND job_id = $2`, [queue, jobId]);
+}

@@ -1,0 +1,86 @@
+/** The `aiguillage` command: migrate, client create, seed, and a clean refusal of bad arguments. */
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { createTestDatabase } from './helpers.js';
+
+const run = promisify(execFile);
+let databaseUrl: string;
+
+function cli(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', REDIS_URL: 'redis://127.0.0.1:6379/15', AIGUILLAGE_QUEUE_PREFIX: 'test-cli' },
+    timeout: 60_000,
+  });
+}
+
+beforeAll(async () => {
+  databaseUrl = await createTestDatabase();
+});
+
+describe('aiguillage CLI', () => {
+  it('creates a client and prints its credentials as JSON, storing only a hash', async () => {
+    const { stdout } = await cli(['client', 'create', '--name', 'EHR CHU', '--roles', 'prescriber,care-team', '--organization', 'https://finess.esante.gouv.fr|750000001']);
+    const created = JSON.parse(stdout) as { client_id: string; client_secret: string };
+    expect(created.client_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.client_secret.length).toBeGreaterThanOrEqual(40);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const { rows } = await db.query('SELECT name, roles, organization FROM oauth_client WHERE id = $1', [created.client_id]);
+    await db.end();
+    expect(rows).toEqual([{ name: 'EHR CHU', roles: ['prescriber', 'care-team'], organization: 'https://finess.esante.gouv.fr|750000001' }]);
+  });
+
+  it('refuses unknown roles and malformed organizations with exit code 2', async () => {
+    await expect(cli(['client', 'create', '--name', 'x', '--roles', 'superuser'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown role') });
+    await expect(cli(['client', 'create', '--name', 'x', '--roles', 'ror', '--organization', 'nope'])).rejects.toMatchObject({ code: 2 });
+    await expect(cli(['frobnicate'])).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('seeds the demo directory idempotently', async () => {
+    expect((await cli(['seed'])).stdout).toContain('Seeded 8');
+    await cli(['seed']);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM healthcare_service');
+    const versions = await db.query<{ v: number }>(`SELECT max(version) AS v FROM organization`);
+    await db.end();
+    expect(rows[0].n).toBe(3);
+    expect(versions.rows[0].v).toBe(1); // re-seeding the same content writes no new version
+  });
+});
+
+describe('aiguillage start', () => {
+  it('serves on the embedded database by default and stops cleanly on SIGTERM', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiguillage-start-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      env: { ...process.env, DATABASE_URL: '', AIGUILLAGE_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: 'redis://127.0.0.1:6379/15', AIGUILLAGE_QUEUE_PREFIX: 'test-start' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let buffer = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const m = /"port":(\d+),[^\n]*FHIR API listening/.exec(buffer);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${buffer}`)));
+      });
+      const res = await fetch(`http://127.0.0.1:${port}/fhir/metadata`);
+      expect(res.status).toBe(200);
+      expect(fs.existsSync(path.join(dataDir, 'aiguillage.lock'))).toBe(true);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(fs.existsSync(path.join(dataDir, 'aiguillage.lock'))).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
