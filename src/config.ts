@@ -4,6 +4,7 @@
  * the gateway carries the `AIGUILLAGE_` prefix.
  */
 import path from 'node:path';
+import { DEFAULT_REFERRAL_DURATIONS, parseDuration, type Duration, type ReferralDurations } from '../mappings/duration.js';
 
 /** The gateway's typed configuration. */
 export interface Config {
@@ -33,6 +34,12 @@ export interface Config {
   poolSize: number;
   /** How often the reconciler re-creates missing Redis jobs from PostgreSQL, in ms. */
   reconcileIntervalMs: number;
+  /** Jobs further ahead than this (ms) wait in PostgreSQL; the reconciler hands them to Redis as they come near. */
+  scheduleHorizonMs: number;
+  /** Deadlines of admission requests (reminders, automatic cancellation, archiving). */
+  referralDurations: ReferralDurations;
+  /** Rest-hook deliveries: attempts, and the first back-off in ms (doubling). */
+  notify: { attempts: number; backoffMs: number; timeoutMs: number };
   /** The ROR FHIR API pulled on a schedule, when configured. */
   ror?: {
     baseUrl: string;
@@ -57,6 +64,16 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 /** The four `Ror-*` headers the national ROR API requires, from ROR_PROFIL_UTILISATEUR_CODE/_SYSTEM and ROR_ROLE_METIER_CODE/_SYSTEM. */
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: Duration): Duration {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return parseDuration(raw);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+}
+
 function rorHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
   const headers: Record<string, string> = {};
   const pairs: [string, string | undefined][] = [
@@ -98,6 +115,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),
+    scheduleHorizonMs: int(env, 'AIGUILLAGE_SCHEDULE_HORIZON_MS', 3_600_000),
+    referralDurations: {
+      manualReminder: duration(env, 'AIGUILLAGE_MANUAL_REMINDER_AFTER', DEFAULT_REFERRAL_DURATIONS.manualReminder),
+      automaticReminder: duration(env, 'AIGUILLAGE_AUTOMATIC_REMINDER_AFTER', DEFAULT_REFERRAL_DURATIONS.automaticReminder),
+      automaticCancellation: duration(env, 'AIGUILLAGE_AUTOMATIC_CANCELLATION_AFTER', DEFAULT_REFERRAL_DURATIONS.automaticCancellation),
+      archiving: duration(env, 'AIGUILLAGE_ARCHIVING_AFTER', DEFAULT_REFERRAL_DURATIONS.archiving),
+    },
+    notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000) },
     ror: env.ROR_BASE_URL
       ? {
           baseUrl: env.ROR_BASE_URL,

@@ -17,6 +17,8 @@ import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { fromRoot } from './paths.js';
 import { Queues, type QueueDefinition } from './queues/registry.js';
+import { deadlinesQueue } from './queues/deadlines.js';
+import { notifyQueue } from './queues/notify.js';
 import { ensurePullPlanned, ROR_SYNC_QUEUE, rorSyncQueue } from './queues/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
 import { migrate } from './store/migrate.js';
@@ -72,13 +74,19 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     ttlSeconds: config.tokenTtlSeconds,
     externalIdp: config.externalIdp,
   });
-  const queues = new Queues({ redisUrl: config.redisUrl, prefix: config.queuePrefix, reconcileIntervalMs: config.reconcileIntervalMs }, db, logger);
+  const queues = new Queues(
+    { redisUrl: config.redisUrl, prefix: config.queuePrefix, reconcileIntervalMs: config.reconcileIntervalMs, horizonMs: config.scheduleHorizonMs },
+    db,
+    logger
+  );
   let services: FhirServices | undefined;
   const servicesNow = (): FhirServices => {
     if (!services) throw new Error('services not ready');
     return services;
   };
   queues.register(rorSyncQueue(servicesNow, config, logger));
+  queues.register(deadlinesQueue(servicesNow, config, logger));
+  queues.register(notifyQueue(servicesNow, config, logger));
   for (const definition of options.queueDefinitions ?? []) queues.register(definition);
   await queues.init();
 
@@ -91,6 +99,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     maxBundleEntries: config.maxBundleEntries,
     version: VERSION,
     jobs: queues,
+    durations: config.referralDurations,
   };
   if (options.workers) {
     if (config.ror) {

@@ -7,6 +7,7 @@
 import { forbidden, unauthorized } from '../fhir/outcomes.js';
 import { sql, trusted, type SqlFragment } from '../store/sql.js';
 import type { ResourceKind } from './kinds.js';
+import { principalKey } from './parties.js';
 import { hasAnyRole, type Principal } from './principal.js';
 
 /** What the caller wants to do with a type. */
@@ -30,14 +31,16 @@ export function mayRead(principal: Principal | undefined, kind: ResourceKind): b
 
 /** SQL condition (table alias `t`) restricting rows to those the caller may see. */
 export function visibleRows(principal: Principal | undefined, kind: ResourceKind): SqlFragment {
-  const column = kind.access.ownerColumn;
-  if (!column || kind.access.read === 'public' || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
-  if (!principal?.organization) return sql`FALSE`;
-  return sql`t.${trusted(column)} = ${principal.organization}`;
+  const { ownerColumn, visibleTo } = kind.access;
+  if ((!ownerColumn && !visibleTo) || kind.access.read === 'public' || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+  const key = principalKey(principal);
+  if (!key) return sql`FALSE`;
+  const owned = ownerColumn ? sql`t.${trusted(ownerColumn)} = ${key}` : sql`FALSE`;
+  return visibleTo ? sql`(${owned} OR ${visibleTo(key)})` : owned;
 }
 
 /** Columns a new row gets from its creator (its owning organization). */
 export function ownerColumns(principal: Principal | undefined, kind: ResourceKind): Record<string, string | null> {
   const column = kind.access.ownerColumn;
-  return column ? { [column]: principal?.organization ?? null } : {};
+  return column ? { [column]: principalKey(principal) ?? null } : {};
 }

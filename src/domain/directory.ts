@@ -13,13 +13,25 @@ export interface TargetCheck {
  * Organization that exists and is active.
  */
 export async function checkUsableTarget(q: Queryable, serviceId: string): Promise<TargetCheck> {
-  const { rows } = await q.query<{ active: boolean | null; organization_id: string | null; org_found: boolean; org_active: boolean | null }>(
-    `SELECT s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active
+  return (await checkUsableTargets(q, [serviceId])).get(serviceId) as TargetCheck;
+}
+
+/** `checkUsableTarget` for several units, in one query. */
+export async function checkUsableTargets(q: Queryable, serviceIds: string[]): Promise<Map<string, TargetCheck>> {
+  const checks = new Map<string, TargetCheck>();
+  if (serviceIds.length === 0) return checks;
+  const { rows } = await q.query<{ id: string; active: boolean | null; organization_id: string | null; org_found: boolean; org_active: boolean | null }>(
+    `SELECT s.id, s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active
        FROM healthcare_service s LEFT JOIN organization o ON o.id = s.organization_id
-      WHERE s.id = $1`,
-    [serviceId]
+      WHERE s.id = ANY($1::text[])`,
+    [serviceIds]
   );
-  const row = rows[0];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const id of serviceIds) checks.set(id, targetCheck(id, byId.get(id)));
+  return checks;
+}
+
+function targetCheck(serviceId: string, row: { active: boolean | null; organization_id: string | null; org_found: boolean; org_active: boolean | null } | undefined): TargetCheck {
   if (!row) return { usable: false, reason: `HealthcareService/${serviceId} does not exist` };
   if (row.active === false) return { usable: false, reason: `HealthcareService/${serviceId} is not active` };
   if (!row.organization_id) return { usable: false, reason: `HealthcareService/${serviceId} has no providing Organization` };

@@ -6,13 +6,21 @@
  * later resource type is added by writing one more.
  */
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
+import { communicationRow, questionnaireResponseRow, serviceRequestRow, subscriptionRow, taskRow } from '../../mappings/referral.js';
 import { healthcareServiceRow, locationRow, organizationRow, patientRow, type Row } from '../../mappings/resource-rows.js';
+import { afterMessage, afterServiceRequest, afterTask, onTaskRead, prepareMessage, prepareServiceRequest, prepareTask, prepareVolet } from './referrals.js';
+import { prepareSubscription } from './subscriptions.js';
+import type { Queryable } from '../store/db.js';
+import { sql, type SqlFragment } from '../store/sql.js';
+import type { CallContext } from './resources.js';
 import type { Role } from './principal.js';
 
 /** How a search parameter is evaluated against the domain table (alias `t`). */
 export type ParamKind =
   | { kind: 'id' }
   | { kind: 'last-updated' }
+  /** An instant column; `:missing=true` finds rows without one. */
+  | { kind: 'instant'; column: string }
   | { kind: 'identifier' }
   /**
    * Accent/case-insensitive match on a normalised column: starts-with (FHIR's
@@ -63,10 +71,46 @@ export interface AccessRule {
    * cannot see it (and are told it does not exist); `admin` sees all.
    */
   ownerColumn?: string;
+  /**
+   * Rows visible to an organization for other reasons (it is party to
+   * them): SQL on `t`, given the caller's canonical organization key.
+   */
+  visibleTo?: (key: string) => SqlFragment;
+}
+
+/** A write as a kind's rules see it: within its transaction, before or after the store. */
+export interface WriteEvent {
+  ctx: CallContext;
+  q: Queryable;
+  id: string;
+  /** The resource as sent (`prepare`), or as stored (`after`). */
+  resource: Resource;
+  /** The current version, on an update. */
+  previous?: { version: number; content: Resource };
+}
+
+/** What a kind's rules store for a write: the resource, and domain columns of their own. */
+export interface Prepared {
+  resource: Resource;
+  row?: Row;
+}
+
+/** The domain rules of a kind beyond its access rule: state machines, cascades, deadlines. */
+export interface KindRules {
+  /** Checks the write (throwing an OperationOutcome to refuse it) and returns what to store, with domain columns of its own. */
+  prepare?(event: WriteEvent): Promise<Prepared>;
+  /** Follows up a stored write in the same transaction (other resources, jobs). */
+  after?(event: WriteEvent): Promise<void>;
+  /** What a read by id returns (it may move the resource, e.g. a unit's first read of a task). */
+  onRead?(ctx: CallContext, resource: Resource): Promise<Resource>;
 }
 
 /** A resource type the gateway stores. */
 export interface ResourceKind<T extends Resource = Resource> {
+  /** Domain rules run on every write (absent: the generic store alone). */
+  rules?: KindRules;
+  /** Named operations on an instance (`POST Type/{id}/$name`), for the CapabilityStatement. */
+  operations?: readonly { name: string; documentation: string }[];
   type: T['resourceType'];
   table: string;
   /** Pure mapping of the resource to its table's domain columns. */
@@ -130,6 +174,9 @@ const DIRECTORY_ACCESS: AccessRule = { read: 'public', write: ['ror', 'admin'] }
 /** Clinical roles that handle patient identities. */
 const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'admin'];
 
+/** Roles that take part in admission requests. */
+const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'admin'];
+
 /** The resource types of the gateway, by type. */
 export const KINDS = {
   Patient: {
@@ -147,7 +194,13 @@ export const KINDS = {
       ACTIVE_PARAM,
     ],
     includes: [],
-    access: { read: PATIENT_ROLES, write: PATIENT_ROLES, ownerColumn: 'owner_org' },
+    access: {
+      read: PATIENT_ROLES,
+      write: PATIENT_ROLES,
+      ownerColumn: 'owner_org',
+      // and the parties of a request about the patient
+      visibleTo: (key) => sql`EXISTS (SELECT 1 FROM task x WHERE x.patient_id = t.id AND (x.owner_keys @> ARRAY[${key}]::text[] OR x.requester_keys @> ARRAY[${key}]::text[]))`,
+    },
     clientIds: false,
   } satisfies ResourceKind<import('@medplum/fhirtypes').Patient>,
   Organization: {
@@ -242,6 +295,119 @@ export const KINDS = {
     clientIds: true,
     upsertOnNationalKeys: true,
   } satisfies ResourceKind<import('@medplum/fhirtypes').Location>,
+  ServiceRequest: {
+    type: 'ServiceRequest',
+    table: 'referral',
+    toRow: serviceRequestRow,
+    profiles: [],
+    searchParams: [
+      ...COMMON_PARAMS,
+      { code: 'patient', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'The patient of the request' },
+      { code: 'subject', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'Same as patient' },
+      { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'draft | active | revoked | completed' },
+      { code: 'performer', type: 'reference', kind: 'reference-array', column: 'performer_ids', target: 'HealthcareService', documentation: 'A candidate unit' },
+      token('requester', 'requester_keys', 'The prescriber’s organization: Organization/id or its identifier system|value'),
+      token('category', 'category_codes', 'The care wanted (SMR, HAD, USP, EHPAD…)'),
+    ],
+    includes: [
+      { param: 'patient', target: 'Patient', column: 'patient_id', array: false },
+      { param: 'performer', target: 'HealthcareService', column: 'performer_ids', array: true },
+    ],
+    access: {
+      read: REFERRAL_ROLES,
+      write: ['prescriber', 'care-team', 'admin'],
+      visibleTo: (key) =>
+        sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
+    },
+    clientIds: false,
+    rules: { prepare: (e) => prepareServiceRequest(e), after: (e) => afterServiceRequest(e) },
+    operations: [
+      { name: 'reactivate', documentation: 'Prescriber: undo a cancellation before archiving; each task gets back the state it had' },
+      { name: 'copy', documentation: 'Prescriber: a new request for the same patient to the units given as performer parameters, with a copy of the administrative volet' },
+    ],
+  } satisfies ResourceKind<import('@medplum/fhirtypes').ServiceRequest>,
+  Task: {
+    type: 'Task',
+    table: 'task',
+    toRow: taskRow,
+    profiles: [],
+    searchParams: [
+      ...COMMON_PARAMS,
+      { code: 'focus', type: 'reference', kind: 'reference', column: 'referral_id', target: 'ServiceRequest', documentation: 'The request (ServiceRequest) of the task' },
+      { code: 'patient', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'The patient' },
+      token('owner', 'owner_keys', 'The unit: HealthcareService/id, its Organization/id, or an identifier system|value of either'),
+      token('requester', 'requester_keys', 'The prescriber’s organization: Organization/id or its identifier system|value'),
+      { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'requested | received | accepted | in-progress | completed | rejected | cancelled' },
+      token('business-status', 'business_status_tokens', 'https://aiguillage.org/fhir/CodeSystem/referral-status code: sent, read, agreed-in-principle, accepted, confirmed, admitted, refused, cancelled'),
+      { ...TAG_PARAM, documentation: 'A tag, e.g. https://aiguillage.org/fhir/CodeSystem/referral-flag|archived' },
+    ],
+    includes: [
+      { param: 'focus', target: 'ServiceRequest', column: 'referral_id', array: false },
+      { param: 'patient', target: 'Patient', column: 'patient_id', array: false },
+      { param: 'owner', target: 'HealthcareService', column: 'owner_service_id', array: false },
+    ],
+    access: {
+      read: REFERRAL_ROLES,
+      write: ['prescriber', 'receiver', 'admin'],
+      visibleTo: (key) => sql`(t.owner_keys @> ARRAY[${key}]::text[] OR t.requester_keys @> ARRAY[${key}]::text[])`,
+    },
+    clientIds: false,
+    rules: { prepare: (e) => prepareTask(e), after: (e) => afterTask(e), onRead: (ctx, r) => onTaskRead(ctx, r) },
+    operations: [{ name: 'remind', documentation: 'Manual reminder (relance) to the other side, 72 h after an agreement in principle (prescriber) or a proposed date (unit); optional message parameter' }],
+  } satisfies ResourceKind<import('@medplum/fhirtypes').Task>,
+  QuestionnaireResponse: {
+    type: 'QuestionnaireResponse',
+    table: 'volet',
+    toRow: questionnaireResponseRow,
+    profiles: [],
+    searchParams: [
+      ...COMMON_PARAMS,
+      { code: 'patient', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'The patient' },
+      { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'in-progress | completed | amended | entered-in-error | stopped' },
+    ],
+    includes: [],
+    access: {
+      read: REFERRAL_ROLES,
+      write: ['prescriber', 'care-team', 'admin-social', 'admin'],
+      visibleTo: (key) =>
+        sql`(t.author_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id WHERE r.volet_ids @> ARRAY[t.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`,
+    },
+    clientIds: false,
+    rules: { prepare: (e) => prepareVolet(e) },
+  } satisfies ResourceKind<import('@medplum/fhirtypes').QuestionnaireResponse>,
+  Communication: {
+    type: 'Communication',
+    table: 'message',
+    toRow: communicationRow,
+    profiles: [],
+    searchParams: [
+      ...COMMON_PARAMS,
+      { code: 'part-of', type: 'reference', kind: 'reference', column: 'task_id', target: 'Task', documentation: 'The task the message is about' },
+      token('sender', 'sender_keys', 'The sending side: Organization/id, HealthcareService/id or an identifier system|value'),
+      token('recipient', 'recipient_keys', 'The receiving side: Organization/id, HealthcareService/id or an identifier system|value'),
+      { code: 'received', type: 'date', kind: 'instant', column: 'received', documentation: 'When the recipient read it; received:missing=true for unread messages' },
+      token('category', 'category_codes', 'e.g. https://aiguillage.org/fhir/CodeSystem/message-category|reminder'),
+    ],
+    includes: [{ param: 'part-of', target: 'Task', column: 'task_id', array: false }],
+    access: {
+      read: ['prescriber', 'care-team', 'receiver', 'admin'],
+      write: ['prescriber', 'care-team', 'receiver', 'admin'],
+      visibleTo: (key) => sql`(t.sender_keys @> ARRAY[${key}]::text[] OR t.recipient_keys @> ARRAY[${key}]::text[])`,
+    },
+    clientIds: false,
+    rules: { prepare: (e) => prepareMessage(e), after: (e) => afterMessage(e) },
+  } satisfies ResourceKind<import('@medplum/fhirtypes').Communication>,
+  Subscription: {
+    type: 'Subscription',
+    table: 'subscription',
+    toRow: subscriptionRow,
+    profiles: [],
+    searchParams: [...COMMON_PARAMS.filter((p) => p.code !== 'identifier'), { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'requested | active | error | off' }],
+    includes: [],
+    access: { read: REFERRAL_ROLES, write: REFERRAL_ROLES, ownerColumn: 'owner_org' },
+    clientIds: false,
+    rules: { prepare: (e) => prepareSubscription(e) },
+  } satisfies ResourceKind<import('@medplum/fhirtypes').Subscription>,
 } as const;
 
 /** A supported resource type name. */

@@ -18,7 +18,12 @@ export interface Principal {
   /** The caller's organization, as `system|value` (FINESS, ROR id) or `Organization/ID`. */
   organization?: string;
   roles: readonly Role[];
+  /** The gateway itself (deadlines, cascades): sees everything, bound by no side's rules. */
+  gateway?: boolean;
 }
+
+/** The gateway acting on its own (automatic moves, reminders). */
+export const GATEWAY: Principal = { clientId: 'aiguillage', roles: ['admin'], gateway: true };
 
 /** Whether the caller holds one of `roles`. */
 export function hasAnyRole(principal: Principal | undefined, roles: readonly Role[]): boolean {

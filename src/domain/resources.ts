@@ -14,6 +14,8 @@ import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readH
 import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
 import type { Clock } from './clock.js';
 import { kindOf, type ResourceKind } from './kinds.js';
+import type { ScheduledJob } from '../queues/schedule.js';
+import type { ReferralDurations } from '../../mappings/duration.js';
 import type { Principal } from './principal.js';
 import { runSearch, type SearchPage, type SearchQuery } from './search.js';
 
@@ -24,6 +26,10 @@ export interface CallContext {
   tx?: Queryable;
   principal?: Principal;
   clock: Clock;
+  /** Jobs recorded by the call, told to Redis once its transaction commits (see pushScheduled). */
+  scheduled?: ScheduledJob[];
+  /** Deadlines of admission requests (defaults: seed 002's). */
+  durations?: ReferralDurations;
 }
 
 /** The outcome of a write. */
@@ -102,6 +108,7 @@ export async function createResource(
 ): Promise<WriteResult> {
   const kind = requireKind(resource.resourceType);
   authorize(ctx.principal, kind, 'write');
+  if (kind.rules) return inTransaction(ctx, (q) => createWithRules({ ...ctx, tx: q }, kind, resource, options));
   const lastUpdated = ctx.clock.now().toISOString();
   const stored = stamp(resource, options.id ?? randomUUID(), 1, lastUpdated);
   // The row is read from the resource as sent: its meta.lastUpdated is the sender's.
@@ -129,6 +136,23 @@ export async function createResource(
     await insertFirstVersion(q, kind, write);
     return { resource: stored, created: true };
   });
+}
+
+/** A create through the kind's rules, within `ctx.tx`. */
+async function createWithRules(ctx: CallContext & { tx: Queryable }, kind: ResourceKind, resource: Resource, options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string }): Promise<WriteResult> {
+  const q = ctx.tx;
+  if (options.ifNoneExist) {
+    const match = await findConditionalMatch(q, ctx.principal, kind, options.ifNoneExist);
+    if (match) return { resource: match, created: false, matched: true };
+  }
+  const id = options.id ?? randomUUID();
+  const prepared = (await kind.rules?.prepare?.({ ctx, q, id, resource })) ?? { resource };
+  const lastUpdated = ctx.clock.now().toISOString();
+  const stored = stamp(prepared.resource, id, 1, lastUpdated);
+  const row = { ...kind.toRow(prepared.resource as never), ...ownerColumns(ctx.principal, kind), ...prepared.row };
+  await insertFirstVersion(q, kind, { resource: stored, version: 1, lastUpdated, row, identifiers: identifierKeys((stored as { identifier?: [] }).identifier) });
+  await kind.rules?.after?.({ ctx, q, id, resource: stored });
+  return { resource: stored, created: true };
 }
 
 /**
@@ -181,25 +205,28 @@ export async function updateResource(ctx: CallContext, resource: Resource, id: s
       current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind), kind.upsertOnNationalKeys);
     }
     if (!current) {
-      if (options.ifMatch !== undefined) throw preconditionFailed(`${kind.type}/${id} does not exist; If-Match cannot hold`);
       if (!kind.clientIds) throw notFound(`${kind.type}/${id} not found (ids of ${kind.type} are assigned by the server: create with POST)`);
+      if (options.ifMatch !== undefined) throw preconditionFailed(`${kind.type}/${id} does not exist; If-Match cannot hold`);
       return createResource({ ...ctx, tx: q }, resource, { id });
     }
     if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
       throw preconditionFailed(`Version conflict on ${kind.type}/${id}: If-Match expects version ${options.ifMatch}, current is ${current.version}`);
     }
-    const skipped = skipReason(kind, resource, current);
+    const event = { ctx: { ...ctx, tx: q }, q, id, previous: { version: current.version, content: current.content } };
+    const prepared = (await kind.rules?.prepare?.({ ...event, resource })) ?? { resource };
+    const skipped = skipReason(kind, prepared.resource, current);
     if (skipped) return { resource: current.content, created: false, skipped };
     const version = current.version + 1;
     const lastUpdated = ctx.clock.now().toISOString();
-    const stored = stamp(resource, id, version, lastUpdated);
+    const stored = stamp(prepared.resource, id, version, lastUpdated);
     await writeNextVersion(q, kind, {
       resource: stored,
       version,
       lastUpdated,
-      row: kind.toRow(resource as never),
+      row: { ...kind.toRow(prepared.resource as never), ...prepared.row },
       identifiers: identifierKeys((stored as { identifier?: [] }).identifier),
     });
+    await kind.rules?.after?.({ ...event, resource: stored });
     return { resource: stored, created: false };
   });
 }
@@ -210,7 +237,7 @@ export async function readResource(ctx: CallContext, type: string, id: string): 
   authorize(ctx.principal, kind, 'read');
   const resource = await readCurrent(queryable(ctx), kind, id, visibleRows(ctx.principal, kind));
   if (!resource) throw notFound(`${type}/${id} not found`);
-  return resource;
+  return kind.rules?.onRead ? kind.rules.onRead(ctx, resource) : resource;
 }
 
 /** Reads one version. */

@@ -45,6 +45,7 @@ export interface SearchQuery {
 export const MODIFIERS: Record<SearchParamDef['kind'], readonly string[]> = {
   id: ['not'],
   'last-updated': [],
+  instant: ['missing'],
   identifier: ['not'],
   string: ['contains', 'exact'],
   'string-array': ['contains'],
@@ -200,6 +201,12 @@ function valueCondition(criterion: Criterion, value: string, kind: ResourceKind)
       return sql`t.id = ${value}`;
     case 'last-updated':
       return instantCondition(sql`t.last_updated`, value, expression);
+    case 'instant':
+      if (criterion.modifier === 'missing') {
+        if (value !== 'true' && value !== 'false') throw badRequest(`Invalid value "${value}" for ${p.code}:missing: expected true or false`, expression);
+        return value === 'true' ? sql`t.${raw(p.column)} IS NULL` : sql`t.${raw(p.column)} IS NOT NULL`;
+      }
+      return instantCondition(sql`t.${raw(p.column)}`, value, expression);
     case 'identifier': {
       const { system, code } = splitToken(value);
       const conditions: SqlFragment[] = [sql`i.resource_type = ${kind.type}`, sql`i.resource_id = t.id`];

@@ -34,7 +34,10 @@ export function capabilityStatement(baseUrl: string, profiles: readonly ProfileI
       ...(p.definition ? { definition: p.definition } : {}),
       documentation: p.documentation,
     })),
-    operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+    operation: [
+      { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+      ...(kind.operations ?? []).map((o) => ({ name: o.name, definition: `${CANONICAL_BASE}/OperationDefinition/${kind.type}-${o.name}`, documentation: o.documentation })),
+    ],
   }));
   return {
     resourceType: 'CapabilityStatement',
@@ -58,7 +61,7 @@ export function capabilityStatement(baseUrl: string, profiles: readonly ProfileI
         security: {
           cors: false,
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
-          description: 'OAuth2 client_credentials at /oauth2/token (see /.well-known/smart-configuration); Organization, HealthcareService and Location are public to read.',
+          description: 'OAuth2 client_credentials at /oauth2/token (see /.well-known/smart-configuration); Organization, HealthcareService and Location are public to read. Subscriptions: rest-hook, id-only, on Task and Communication.',
         },
         resource: resources,
         interaction: [{ code: 'batch' }, { code: 'transaction' }],

@@ -50,7 +50,7 @@ export const badRequest = (msg: string, expression?: string): FhirError => fail(
 export const unauthorized = (msg = 'Authentication required'): FhirError =>
   new FhirError(401, outcome(issue('login', msg)), { 'WWW-Authenticate': 'Bearer realm="aiguillage"' });
 /** 403: authenticated but not allowed. */
-export const forbidden = (msg = 'Forbidden'): FhirError => fail(403, 'forbidden', msg);
+export const forbidden = (msg = 'Forbidden', expression?: string): FhirError => fail(403, 'forbidden', msg, expression);
 /** 404: no such resource (or not visible to the caller). */
 export const notFound = (msg = 'Not found'): FhirError => fail(404, 'not-found', msg);
 /** 405: the interaction is not supported on that path. */
@@ -65,6 +65,8 @@ export const payloadTooLarge = (msg: string): FhirError => fail(413, 'too-costly
 export const unsupportedMediaType = (msg: string): FhirError => fail(415, 'not-supported', msg);
 /** 422: well-formed but violates the rules (profile, business rule). */
 export const unprocessable = (issues: OperationOutcomeIssue[]): FhirError => new FhirError(422, outcome(...issues));
+/** 422: a business rule refuses the content (one issue). */
+export const ruleViolation = (msg: string, expression?: string): FhirError => fail(422, 'business-rule', msg, expression);
 /** 503: a backing service is not answering. */
 export const unavailable = (msg: string): FhirError => new FhirError(503, outcome(issue('transient', msg)), { 'Retry-After': '5' });
 

@@ -3,7 +3,9 @@
  * parses FHIR syntax (paths, search parameters, If-* headers), validates,
  * and calls the domain; it never touches HTTP or SQL.
  */
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Parameters, Resource } from '@medplum/fhirtypes';
+import { copyRequest, reactivateRequest, remindTask } from '../domain/referrals.js';
+import type { ScheduledJob } from '../queues/schedule.js';
 import { kindOf } from '../domain/kinds.js';
 import type { SearchQuery } from '../domain/search.js';
 import {
@@ -22,7 +24,7 @@ import { processBundle } from './bundle.js';
 import { capabilityStatement } from './capability.js';
 import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, unauthorized } from './outcomes.js';
 import { encodeCursor, parseSearch } from './search-request.js';
-import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
+import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const TYPE = /^[A-Z][A-Za-z]{1,63}$/;
@@ -193,9 +195,55 @@ function validateOperation(services: FhirServices, type: string, body: unknown):
   return { status: 200, body: found.length > 0 ? outcome(...found) : okOutcome(`${type} is valid`) };
 }
 
-/** Handles one FHIR interaction. */
+/**
+ * Handles one FHIR interaction. Jobs its writes recorded are told to Redis
+ * once it has committed (an enclosing Bundle does it for its entries).
+ */
 export async function handleFhir(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
-  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock };
+  if (request.scheduled) return route(services, request, request.scheduled);
+  const scheduled: ScheduledJob[] = [];
+  const response = await route(services, { ...request, scheduled }, scheduled);
+  if (!request.tx) await pushScheduled(services, scheduled);
+  return response;
+}
+
+/** The `valueString` of a named parameter of a Parameters body, if any. */
+function stringParameter(body: unknown, name: string): string | undefined {
+  if (body === undefined || body === null) return undefined;
+  if ((body as Resource).resourceType !== 'Parameters') throw badRequest('The operation takes a Parameters resource', 'resourceType');
+  const part = ((body as Parameters).parameter ?? []).find((p) => p.name === name);
+  if (part && typeof part.valueString !== 'string') throw badRequest(`Parameter ${name} is a valueString`, `Parameters.parameter.where(name='${name}')`);
+  return part?.valueString;
+}
+
+/** Named operations on one resource: `Task/{id}/$remind`, `ServiceRequest/{id}/$reactivate`, `ServiceRequest/{id}/$copy`. */
+async function instanceOperation(services: FhirServices, request: FhirRequest, ctx: CallContext, type: string, id: string, name: string): Promise<FhirResponse> {
+  if (request.method.toUpperCase() !== 'POST') throw notAllowed(`${name} is called with POST`);
+  if (!request.principal) throw unauthorized();
+  if (type === 'Task' && name === '$remind') {
+    const message = await remindTask(ctx, id, stringParameter(request.body, 'message'));
+    return { status: 201, body: message, headers: versionHeaders(services, message) };
+  }
+  if (type === 'ServiceRequest' && name === '$reactivate') {
+    stringParameter(request.body, '-');
+    const reactivated = await reactivateRequest(ctx, id);
+    return { status: 200, body: reactivated, headers: versionHeaders(services, reactivated) };
+  }
+  if (type === 'ServiceRequest' && name === '$copy') {
+    const body = request.body as Parameters | undefined;
+    if (body?.resourceType !== 'Parameters') throw badRequest('$copy takes a Parameters resource with performer (valueReference) parameters', 'resourceType');
+    const performers = (body.parameter ?? []).filter((p) => p.name === 'performer').map((p, i) => {
+      if (!p.valueReference?.reference) throw badRequest('performer is a valueReference to HealthcareService/{id}', `Parameters.parameter[${i}]`);
+      return p.valueReference;
+    });
+    const created = await copyRequest(ctx, id, performers);
+    return { status: 201, body: created, headers: versionHeaders(services, created) };
+  }
+  throw notFound(`Operation ${name} is not supported on ${type}/{id}`);
+}
+
+async function route(services: FhirServices, request: FhirRequest, scheduled: ScheduledJob[]): Promise<FhirResponse> {
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations };
   const segments = request.path.split('/').filter((s) => s !== '');
   const method = request.method.toUpperCase();
   const [type, second, third, fourth] = segments;
@@ -235,6 +283,7 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
   if (second?.startsWith('$')) throw notFound(`Operation ${second} is not supported on ${type}`);
 
   const id = checkId(second);
+  if (segments.length === 3 && third.startsWith('$')) return instanceOperation(services, request, ctx, type, id, third);
   if (segments.length === 2) {
     if (method === 'GET') {
       const resource = await readResource(ctx, type, id);

@@ -2,6 +2,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Clock } from '../domain/clock.js';
 import type { Principal } from '../domain/principal.js';
+import type { ReferralDurations } from '../../mappings/duration.js';
+import type { ScheduledJob } from '../queues/schedule.js';
 import type { Database, Queryable } from '../store/db.js';
 import type { SearchLimits } from './search-request.js';
 import type { Validator } from './validation.js';
@@ -20,6 +22,8 @@ export interface FhirRequest {
   principal?: Principal;
   /** The open transaction to run in (entries of a transaction Bundle). */
   tx?: Queryable;
+  /** Jobs recorded so far by the enclosing request, told to Redis when it has committed. */
+  scheduled?: ScheduledJob[];
 }
 
 /** What the router answers. */
@@ -42,4 +46,14 @@ export interface FhirServices {
   version: string;
   /** Tells Redis about jobs recorded in PostgreSQL (absent: the reconciler will). */
   jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };
+  /** Deadlines of admission requests. */
+  durations?: ReferralDurations;
+}
+
+/** Tells Redis about jobs recorded by a committed request, queue by queue (best effort: the reconciler catches up). */
+export async function pushScheduled(services: FhirServices, scheduled: ScheduledJob[]): Promise<void> {
+  if (!services.jobs || scheduled.length === 0) return;
+  const byQueue = new Map<string, ScheduledJob[]>();
+  for (const job of scheduled) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+  for (const [queue, jobs] of byQueue) await services.jobs.push(queue, jobs);
 }

@@ -34,6 +34,12 @@ export interface QueueSettings {
   redisUrl: string;
   prefix: string;
   reconcileIntervalMs: number;
+  /**
+   * Jobs due further ahead than this (ms) stay in PostgreSQL only; the
+   * reconciler hands them to Redis as they come within it. Redis holds the
+   * near schedule, not months of deadlines.
+   */
+  horizonMs?: number;
 }
 
 function connectionOptions(url: string, forWorker: boolean): ConnectionOptions {
@@ -109,9 +115,12 @@ export class Queues {
     if (!q || jobs.length === 0) return;
     const definition = this.definitions.get(queue);
     const now = Date.now();
+    const horizon = now + (this.settings.horizonMs ?? Number.POSITIVE_INFINITY);
+    const near = jobs.filter((job) => job.runAt.getTime() <= horizon);
+    if (near.length === 0) return;
     try {
       await q.addBulk(
-        jobs.map((job) => ({
+        near.map((job) => ({
           name: queue,
           data: job.data,
           opts: {
@@ -129,15 +138,21 @@ export class Queues {
     }
   }
 
-  /** Re-adds to Redis every pending job (adding one that is there already does nothing). Returns how many rows were seen. */
+  /**
+   * Re-adds to Redis every pending job due within the horizon (adding one
+   * that is there already does nothing). Returns how many rows were seen.
+   */
   async reconcile(batchSize = 1_000): Promise<number> {
     let seen = 0;
+    const horizon = new Date(Date.now() + Math.min(this.settings.horizonMs ?? 1e14, 1e14)).toISOString();
     for (const queue of this.definitions.keys()) {
-      let after = '';
+      let after: [string, string] = ['-infinity', ''];
       for (;;) {
-        const { rows } = await this.db.query<{ job_id: string; data: unknown; run_at: Date }>(
-          `SELECT job_id, data, run_at FROM job_schedule WHERE queue = $1 AND state = 'pending' AND job_id > $2 ORDER BY job_id LIMIT $3`,
-          [queue, after, batchSize]
+        const { rows } = await this.db.query<{ job_id: string; data: unknown; run_at: Date; run_at_text: string }>(
+          `SELECT job_id, data, run_at, run_at::text AS run_at_text FROM job_schedule
+            WHERE queue = $1 AND state = 'pending' AND run_at <= $2::timestamptz AND (run_at, job_id) > ($3::timestamptz, $4)
+            ORDER BY run_at, job_id LIMIT $5`,
+          [queue, horizon, after[0], after[1], batchSize]
         );
         if (rows.length === 0) break;
         await this.push(
@@ -145,7 +160,8 @@ export class Queues {
           rows.map((r) => ({ jobId: r.job_id, data: r.data, runAt: new Date(r.run_at) }))
         );
         seen += rows.length;
-        after = rows[rows.length - 1].job_id;
+        const last = rows[rows.length - 1];
+        after = [last.run_at_text, last.job_id];
       }
     }
     return seen;

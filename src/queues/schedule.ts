@@ -8,14 +8,23 @@ import type { Queryable } from '../store/db.js';
 
 const JOB_ID = /^[A-Za-z0-9_.\-]{1,200}$/;
 
+/** A job recorded in PostgreSQL, to tell Redis about once its transaction commits. */
+export interface ScheduledJob {
+  queue: string;
+  jobId: string;
+  data: unknown;
+  runAt: Date;
+}
+
 /** Records a job in PostgreSQL within the caller's transaction; push it with `Queues.push` after commit. */
-export async function scheduleJob(q: Queryable, queue: string, jobId: string, data: unknown, runAt: Date): Promise<void> {
+export async function scheduleJob(q: Queryable, queue: string, jobId: string, data: unknown, runAt: Date, subject?: string): Promise<ScheduledJob> {
   if (!JOB_ID.test(jobId)) throw new Error(`invalid job id "${jobId}" (letters, digits, _ . - only)`);
   await q.query(
-    `INSERT INTO job_schedule (queue, job_id, data, run_at) VALUES ($1, $2, $3::text::jsonb, $4::timestamptz)
-     ON CONFLICT (queue, job_id) DO UPDATE SET data = EXCLUDED.data, run_at = EXCLUDED.run_at, state = 'pending', attempts = 0, last_error = NULL, updated_at = now()`,
-    [queue, jobId, JSON.stringify(data), runAt.toISOString()]
+    `INSERT INTO job_schedule (queue, job_id, data, run_at, subject) VALUES ($1, $2, $3::text::jsonb, $4::timestamptz, $5)
+     ON CONFLICT (queue, job_id) DO UPDATE SET data = EXCLUDED.data, run_at = EXCLUDED.run_at, subject = EXCLUDED.subject, state = 'pending', attempts = 0, last_error = NULL, updated_at = now()`,
+    [queue, jobId, JSON.stringify(data), runAt.toISOString(), subject ?? null]
   );
+  return { queue, jobId, data, runAt };
 }
 
 /** Marks a job done within the caller's transaction. */

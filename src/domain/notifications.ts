@@ -1,0 +1,30 @@
+/**
+ * Subscriptions (R4, rest-hook, id-only): a write of a Task or a
+ * Communication records one `notify` job per active subscription on that
+ * type, in the write's transaction. Whether the subscriber may see the
+ * resource and whether it matches the criteria is decided at delivery time,
+ * with the subscriber's own rights (queues/notify.ts).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import { scheduleJob, type ScheduledJob } from '../queues/schedule.js';
+import type { Queryable } from '../store/db.js';
+
+export const NOTIFY_QUEUE = 'notify';
+
+/** Data of a `notify` job. */
+export interface NotifyJob {
+  subscription: string;
+  type: string;
+  id: string;
+  version: string;
+}
+
+/** Records the deliveries a stored version calls for. */
+export async function scheduleNotifications(q: Queryable, resource: Resource, now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
+  const { rows } = await q.query<{ id: string }>(`SELECT id FROM subscription WHERE status = 'active' AND criteria_type = $1`, [resource.resourceType], 'active-subscriptions');
+  for (const { id: subscription } of rows) {
+    const data: NotifyJob = { subscription, type: resource.resourceType, id: resource.id as string, version: resource.meta?.versionId ?? '1' };
+    const job = await scheduleJob(q, NOTIFY_QUEUE, `notify.${subscription}.${data.type}.${data.id}.${data.version}`, data, now);
+    scheduled?.push(job);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The `notify` queue: rest-hook deliveries of Subscriptions, id-only. At
+ * delivery time the resource is searched with the subscription's criteria
+ * *as its subscriber*, so a subscriber is told only of what its token may
+ * read, and only while the resource matches. A failed delivery is retried
+ * with exponential back-off; when the attempts run out the subscription is
+ * put in `error` with the reason.
+ */
+import type { Bundle, Subscription } from '@medplum/fhirtypes';
+import { UnrecoverableError } from 'bullmq';
+import type { Config } from '../config.js';
+import { NOTIFY_QUEUE, type NotifyJob } from '../domain/notifications.js';
+import type { Principal } from '../domain/principal.js';
+import { readResource, searchResources, updateResource } from '../domain/resources.js';
+import { parseCriteria } from '../domain/subscriptions.js';
+import { parseSearch } from '../fhir/search-request.js';
+import { GATEWAY } from '../domain/principal.js';
+import { requireKind } from '../domain/resources.js';
+import type { FhirServices } from '../fhir/types.js';
+import type { Logger } from '../logger.js';
+import type { QueueDefinition } from './registry.js';
+
+/** The id-only notification Bundle (R4 Subscriptions Backport style: a history Bundle opening with the subscription's status). */
+export function notificationBundle(services: FhirServices, subscription: Subscription, focus: string, eventNumber: number, now: Date): Bundle {
+  return {
+    resourceType: 'Bundle',
+    type: 'history',
+    timestamp: now.toISOString(),
+    entry: [
+      {
+        fullUrl: `urn:uuid:${crypto.randomUUID()}`,
+        resource: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'subscription', valueReference: { reference: `${services.baseUrl}/Subscription/${subscription.id}` } },
+            { name: 'topic', valueCanonical: subscription.criteria },
+            { name: 'status', valueCode: 'active' },
+            { name: 'type', valueCode: 'event-notification' },
+            { name: 'events-since-subscription-start', valueString: String(eventNumber) },
+            { name: 'notification-event', part: [{ name: 'event-number', valueString: String(eventNumber) }, { name: 'focus', valueReference: { reference: focus } }] },
+          ],
+        },
+        request: { method: 'GET', url: `${services.baseUrl}/Subscription/${subscription.id}/$status` },
+        response: { status: '200' },
+      },
+      { fullUrl: focus, request: { method: 'PUT', url: focus.replace(`${services.baseUrl}/`, '') }, response: { status: '200' } },
+    ],
+  };
+}
+
+export function notifyQueue(services: () => FhirServices, config: Config, logger: Logger): QueueDefinition<NotifyJob> {
+  return {
+    name: NOTIFY_QUEUE,
+    concurrency: 8,
+    attempts: config.notify.attempts,
+    backoffMs: config.notify.backoffMs,
+    async process(data, job) {
+      const s = services();
+      const ctx = { db: s.db, principal: GATEWAY, clock: s.clock };
+      const { rows } = await s.db.query<{ principal: Principal; status: string }>(`SELECT principal, status FROM subscription WHERE id = $1`, [data.subscription]);
+      if (rows[0]?.status !== 'active') return;
+      const subscription = (await readResource(ctx, 'Subscription', data.subscription)) as Subscription;
+      const { type, params } = parseCriteria(subscription.criteria);
+      if (type !== data.type) return;
+      // Does the subscriber see this resource, matching its criteria, now?
+      const search = parseSearch(requireKind(type), new URLSearchParams([...params, ['_id', data.id]]), { defaultCount: 1, maxCount: 1 });
+      const found = await searchResources({ db: s.db, principal: rows[0].principal, clock: s.clock }, search.query);
+      if (found.resources.length === 0) return;
+      const focus = `${s.baseUrl}/${data.type}/${data.id}`;
+      const headers: Record<string, string> = { 'Content-Type': 'application/fhir+json' };
+      for (const header of subscription.channel.header ?? []) {
+        const colon = header.indexOf(':');
+        headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+      }
+      const body = subscription.channel.payload ? JSON.stringify(notificationBundle(s, subscription, focus, Number(data.version), s.clock.now())) : undefined;
+      let response: Response;
+      try {
+        response = await fetch(subscription.channel.endpoint as string, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.notify.timeoutMs) });
+      } catch (err) {
+        await failed(s, data.subscription, job.attempt, config.notify.attempts, `delivery to ${subscription.channel.endpoint} failed: ${(err as Error).message}`);
+        throw err;
+      }
+      await response.body?.cancel();
+      if (!response.ok) {
+        const reason = `delivery to ${subscription.channel.endpoint} answered ${response.status}`;
+        const permanent = response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429;
+        await failed(s, data.subscription, permanent ? config.notify.attempts : job.attempt, config.notify.attempts, reason);
+        throw permanent ? new UnrecoverableError(reason) : new Error(reason);
+      }
+      logger.debug({ subscription: data.subscription, focus }, 'notification delivered');
+    },
+  };
+}
+
+/** On the last attempt, the subscription goes to `error` with the reason (FHIR R4 Subscription.error). */
+async function failed(s: FhirServices, subscriptionId: string, attempt: number, attempts: number, reason: string): Promise<void> {
+  if (attempt < attempts) return;
+  const ctx = { db: s.db, principal: GATEWAY, clock: s.clock };
+  const current = (await readResource(ctx, 'Subscription', subscriptionId)) as Subscription;
+  await updateResource(ctx, { ...current, status: 'error', error: reason }, subscriptionId);
+}

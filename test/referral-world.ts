@@ -1,0 +1,148 @@
+/**
+ * A small world for admission-request tests: a hospital that prescribes,
+ * three receiving units (SMR, HAD, USP) each in its own organization, a
+ * token per side, and helpers to submit a request and move its tasks.
+ */
+import type { Bundle, Communication, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { businessStatusConcept, reasonConcept, STATUS_TABLE, VOLETS, type BusinessStatus, type Reason } from '../mappings/referral.js';
+import type { Role } from '../src/domain/principal.js';
+import { FHIR_JSON, testPatient, type TestGateway } from './helpers.js';
+
+export const FINESS = 'https://finess.esante.gouv.fr';
+export const HOSPITAL_FINESS = '750000001';
+export const UNITS = ['smr', 'had', 'usp'] as const;
+export type UnitName = (typeof UNITS)[number];
+
+export interface World {
+  t: TestGateway;
+  prescriber: string;
+  careTeam: string;
+  adminSocial: string;
+  /** A receiver token per unit (organization `Organization/org-<unit>`). */
+  unit: Record<UnitName, string>;
+  admin: string;
+}
+
+/** Creates the directory and the tokens. */
+export async function makeWorld(t: TestGateway): Promise<World> {
+  const admin = await t.tokenFor(['admin']);
+  const put = async (path: string, body: object): Promise<void> => {
+    const res = await t.http.put(`/fhir/${path}`).set('Authorization', `Bearer ${admin}`).set('Content-Type', FHIR_JSON).send(body);
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  };
+  await put('Organization/chu', { resourceType: 'Organization', id: 'chu', name: 'CHU Exemple', identifier: [{ system: FINESS, value: HOSPITAL_FINESS }] });
+  for (const [i, unit] of UNITS.entries()) {
+    await put(`Organization/org-${unit}`, { resourceType: 'Organization', id: `org-${unit}`, name: `Établissement ${unit.toUpperCase()}`, identifier: [{ system: FINESS, value: `75000010${i}` }] });
+    await put(`HealthcareService/${unit}`, { resourceType: 'HealthcareService', id: unit, name: `Unité ${unit.toUpperCase()}`, providedBy: { reference: `Organization/org-${unit}` } });
+  }
+  const hospital = `${FINESS}|${HOSPITAL_FINESS}`;
+  const unitToken = async (unit: UnitName): Promise<string> => t.tokenFor(['receiver'], `Organization/org-${unit}`);
+  return {
+    t,
+    prescriber: await t.tokenFor(['prescriber'], hospital),
+    careTeam: await t.tokenFor(['care-team'], hospital),
+    adminSocial: await t.tokenFor(['admin-social'], hospital),
+    unit: { smr: await unitToken('smr'), had: await unitToken('had'), usp: await unitToken('usp') },
+    admin,
+  };
+}
+
+export function volet(kind: keyof typeof VOLETS, subject: string, status: QuestionnaireResponse['status'] = 'completed'): QuestionnaireResponse {
+  return {
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: VOLETS[kind],
+    status,
+    subject: { reference: subject },
+    item: [{ linkId: '1', text: `Volet ${kind}`, answer: [{ valueString: 'Renseigné' }] }],
+  };
+}
+
+/** The transaction of an EHR: the patient (conditional on its INS), the three volets, the request to `units`. */
+export function submission(units: readonly string[], patient = testPatient()): Bundle {
+  const nir = patient.identifier?.[0];
+  const entry = (fullUrl: string, resource: object, ifNoneExist?: string): NonNullable<Bundle['entry']>[number] => ({
+    fullUrl,
+    resource: resource as never,
+    request: { method: 'POST', url: (resource as { resourceType: string }).resourceType, ...(ifNoneExist ? { ifNoneExist } : {}) },
+  });
+  const request: ServiceRequest = {
+    resourceType: 'ServiceRequest',
+    status: 'active',
+    intent: 'order',
+    category: [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: 'SMR' }] }],
+    subject: { reference: 'urn:uuid:patient' },
+    requester: { reference: 'Organization/chu' },
+    performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),
+    supportingInfo: [{ reference: 'urn:uuid:medical' }, { reference: 'urn:uuid:care' }, { reference: 'urn:uuid:administrative' }],
+  };
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      entry('urn:uuid:patient', patient, `identifier=${nir?.system}|${nir?.value}`),
+      entry('urn:uuid:medical', volet('medical', 'urn:uuid:patient')),
+      entry('urn:uuid:care', volet('care', 'urn:uuid:patient')),
+      entry('urn:uuid:administrative', volet('administrative', 'urn:uuid:patient')),
+      entry('urn:uuid:request', request),
+    ],
+  };
+}
+
+/** Sends a request as `token`. */
+export function as(w: World, token: string) {
+  const auth = (r: ReturnType<TestGateway['http']['get']>) => r.set('Authorization', `Bearer ${token}`);
+  return {
+    get: (path: string) => auth(w.t.http.get(`/fhir/${path}`)),
+    post: (path: string, body: object) => auth(w.t.http.post(`/fhir/${path}`)).set('Content-Type', FHIR_JSON).send(body),
+    put: (path: string, body: object, ifMatch?: string) => {
+      const r = auth(w.t.http.put(`/fhir/${path}`)).set('Content-Type', FHIR_JSON);
+      return (ifMatch ? r.set('If-Match', ifMatch) : r).send(body);
+    },
+  };
+}
+
+/** The id in a `Location` (`…/Type/id/_history/n`). */
+export function idFrom(location: string | undefined): string {
+  const parts = (location ?? '').split('/');
+  return parts[parts.indexOf('_history') - 1];
+}
+
+/** Submits a request to `units`; returns its id and its tasks by unit. */
+export async function submit(w: World, units: readonly UnitName[]): Promise<{ requestId: string; patientId: string; tasks: Record<string, Task> }> {
+  const res = await as(w, w.prescriber).post('', submission(units));
+  if (res.status !== 200) throw new Error(`submission: ${res.status} ${JSON.stringify(res.body)}`);
+  const bundle = res.body as Bundle;
+  const requestId = idFrom(bundle.entry?.[4]?.response?.location);
+  const patientId = idFrom(bundle.entry?.[0]?.response?.location);
+  const search = await as(w, w.prescriber).get(`Task?focus=ServiceRequest/${requestId}`);
+  const tasks: Record<string, Task> = {};
+  for (const e of (search.body as Bundle<Task>).entry ?? []) tasks[(e.resource?.owner?.reference as string).split('/')[1]] = e.resource as Task;
+  return { requestId, patientId, tasks };
+}
+
+/** The task moved to `to`, with the details each move carries. */
+export function moved(task: Task, to: BusinessStatus, reason?: Reason): Task {
+  const next: Task = { ...task, status: STATUS_TABLE[to].taskStatus, businessStatus: businessStatusConcept(to) };
+  if (to === 'agreed-in-principle') next.restriction = { period: { start: '2026-12-01', end: '2026-12-15' } };
+  if (to === 'accepted') next.restriction = { period: { start: '2026-12-05' } };
+  if (to === 'refused') next.statusReason = reasonConcept(reason ?? 'no-place');
+  if (to === 'cancelled') next.statusReason = reasonConcept(reason ?? 'cancelled-by-prescriber');
+  return next;
+}
+
+/** Moves a task as `token`, with If-Match of its version; returns the response. */
+export async function move(w: World, token: string, task: Task, to: BusinessStatus, reason?: Reason) {
+  return as(w, token).put(`Task/${task.id}`, moved(task, to, reason), `W/"${task.meta?.versionId}"`);
+}
+
+/** The current task, read as the admin (no automatic move). */
+export async function current(w: World, id: string): Promise<Task> {
+  const res = await as(w, w.admin).get(`Task/${id}`);
+  return res.body as Task;
+}
+
+export function message(taskId: string, text: string): Communication {
+  return { resourceType: 'Communication', status: 'completed', partOf: [{ reference: `Task/${taskId}` }], payload: [{ contentString: text }] };
+}
+
+export type { Role };
