@@ -1,0 +1,129 @@
+/** Rest-hook Subscriptions: id-only, retried with back-off, never telling a subscriber what its token may not read. */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { Bundle, Parameters, Subscription } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from './helpers.js';
+import { as, makeWorld, move, submit, type World } from './referral-world.js';
+
+let t: TestGateway;
+let w: World;
+const servers: Server[] = [];
+
+interface Delivery {
+  headers: IncomingMessage['headers'];
+  body: Bundle;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createNetServer().listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A subscriber's endpoint on `port`, recording what it receives. */
+async function listen(port: number, deliveries: Delivery[]): Promise<void> {
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => (text += c));
+    req.on('end', () => {
+      deliveries.push({ headers: req.headers, body: JSON.parse(text || '{}') });
+      res.writeHead(200).end();
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+}
+
+function focusOf(delivery: Delivery): string | undefined {
+  const status = delivery.body.entry?.[0]?.resource as Parameters;
+  return status.parameter?.find((p) => p.name === 'notification-event')?.part?.find((p) => p.name === 'focus')?.valueReference?.reference;
+}
+
+async function waitFor(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function subscription(criteria: string, port: number): Subscription {
+  return {
+    resourceType: 'Subscription',
+    status: 'requested',
+    reason: 'Tableau de bord',
+    criteria,
+    channel: { type: 'rest-hook', endpoint: `http://127.0.0.1:${port}/hook`, payload: 'application/fhir+json', header: ['Authorization: Bearer secret-of-subscriber'] },
+  };
+}
+
+beforeAll(async () => {
+  t = await startTestGateway({ workers: true, config: { notify: { attempts: 10, backoffMs: 200, timeoutMs: 2_000 } } });
+  w = await makeWorld(t);
+});
+afterAll(async () => {
+  await t.close();
+  for (const s of servers) s.close();
+});
+
+describe('subscriptions', () => {
+  it('refuses what it cannot honour, with 422', async () => {
+    for (const bad of [
+      subscription('Patient?name=x', 1),
+      subscription('Task?nonsense=1', 1),
+      { ...subscription('Task', 1), channel: { type: 'websocket' } },
+      { ...subscription('Task', 1), channel: { type: 'rest-hook', endpoint: 'ftp://x' } },
+    ]) {
+      const res = await as(w, w.unit.usp).post('Subscription', bad);
+      expect(res.status, JSON.stringify(bad)).toBe(422);
+    }
+  });
+
+  it('delivers to a subscriber that was down once it is back, and only what the subscriber may read', async () => {
+    const uspPort = await freePort();
+    const hadPort = await freePort();
+    const usp: Delivery[] = [];
+    const had: Delivery[] = [];
+    await listen(hadPort, had);
+    const created = await as(w, w.unit.usp).post('Subscription', subscription('Task?business-status=sent,read,accepted', uspPort));
+    expect(created.status).toBe(201);
+    expect(created.body.status).toBe('active');
+    // HAD subscribes to every Task: it must still hear only of its own.
+    expect((await as(w, w.unit.had).post('Subscription', subscription('Task', hadPort))).status).toBe(201);
+    expect((await as(w, w.unit.had).get(`Subscription/${created.body.id}`)).status).toBe(404);
+
+    const { tasks } = await submit(w, ['usp']);
+    const task = tasks.usp;
+    // USP's endpoint is down: deliveries fail and are retried.
+    await new Promise((r) => setTimeout(r, 700));
+    const { rows } = await t.gateway.db.query<{ attempts: number; state: string }>(`SELECT attempts, state FROM job_schedule WHERE queue = 'notify' AND data->>'id' = $1 AND data->>'subscription' = $2`, [
+      task.id,
+      created.body.id,
+    ]);
+    expect(rows[0].state).toBe('pending');
+    expect(rows[0].attempts).toBeGreaterThan(1);
+    await listen(uspPort, usp);
+    await waitFor('the delivery after retries', () => usp.some((d) => focusOf(d)?.endsWith(`/Task/${task.id}`)));
+    const delivery = usp.find((d) => focusOf(d)?.endsWith(`/Task/${task.id}`)) as Delivery;
+    expect(delivery.headers.authorization).toBe('Bearer secret-of-subscriber');
+    expect(delivery.body.type).toBe('history');
+    expect(JSON.stringify(delivery.body)).not.toContain('Dupont'); // id-only: no content
+    expect(delivery.body.entry?.[1]).toMatchObject({ fullUrl: `http://aiguillage.test/fhir/Task/${task.id}` });
+    expect(delivery.body.entry?.[1]?.resource).toBeUndefined();
+
+    // A move that leaves the criteria is not delivered; HAD heard nothing of USP's task.
+    const refused = await move(w, w.unit.usp, task, 'refused');
+    expect(refused.status).toBe(200);
+    const { tasks: hadTasks } = await submit(w, ['had']);
+    await waitFor('HAD’s own notification', () => had.some((d) => focusOf(d)?.endsWith(`/Task/${hadTasks.had.id}`)));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(had.every((d) => !focusOf(d)?.endsWith(`/Task/${task.id}`))).toBe(true);
+    expect(usp.filter((d) => focusOf(d)?.endsWith(`/Task/${task.id}`))).toHaveLength(1);
+    const subscriptionNow = await as(w, w.unit.usp).get(`Subscription/${created.body.id}`);
+    expect(subscriptionNow.body.status).toBe('active');
+  });
+});
