@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import './context.js';
 import { authRoutes } from './auth-routes.js';
 import { onError, sendFhir } from './errors.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { bearerAuth, requestLogger } from './middleware.js';
 
@@ -47,5 +48,7 @@ export function buildApp(deps: AppDeps): Hono {
   app.use('/fhir', bearerAuth({ tokens: deps.tokens }));
   const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
   app.route('/fhir', fhir);
+  app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }));
+  app.route('/dashboard', dashboardRoutes(deps.services));
   return app;
 }

@@ -1,0 +1,62 @@
+/**
+ * `GET /dashboard/tasks`: the caller's dashboard as JSON, CSV (`;`-separated,
+ * UTF-8 with BOM, for French spreadsheets) or XLSX, chosen by `format` or by
+ * the Accept header.
+ */
+import ExcelJS from 'exceljs';
+import { Hono, type Context } from 'hono';
+import { dashboard, DASHBOARD_COLUMNS, parseDashboardQuery, type DashboardRow } from '../domain/dashboard.js';
+import { FhirError, issue, outcome, unauthorized } from '../fhir/outcomes.js';
+import type { FhirServices } from '../fhir/types.js';
+
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+function formatOf(c: Context): 'json' | 'csv' | 'xlsx' {
+  const format = c.req.query('format') ?? c.req.query('_format');
+  if (format) {
+    if (format === 'json' || format === 'csv' || format === 'xlsx') return format;
+    throw new FhirError(406, outcome(issue('not-supported', `format is json, csv or xlsx, not "${format}"`, 'format')));
+  }
+  const accept = c.req.header('accept') ?? '';
+  if (accept.includes('text/csv')) return 'csv';
+  if (accept.includes(XLSX)) return 'xlsx';
+  return 'json';
+}
+
+function csvField(value: string | number): string {
+  const text = String(value);
+  // Quote what needs it; neutralise spreadsheet formulas (CSV injection).
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[;"\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function toCsv(rows: DashboardRow[]): string {
+  const lines = [DASHBOARD_COLUMNS.map((c) => csvField(c.heading)).join(';')];
+  for (const row of rows) lines.push(DASHBOARD_COLUMNS.map((c) => csvField(row[c.key])).join(';'));
+  return `\uFEFF${lines.join('\r\n')}\r\n`;
+}
+
+export async function toXlsx(rows: DashboardRow[]): Promise<Buffer> {
+  const workbook = new ExcelJS.Workbook();
+  workbook.creator = 'aiguillage';
+  const sheet = workbook.addWorksheet('Tableau de bord');
+  sheet.columns = DASHBOARD_COLUMNS.map((c) => ({ header: c.heading, key: c.key, width: Math.max(12, c.heading.length + 2) }));
+  sheet.getRow(1).font = { bold: true };
+  for (const row of rows) sheet.addRow(row);
+  sheet.views = [{ state: 'frozen', ySplit: 1 }];
+  return Buffer.from(await workbook.xlsx.writeBuffer());
+}
+
+export function dashboardRoutes(services: FhirServices): Hono {
+  const app = new Hono();
+  app.get('/tasks', async (c) => {
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized();
+    const format = formatOf(c);
+    const rows = await dashboard(services.db, principal, parseDashboardQuery(new URL(c.req.url).searchParams, 10_000));
+    if (format === 'csv') return c.body(toCsv(rows), 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="tableau-de-bord.csv"' });
+    if (format === 'xlsx') return c.body(new Uint8Array(await toXlsx(rows)), 200, { 'Content-Type': XLSX, 'Content-Disposition': 'attachment; filename="tableau-de-bord.xlsx"' });
+    return c.json({ count: rows.length, rows });
+  });
+  return app;
+}
