@@ -18,6 +18,8 @@ export interface BenchServer {
   token(roles: Role[], organization?: string): Promise<string>;
   /** Samples the server's resident memory every 250 ms; returns a function giving the peak in MB and stopping. */
   sampleRss(): () => number;
+  /** Stops the gateway process only (the database stays, for measurements after it). */
+  stopGateway(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,11 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
     server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   const base = `http://127.0.0.1:${port}`;
+  const stopGateway = async (): Promise<void> => {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+  };
   return {
     base,
     db,
@@ -89,9 +96,9 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
         return peak;
       };
     },
+    stopGateway,
     async stop() {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server.once('exit', resolve));
+      await stopGateway();
       await db.close();
       await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
       await admin.end();

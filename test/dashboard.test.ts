@@ -95,7 +95,7 @@ describe('dashboards', () => {
     });
     expect(xlsx.status).toBe(200);
     const workbook = new ExcelJS.Workbook();
-    await workbook.xlsx.load(xlsx.body as Buffer);
+    await workbook.xlsx.load(new Uint8Array(xlsx.body as Buffer).buffer as ArrayBuffer);
     const sheet = workbook.getWorksheet('Tableau de bord');
     expect(sheet?.getRow(1).getCell(2).value).toBe('Patient');
     const patients: string[] = [];

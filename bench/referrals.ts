@@ -1,0 +1,182 @@
+/**
+ * Admission requests: submission throughput of the EHR's transaction (a
+ * Patient, three volets, a request to five units → five Tasks), then the
+ * schedule's footprint with 1,000,000 pending deadlines: Redis memory per
+ * pending deadline as the gateway runs it (only the near schedule in Redis),
+ * the cost of one job held in Redis, and the reconciler's pass over them.
+ */
+import { randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { createLogger } from '../src/logger.js';
+import { Queues } from '../src/queues/registry.js';
+import { startBenchServer } from './harness.js';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const PENDING = Number(process.env.BENCH_PENDING_DEADLINES ?? 1_000_000);
+const UNITS = 50;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function nir(): string {
+  let digits = '2';
+  for (const b of randomBytes(14)) digits += String(b % 10);
+  return digits;
+}
+
+function volet(kind: string): object {
+  return {
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: `https://aiguillage.org/fhir/Questionnaire/${kind}`,
+    status: 'completed',
+    subject: { reference: 'urn:uuid:p' },
+    item: [{ linkId: '1', text: kind, answer: [{ valueString: 'Renseigné' }] }],
+  };
+}
+
+function submission(): string {
+  const value = nir();
+  const units = new Set<number>();
+  while (units.size < 5) units.add(Math.floor(Math.random() * UNITS));
+  return JSON.stringify({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: 'urn:uuid:p',
+        resource: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value }], name: [{ family: 'Martin', given: ['Louise'] }], birthDate: '1938-02-11', gender: 'female' },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:oid:1.2.250.1.213.1.4.8|${value}` },
+      },
+      { fullUrl: 'urn:uuid:m', resource: volet('volet-medical'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      { fullUrl: 'urn:uuid:s', resource: volet('volet-soins'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      { fullUrl: 'urn:uuid:a', resource: volet('volet-administratif'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      {
+        fullUrl: 'urn:uuid:r',
+        resource: {
+          resourceType: 'ServiceRequest',
+          status: 'active',
+          intent: 'order',
+          subject: { reference: 'urn:uuid:p' },
+          performer: [...units].map((u) => ({ reference: `HealthcareService/unit-${u}` })),
+          supportingInfo: [{ reference: 'urn:uuid:m' }, { reference: 'urn:uuid:s' }, { reference: 'urn:uuid:a' }],
+        },
+        request: { method: 'POST', url: 'ServiceRequest' },
+      },
+    ],
+  });
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
+/** Runs the suite; returns its report (markdown). */
+export async function benchReferrals(): Promise<string> {
+  const server = await startBenchServer();
+  const { base, db } = server;
+  const lines: string[] = [];
+  try {
+    const admin = { Authorization: `Bearer ${await server.token(['admin'])}`, 'Content-Type': 'application/fhir+json' };
+    const put = async (path: string, body: object): Promise<void> => {
+      const res = await fetch(`${base}/fhir/${path}`, { method: 'PUT', headers: admin, body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    };
+    for (let u = 0; u < UNITS; u++) {
+      await put(`Organization/org-${u}`, { resourceType: 'Organization', id: `org-${u}`, name: `Établissement ${u}`, identifier: [{ system: 'https://finess.esante.gouv.fr', value: String(750100000 + u) }] });
+      await put(`HealthcareService/unit-${u}`, { resourceType: 'HealthcareService', id: `unit-${u}`, name: `Unité ${u}`, providedBy: { reference: `Organization/org-${u}` } });
+    }
+    const prescriber = `Bearer ${await server.token(['prescriber'], 'https://finess.esante.gouv.fr|750000001')}`;
+    process.stderr.write(`referrals: ${DURATION}s, ${CONNECTIONS} connections, PostgreSQL ${server.dbName}\n`);
+    await autocannon({ url: `${base}/fhir`, method: 'POST', connections: 4, duration: 2, headers: { Authorization: prescriber, 'Content-Type': 'application/fhir+json' }, requests: [{ setupRequest: (r) => ({ ...r, body: submission() }) }] });
+    const peak = server.sampleRss();
+    const result = await autocannon({
+      url: `${base}/fhir`,
+      method: 'POST',
+      connections: CONNECTIONS,
+      duration: DURATION,
+      headers: { Authorization: prescriber, 'Content-Type': 'application/fhir+json' },
+      requests: [{ setupRequest: (r) => ({ ...r, body: submission() }) }],
+    });
+    const rss = peak();
+    const errors = result.errors + result.timeouts + result.non2xx;
+    const { rows } = await db.query<{ requests: number; tasks: number }>(`SELECT (SELECT count(*)::int FROM referral) AS requests, (SELECT count(*)::int FROM task) AS tasks`);
+    process.stderr.write(`  submission: ${Math.round(result.requests.average)} req/s, p99 ${result.latency.p99} ms, ${errors} errors\n`);
+    lines.push(
+      '',
+      `## referrals: submission (transaction: Patient + 3 volets + ServiceRequest to 5 units; ${CONNECTIONS} connections, ${DURATION}s)`,
+      '',
+      '| measure | value | target',
+      '| --- | --- | ---',
+      `| transactions/s | ${Math.round(result.requests.average)} | ≥ 300`,
+      `| Tasks created/s | ${Math.round(result.requests.average * 5)} | ≥ 1,500`,
+      `| p50 / p99 latency | ${result.latency.p50} / ${result.latency.p99} ms |`,
+      `| errors / non-2xx | ${errors} |`,
+      `| requests, tasks stored in all | ${rows[0].requests}, ${rows[0].tasks} |`,
+      `| peak RSS of the gateway | ${Math.round(rss)} MB |`
+    );
+  } finally {
+    await server.stopGateway();
+  }
+
+  // The schedule with 1,000,000 pending deadlines, spread over the next 60 days as real ones would be.
+  try {
+    const started = Date.now();
+    await db.query(
+      `INSERT INTO job_schedule (queue, job_id, data, run_at, subject)
+       SELECT 'deadlines', 'deadline.bench-' || g || '.remind.' || g, jsonb_build_object('referral', 'bench-' || g, 'kind', 'remind'),
+              now() + (g::float8 / $1) * interval '60 days', 'bench-' || g
+         FROM generate_series(1, $1::int) AS g`,
+      [PENDING]
+    );
+    await db.query('ANALYZE job_schedule');
+    const insertSeconds = (Date.now() - started) / 1000;
+    const redis = new Redis(REDIS_URL);
+    const logger = createLogger('warn');
+    const measure = async (horizonMs: number | undefined, limit?: number): Promise<{ jobs: number; bytes: number; seconds: number }> => {
+      const prefix = `bench-schedule-${randomBytes(4).toString('hex')}`;
+      const queues = new Queues({ redisUrl: REDIS_URL, prefix, reconcileIntervalMs: 60_000, horizonMs }, db, logger);
+      queues.register({ name: 'deadlines', process: async () => undefined });
+      await queues.init();
+      const before = await usedMemory(redis);
+      const t0 = Date.now();
+      if (limit === undefined) {
+        await queues.reconcile();
+      } else {
+        const { rows } = await db.query<{ job_id: string; data: unknown; run_at: Date }>(`SELECT job_id, data, run_at FROM job_schedule WHERE queue = 'deadlines' AND state = 'pending' ORDER BY run_at LIMIT $1`, [limit]);
+        for (let i = 0; i < rows.length; i += 1_000) await queues.push('deadlines', rows.slice(i, i + 1_000).map((r) => ({ jobId: r.job_id, data: r.data, runAt: new Date(r.run_at) })));
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const jobs = Number(await redis.zcard(`${prefix}:deadlines:delayed`)) + Number(await redis.llen(`${prefix}:deadlines:wait`));
+      const bytes = (await usedMemory(redis)) - before;
+      const keys = await redis.keys(`${prefix}:*`);
+      for (let i = 0; i < keys.length; i += 10_000) await redis.del(...keys.slice(i, i + 10_000));
+      await queues.close();
+      return { jobs, bytes, seconds };
+    };
+    const gateway = await measure(3_600_000);
+    const again = await measure(3_600_000);
+    const sample = Math.min(100_000, PENDING);
+    const full = await measure(undefined, sample);
+    const perJob = full.bytes / Math.max(full.jobs, 1);
+    process.stderr.write(`  schedule: ${gateway.jobs} jobs in Redis for ${PENDING} pending, ${gateway.bytes} bytes; ${Math.round(perJob)} bytes per job held\n`);
+    lines.push(
+      '',
+      `## referrals: ${PENDING.toLocaleString('en')} pending deadlines (spread over 60 days; recorded in PostgreSQL in ${insertSeconds.toFixed(1)} s)`,
+      '',
+      '| measure | value',
+      '| --- | ---',
+      `| jobs in Redis after a reconcile (horizon 1 h) | ${gateway.jobs}`,
+      `| Redis memory for them | ${(gateway.bytes / 1024).toFixed(0)} KiB`,
+      `| **Redis memory per pending deadline** | **${(gateway.bytes / PENDING).toFixed(1)} bytes**`,
+      `| reconcile pass over ${PENDING.toLocaleString('en')} pending (first / again) | ${gateway.seconds.toFixed(2)} s / ${again.seconds.toFixed(2)} s`,
+      `| one job held in Redis (${full.jobs.toLocaleString('en')} pushed) | ${Math.round(perJob)} bytes, ${(full.jobs / full.seconds).toFixed(0)} jobs/s pushed`,
+      `| all ${PENDING.toLocaleString('en')} held in Redis, extrapolated | ${((perJob * PENDING) / 1024 / 1024).toFixed(0)} MiB`,
+      ''
+    );
+    redis.disconnect();
+  } finally {
+    await server.stop();
+  }
+  return lines.join('\n');
+}
