@@ -19,10 +19,11 @@ export interface NotifyJob {
   version: string;
 }
 
-/** Records the deliveries a stored version calls for. */
-export async function scheduleNotifications(q: Queryable, resource: Resource, now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
-  const { rows } = await q.query<{ id: string }>(`SELECT id FROM subscription WHERE status = 'active' AND criteria_type = $1`, [resource.resourceType], 'active-subscriptions');
-  for (const { id: subscription } of rows) {
+/** Records the deliveries stored versions (of one type) call for. */
+export async function scheduleNotifications(q: Queryable, resources: Resource[], now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
+  if (resources.length === 0) return;
+  const { rows } = await q.query<{ id: string }>(`SELECT id FROM subscription WHERE status = 'active' AND criteria_type = $1`, [resources[0].resourceType], 'active-subscriptions');
+  for (const { id: subscription } of rows) for (const resource of resources) {
     const data: NotifyJob = { subscription, type: resource.resourceType, id: resource.id as string, version: resource.meta?.versionId ?? '1' };
     const job = await scheduleJob(q, NOTIFY_QUEUE, `notify.${subscription}.${data.type}.${data.id}.${data.version}`, data, now);
     scheduled?.push(job);

@@ -6,6 +6,7 @@
  * rule runs inside the write's transaction, so a refused write, or a
  * cascade that fails half-way, changes nothing.
  */
+import { randomUUID } from 'node:crypto';
 import type { Communication, QuestionnaireResponse, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { canonicalJson } from '../../mappings/canonical-json.js';
 import { addDuration, DEFAULT_REFERRAL_DURATIONS, type ReferralDurations } from '../../mappings/duration.js';
@@ -22,6 +23,7 @@ import {
   REASONS_BY_MOVE,
   REFERRAL_FLAG_SYSTEM,
   STATUS_TABLE,
+  taskRow,
   VALIDATED_VOLET_STATUSES,
   voletOf,
   type BusinessStatus,
@@ -37,7 +39,8 @@ import type { Row } from '../../mappings/resource-rows.js';
 import { scheduleNotifications } from './notifications.js';
 import { canonicalKey, organizationKeys, principalKey, referenceKey } from './parties.js';
 import { GATEWAY, hasAnyRole, type Principal } from './principal.js';
-import { createResource, readResource, updateResource, type CallContext } from './resources.js';
+import { insertFirstVersions, type VersionWrite } from '../store/resources.js';
+import { createResource, readResource, requireKind, stamp, updateResource, type CallContext } from './resources.js';
 
 function durations(ctx: CallContext): ReferralDurations {
   return ctx.durations ?? DEFAULT_REFERRAL_DURATIONS;
@@ -49,10 +52,15 @@ function asGateway(ctx: CallContext, q: Queryable): CallContext {
 }
 
 /** The keys of the caller's organization (403 when its token names none). */
-async function callerKeys(q: Queryable, principal: Principal | undefined): Promise<string[]> {
-  const key = principalKey(principal);
+async function callerKeys(ctx: CallContext, q: Queryable): Promise<string[]> {
+  const key = principalKey(ctx.principal);
   if (!key) throw forbidden('This action needs a token that names the caller’s organization');
-  return organizationKeys(q, key);
+  // One look-up per request, however many resources a Bundle writes.
+  const memo = ctx.memo?.get(`keys|${key}`) as string[] | undefined;
+  if (memo) return memo;
+  const keys = await organizationKeys(q, key);
+  ctx.memo?.set(`keys|${key}`, keys);
+  return keys;
 }
 
 /** A task's parties and state, as stored. */
@@ -130,15 +138,17 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (ref?.type !== 'QuestionnaireResponse') return undefined;
     return { id: ref.id, i };
   });
-  for (const v of voletIds) {
-    if (!v) continue;
-    const { rows } = await e.q.query(`SELECT 1 FROM volet WHERE id = $1`, [v.id]);
-    if (rows.length === 0) throw ruleViolation(`QuestionnaireResponse/${v.id} does not exist`, `ServiceRequest.supportingInfo[${v.i}]`);
+  const wanted = voletIds.filter((v): v is { id: string; i: number } => v !== undefined);
+  if (wanted.length > 0) {
+    const { rows } = await e.q.query<{ id: string }>(`SELECT id FROM volet WHERE id = ANY($1::text[])`, [wanted.map((v) => v.id)], 'volets-exist');
+    const found = new Set(rows.map((r) => r.id));
+    const missing = wanted.find((v) => !found.has(v.id));
+    if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} does not exist`, `ServiceRequest.supportingInfo[${missing.i}]`);
   }
 
   if (!previous) {
     if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');
-    const requester = gateway ? [] : await callerKeys(e.q, e.ctx.principal);
+    const requester = gateway ? [] : await callerKeys(e.ctx, e.q);
     return {
       resource: { ...request, authoredOn: request.authoredOn ?? now.toISOString() },
       row: { requester_keys: requester, last_prescriber_action_at: now.toISOString() },
@@ -197,9 +207,7 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
   const performers = (request.performer ?? []).map((p) => parseReference(p.reference)?.id as string);
   if (request.status === 'active') {
     const have = new Set(tasks.map((t) => t.owner_service_id));
-    for (const serviceId of performers.filter((id) => !have.has(id))) {
-      await createResource(gatewayCtx, taskFor(request, e.id, serviceId, now.toISOString()));
-    }
+    await createTasks(e, request, performers.filter((id) => !have.has(id)));
     // A unit dropped from the request: its open task is cancelled.
     for (const task of tasks) {
       if (!performers.includes(task.owner_service_id) && OPEN_STATUSES.includes(task.business_status)) {
@@ -210,7 +218,28 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
   if (previous && previous.status !== 'revoked' && request.status === 'revoked' && e.ctx.principal?.gateway !== true) {
     await cancelRequestTasks(gatewayCtx, e.q, e.id, 'cancelled-by-prescriber');
   }
-  await refreshDeadlines(e.q, e.id, now, durations(e.ctx), e.ctx.scheduled);
+  // A new request has no deadline yet: none until a unit accepts.
+  if (previous) await refreshDeadlines(e.q, e.id, now, durations(e.ctx), e.ctx.scheduled);
+}
+
+/**
+ * Creates the tasks of new candidate units, in one statement whatever their
+ * number, with each unit's keys and the prescriber's, and their notifications.
+ */
+async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: string[]): Promise<void> {
+  if (serviceIds.length === 0) return;
+  const now = e.ctx.clock.now().toISOString();
+  const { rows } = await e.q.query<{ service: string; keys: string[]; requester_keys: string[] }>(
+    `SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys FROM unnest($1::text[]) AS s(service) CROSS JOIN referral r WHERE r.id = $2`,
+    [serviceIds, e.id],
+    'task-parties'
+  );
+  const writes: VersionWrite[] = rows.map((r) => {
+    const task = stamp(taskFor(request, e.id, r.service, now), randomUUID(), 1, now) as Task;
+    return { resource: task, version: 1, lastUpdated: now, row: { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now }, identifiers: [] };
+  });
+  await insertFirstVersions(e.q, requireKind('Task'), writes);
+  await scheduleNotifications(e.q, writes.map((w) => w.resource), e.ctx.clock.now(), e.ctx.scheduled);
 }
 
 /** Cancels a task as the gateway, keeping what it was (for $reactivate when `withRequest`). */
@@ -266,14 +295,8 @@ export async function prepareTask(e: WriteEvent): Promise<Prepared> {
   if (!isBusinessStatus(to)) throw ruleViolation(`Task.businessStatus must be a code of https://aiguillage.org/fhir/CodeSystem/referral-status`, 'Task.businessStatus');
   if (task.status !== STATUS_TABLE[to].taskStatus) throw ruleViolation(`businessStatus ${to} goes with status ${STATUS_TABLE[to].taskStatus}, not ${task.status}`, 'Task.status');
 
-  if (!previous) {
-    if (!gateway) throw ruleViolation('The tasks of an admission request are created by the gateway, one per unit in ServiceRequest.performer', 'Task');
-    const referralId = parseReference(task.focus?.reference)?.id as string;
-    const serviceId = parseReference(task.owner?.reference)?.id as string;
-    const { rows } = await e.q.query<{ requester_keys: string[] }>(`SELECT requester_keys FROM referral WHERE id = $1`, [referralId]);
-    const { rows: owner } = await e.q.query<{ keys: string[] }>(`SELECT unit_keys($1) AS keys`, [serviceId]);
-    return { resource: task, row: { owner_keys: owner[0].keys, requester_keys: rows[0]?.requester_keys ?? [], status_since: now } };
-  }
+  // The tasks of a request are created by the gateway (createTasks), one per unit in ServiceRequest.performer.
+  if (!previous) throw ruleViolation('The tasks of an admission request are created by the gateway, one per unit in ServiceRequest.performer', 'Task');
 
   const from = businessStatusOf(previous) as BusinessStatus;
   const resource = gateway ? { ...task, lastModified: now } : keepFlags({ ...task, lastModified: now }, previous);
@@ -322,7 +345,7 @@ export async function afterTask(e: WriteEvent): Promise<void> {
       for (const other of rows) await cancelTask(asGateway(e.ctx, e.q), other.id, 'other-unit-chosen', false);
     }
   }
-  await scheduleNotifications(e.q, task, e.ctx.clock.now(), e.ctx.scheduled);
+  await scheduleNotifications(e.q, [task], e.ctx.clock.now(), e.ctx.scheduled);
   if (previous) await refreshDeadlines(e.q, referralId, now, durations(e.ctx), e.ctx.scheduled);
 }
 
@@ -363,7 +386,7 @@ export async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     }
   }
   if (previous) return { resource: response };
-  return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.q, p) } };
+  return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.ctx, e.q) } };
 }
 
 // ---------------------------------------------------------------- messages
@@ -451,7 +474,7 @@ export async function afterMessage(e: WriteEvent): Promise<void> {
       await refreshDeadlines(e.q, rows[0].referral_id, e.ctx.clock.now(), durations(e.ctx), e.ctx.scheduled);
     }
   }
-  await scheduleNotifications(e.q, message, e.ctx.clock.now(), e.ctx.scheduled);
+  await scheduleNotifications(e.q, [message], e.ctx.clock.now(), e.ctx.scheduled);
 }
 
 /** A reminder (relance), as a message to the other side of a task. */

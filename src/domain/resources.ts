@@ -30,6 +30,8 @@ export interface CallContext {
   scheduled?: ScheduledJob[];
   /** Deadlines of admission requests (defaults: seed 002's). */
   durations?: ReferralDurations;
+  /** Look-ups shared by the writes of one request (e.g. the caller's organization keys). */
+  memo?: Map<string, unknown>;
 }
 
 /** The outcome of a write. */

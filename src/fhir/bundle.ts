@@ -247,7 +247,7 @@ export async function batchEntry(services: FhirServices, request: FhirRequest, e
   if (tx) await tx.query('SAVEPOINT batch_entry');
   try {
     const plan = planEntry(entry, index);
-    const response = responseEntry(await handleFhir(services, { ...entryRequest(plan, request.principal), tx, scheduled: request.scheduled }));
+    const response = responseEntry(await handleFhir(services, { ...entryRequest(plan, request.principal), tx, scheduled: request.scheduled, memo: request.memo }));
     if (tx) await tx.query('RELEASE SAVEPOINT batch_entry');
     return response;
   } catch (err) {
@@ -276,7 +276,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
   }
   const inTransaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (request.tx ? fn(request.tx) : services.db.transaction(fn));
   const responses = await inTransaction(async (tx: Queryable) => {
-    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations };
+    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo };
     const references = new Map<string, string>();
     // Phase 1: the id of every created resource (an existing one when a conditional create matches).
     for (const plan of plans.filter((p) => p.method === 'POST')) {
@@ -307,7 +307,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
           results[plan.index] = responseEntry(writeResponse(services, await createResource(ctx, resource, { id: plan.id })));
         } else {
           const entryReq = entryRequest({ ...plan, resource: plan.method === 'PUT' ? resolved(plan, references) : undefined }, request.principal);
-          results[plan.index] = responseEntry(await handleFhir(services, { ...entryReq, tx, scheduled: request.scheduled }));
+          results[plan.index] = responseEntry(await handleFhir(services, { ...entryReq, tx, scheduled: request.scheduled, memo: request.memo }));
         }
       } catch (err) {
         throw atEntry(err, plan.index, plan.type);

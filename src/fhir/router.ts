@@ -202,7 +202,7 @@ function validateOperation(services: FhirServices, type: string, body: unknown):
 export async function handleFhir(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
   if (request.scheduled) return route(services, request, request.scheduled);
   const scheduled: ScheduledJob[] = [];
-  const response = await route(services, { ...request, scheduled }, scheduled);
+  const response = await route(services, { ...request, scheduled, memo: request.memo ?? new Map() }, scheduled);
   if (!request.tx) await pushScheduled(services, scheduled);
   return response;
 }
@@ -243,7 +243,7 @@ async function instanceOperation(services: FhirServices, request: FhirRequest, c
 }
 
 async function route(services: FhirServices, request: FhirRequest, scheduled: ScheduledJob[]): Promise<FhirResponse> {
-  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations };
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo };
   const segments = request.path.split('/').filter((s) => s !== '');
   const method = request.method.toUpperCase();
   const [type, second, third, fourth] = segments;

@@ -24,6 +24,8 @@ export interface FhirRequest {
   tx?: Queryable;
   /** Jobs recorded so far by the enclosing request, told to Redis when it has committed. */
   scheduled?: ScheduledJob[];
+  /** Look-ups shared by the entries of a Bundle. */
+  memo?: Map<string, unknown>;
 }
 
 /** What the router answers. */
