@@ -1,5 +1,6 @@
 /** Directory rules the other modules rely on. */
 import type { Queryable } from '../store/db.js';
+import { run, sql, type SqlFragment } from '../store/sql.js';
 
 /** Whether a unit may be targeted by a request or a decision, and why not. */
 export interface TargetCheck {
@@ -18,17 +19,31 @@ export async function checkUsableTarget(q: Queryable, serviceId: string): Promis
 
 /** `checkUsableTarget` for several units, in one query. */
 export async function checkUsableTargets(q: Queryable, serviceIds: string[]): Promise<Map<string, TargetCheck>> {
-  const checks = new Map<string, TargetCheck>();
-  if (serviceIds.length === 0) return checks;
-  const { rows } = await q.query<{ id: string; active: boolean | null; organization_id: string | null; org_found: boolean; org_active: boolean | null }>(
-    `SELECT s.id, s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active
+  if (serviceIds.length === 0) return new Map();
+  const { rows } = await run<TargetRow>(q, targetRows(serviceIds));
+  return targetChecks(serviceIds, rows);
+}
+
+/** What a target check reads of a unit and its organization. */
+export interface TargetRow {
+  id: string;
+  active: boolean | null;
+  organization_id: string | null;
+  org_found: boolean;
+  org_active: boolean | null;
+}
+
+/** The query of the rows a target check reads (to embed in a larger statement). */
+export function targetRows(serviceIds: string[]): SqlFragment {
+  return sql`SELECT s.id, s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active
        FROM healthcare_service s LEFT JOIN organization o ON o.id = s.organization_id
-      WHERE s.id = ANY($1::text[])`,
-    [serviceIds]
-  );
+      WHERE s.id = ANY(${serviceIds}::text[])`;
+}
+
+/** The checks of these units, from their rows. */
+export function targetChecks(serviceIds: string[], rows: TargetRow[]): Map<string, TargetCheck> {
   const byId = new Map(rows.map((r) => [r.id, r]));
-  for (const id of serviceIds) checks.set(id, targetCheck(id, byId.get(id)));
-  return checks;
+  return new Map(serviceIds.map((id) => [id, targetCheck(id, byId.get(id))]));
 }
 
 function targetCheck(serviceId: string, row: { active: boolean | null; organization_id: string | null; org_found: boolean; org_active: boolean | null } | undefined): TargetCheck {

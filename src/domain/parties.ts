@@ -32,15 +32,6 @@ export function referenceKey(reference: Reference | undefined): string | undefin
   return undefined;
 }
 
-async function identifiersOf(q: Queryable, type: string, ids: string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const { rows } = await q.query<{ system: string; value: string }>(
-    `SELECT system, value FROM resource_identifier WHERE resource_type = $1 AND resource_id = ANY($2::text[]) AND system <> ''`,
-    [type, ids]
-  );
-  return rows.map((r) => `${r.system}|${r.value}`);
-}
-
 /**
  * Every key of an organization named by one key: with its directory
  * Organization (when there is one), that Organization's id and identifiers.
@@ -48,25 +39,17 @@ async function identifiersOf(q: Queryable, type: string, ids: string[]): Promise
 export async function organizationKeys(q: Queryable, key: string): Promise<string[]> {
   const canonical = canonicalKey(key);
   const literal = parseReference(canonical);
-  let ids: string[];
-  if (literal) {
-    ids = literal.type === 'Organization' ? [literal.id] : [];
-  } else {
-    const bar = canonical.indexOf('|');
-    const { rows } = await q.query<{ resource_id: string }>(
-      `SELECT resource_id FROM resource_identifier WHERE resource_type = 'Organization' AND value = $1 AND system = $2`,
-      [canonical.slice(bar + 1), canonical.slice(0, bar)]
-    );
-    ids = rows.map((r) => r.resource_id);
-  }
-  return [...new Set([canonical, ...ids.map((id) => `Organization/${id}`), ...(await identifiersOf(q, 'Organization', ids))])];
-}
-
-/** Every key of a unit: the HealthcareService's id and identifiers, and those of its Organization. */
-export async function unitKeys(q: Queryable, serviceId: string): Promise<string[]> {
-  const { rows } = await q.query<{ organization_id: string | null }>(`SELECT organization_id FROM healthcare_service WHERE id = $1`, [serviceId]);
-  const organizationId = rows[0]?.organization_id;
-  const own = [`HealthcareService/${serviceId}`, ...(await identifiersOf(q, 'HealthcareService', [serviceId]))];
-  const organization = organizationId ? await organizationKeys(q, `Organization/${organizationId}`) : [];
-  return [...new Set([...own, ...organization])];
+  if (literal && literal.type !== 'Organization') return [canonical];
+  const bar = canonical.indexOf('|');
+  // The Organization(s) the key names, then every identifier of them, in one statement.
+  const { rows } = await q.query<{ id: string; keys: string[] | null }>(
+    `WITH o AS (
+       SELECT $1::text AS id WHERE $1::text IS NOT NULL
+       UNION SELECT resource_id FROM resource_identifier WHERE $1::text IS NULL AND resource_type = 'Organization' AND value = $2 AND system = $3
+     )
+     SELECT o.id, (SELECT array_agg(i.system || '|' || i.value) FROM resource_identifier i WHERE i.resource_type = 'Organization' AND i.resource_id = o.id AND i.system <> '') AS keys FROM o`,
+    [literal ? literal.id : null, canonical.slice(bar + 1), canonical.slice(0, bar)],
+    'organization-keys'
+  );
+  return [...new Set([canonical, ...rows.flatMap((r) => [`Organization/${r.id}`, ...(r.keys ?? [])])])];
 }

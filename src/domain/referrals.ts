@@ -32,7 +32,9 @@ import {
 } from '../../mappings/referral.js';
 import { conflict, forbidden, notFound, ruleViolation } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
-import { checkUsableTargets } from './directory.js';
+import { run, sql } from '../store/sql.js';
+import { visibleRows } from './access.js';
+import { targetChecks, targetRows, type TargetRow } from './directory.js';
 import { refreshDeadlines } from './deadlines.js';
 import type { Prepared, WriteEvent } from './kinds.js';
 import type { Row } from '../../mappings/resource-rows.js';
@@ -101,16 +103,33 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 const REQUEST_STATUSES_ON_CREATE = ['active', 'draft'];
 
-/** The subject must be a patient the caller may see. */
-async function checkSubject(ctx: CallContext, q: Queryable, subject: Reference | undefined): Promise<string> {
-  const ref = parseReference(subject?.reference);
-  if (!ref || ref.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
-  try {
-    await readResource({ ...ctx, tx: q }, 'Patient', ref.id);
-  } catch {
-    throw ruleViolation(`Patient/${ref.id} does not exist`, 'ServiceRequest.subject');
+/**
+ * What a request points at, checked in one statement: its subject (a
+ * patient the caller may see), its new candidate units (usable targets) and
+ * its volets (existing QuestionnaireResponses).
+ */
+async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceRequest, added: string[], performers: string[]): Promise<void> {
+  const subject = parseReference(request.subject?.reference);
+  if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
+  const volets = (request.supportingInfo ?? [])
+    .map((s, i) => ({ ref: parseReference(s.reference), i }))
+    .filter((v) => v.ref?.type === 'QuestionnaireResponse')
+    .map((v) => ({ id: v.ref?.id as string, i: v.i }));
+  const { rows } = await run<{ subject: boolean; volets: string[]; targets: TargetRow[] }>(
+    q,
+    sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${subject.id} AND ${visibleRows(ctx.principal, requireKind('Patient'))}) AS subject,
+               (SELECT coalesce(array_agg(v.id), '{}') FROM volet v WHERE v.id = ANY(${volets.map((v) => v.id)}::text[])) AS volets,
+               (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(added)}) x) AS targets`
+  );
+  const found = rows[0];
+  if (!found.subject) throw ruleViolation(`Patient/${subject.id} does not exist`, 'ServiceRequest.subject');
+  const checks = targetChecks(added, found.targets);
+  for (const id of added) {
+    const check = checks.get(id);
+    if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
   }
-  return ref.id;
+  const missing = volets.find((v) => !found.volets.includes(v.id));
+  if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} does not exist`, `ServiceRequest.supportingInfo[${missing.i}]`);
 }
 
 export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
@@ -118,7 +137,6 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   const previous = e.previous?.content as ServiceRequest | undefined;
   const gateway = e.ctx.principal?.gateway === true;
   const now = e.ctx.clock.now();
-  await checkSubject(gateway ? asGateway(e.ctx, e.q) : e.ctx, e.q, request.subject);
   const performers = (request.performer ?? []).map((p, i) => {
     const ref = parseReference(p.reference);
     if (!ref || ref.type !== 'HealthcareService') throw ruleViolation('Each performer must be a candidate unit, HealthcareService/{id}', `ServiceRequest.performer[${i}]`);
@@ -128,23 +146,7 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   if (request.status === 'active' && performers.length === 0) throw ruleViolation('An active request needs at least one candidate unit in performer', 'ServiceRequest.performer');
   const previousPerformers = new Set((previous?.performer ?? []).map((p) => parseReference(p.reference)?.id));
   const added = performers.filter((id) => !previousPerformers.has(id));
-  const checks = await checkUsableTargets(e.q, added);
-  added.forEach((id) => {
-    const check = checks.get(id);
-    if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
-  });
-  const voletIds = (request.supportingInfo ?? []).map((s, i) => {
-    const ref = parseReference(s.reference);
-    if (ref?.type !== 'QuestionnaireResponse') return undefined;
-    return { id: ref.id, i };
-  });
-  const wanted = voletIds.filter((v): v is { id: string; i: number } => v !== undefined);
-  if (wanted.length > 0) {
-    const { rows } = await e.q.query<{ id: string }>(`SELECT id FROM volet WHERE id = ANY($1::text[])`, [wanted.map((v) => v.id)], 'volets-exist');
-    const found = new Set(rows.map((r) => r.id));
-    const missing = wanted.find((v) => !found.has(v.id));
-    if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} does not exist`, `ServiceRequest.supportingInfo[${missing.i}]`);
-  }
+  await checkReferences(gateway ? asGateway(e.ctx, e.q) : e.ctx, e.q, request, added, performers);
 
   if (!previous) {
     if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');
@@ -200,10 +202,10 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
   const previous = e.previous?.content as ServiceRequest | undefined;
   const now = e.ctx.clock.now();
   const gatewayCtx = asGateway(e.ctx, e.q);
-  const { rows: tasks } = await e.q.query<{ id: string; owner_service_id: string; business_status: BusinessStatus }>(
-    `SELECT id, owner_service_id, business_status FROM task WHERE referral_id = $1 ORDER BY id`,
-    [e.id]
-  );
+  // A new request has no task yet.
+  const { rows: tasks } = previous
+    ? await e.q.query<{ id: string; owner_service_id: string; business_status: BusinessStatus }>(`SELECT id, owner_service_id, business_status FROM task WHERE referral_id = $1 ORDER BY id`, [e.id])
+    : { rows: [] };
   const performers = (request.performer ?? []).map((p) => parseReference(p.reference)?.id as string);
   if (request.status === 'active') {
     const have = new Set(tasks.map((t) => t.owner_service_id));
