@@ -11,6 +11,9 @@ import type { Queryable } from '../store/db.js';
 
 export const NOTIFY_QUEUE = 'notify';
 
+/** The active subscriptions on a type (its name is parameter $3), as a SQL expression giving an array of ids. */
+export const ACTIVE_SUBSCRIPTIONS_SQL = `(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM subscription WHERE status = 'active' AND criteria_type = $3)`;
+
 /** Data of a `notify` job. */
 export interface NotifyJob {
   subscription: string;
@@ -20,10 +23,17 @@ export interface NotifyJob {
 }
 
 /** Records the deliveries stored versions (of one type) call for. */
-export async function scheduleNotifications(q: Queryable, resources: Resource[], now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
+export async function scheduleNotifications(
+  q: Queryable,
+  resources: Resource[],
+  now: Date,
+  scheduled: ScheduledJob[] | undefined,
+  /** The active subscriptions on the type, when the caller read them already (ACTIVE_SUBSCRIPTIONS_SQL). */
+  known?: string[]
+): Promise<void> {
   if (resources.length === 0) return;
-  const { rows } = await q.query<{ id: string }>(`SELECT id FROM subscription WHERE status = 'active' AND criteria_type = $1`, [resources[0].resourceType], 'active-subscriptions');
-  for (const { id: subscription } of rows) for (const resource of resources) {
+  const subscriptions = known ?? (await q.query<{ ids: string[] }>(`SELECT ${ACTIVE_SUBSCRIPTIONS_SQL.replace('$3', '$1')} AS ids`, [resources[0].resourceType], 'active-subscriptions')).rows[0].ids;
+  for (const subscription of subscriptions) for (const resource of resources) {
     const data: NotifyJob = { subscription, type: resource.resourceType, id: resource.id as string, version: resource.meta?.versionId ?? '1' };
     const job = await scheduleJob(q, NOTIFY_QUEUE, `notify.${subscription}.${data.type}.${data.id}.${data.version}`, data, now);
     scheduled?.push(job);

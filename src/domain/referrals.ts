@@ -38,7 +38,7 @@ import { targetChecks, targetRows, type TargetRow } from './directory.js';
 import { refreshDeadlines } from './deadlines.js';
 import type { Prepared, WriteEvent } from './kinds.js';
 import type { Row } from '../../mappings/resource-rows.js';
-import { scheduleNotifications } from './notifications.js';
+import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
 import { canonicalKey, organizationKeys, principalKey, referenceKey } from './parties.js';
 import { GATEWAY, hasAnyRole, type Principal } from './principal.js';
 import { insertFirstVersions, type VersionWrite } from '../store/resources.js';
@@ -119,7 +119,8 @@ async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceR
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${subject.id} AND ${visibleRows(ctx.principal, requireKind('Patient'))}) AS subject,
                (SELECT coalesce(array_agg(v.id), '{}') FROM volet v WHERE v.id = ANY(${volets.map((v) => v.id)}::text[])) AS volets,
-               (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(added)}) x) AS targets`
+               (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(added)}) x) AS targets`,
+    { prepare: true }
   );
   const found = rows[0];
   if (!found.subject) throw ruleViolation(`Patient/${subject.id} does not exist`, 'ServiceRequest.subject');
@@ -231,17 +232,18 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
 async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: string[]): Promise<void> {
   if (serviceIds.length === 0) return;
   const now = e.ctx.clock.now().toISOString();
-  const { rows } = await e.q.query<{ service: string; keys: string[]; requester_keys: string[] }>(
-    `SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys FROM unnest($1::text[]) AS s(service) CROSS JOIN referral r WHERE r.id = $2`,
-    [serviceIds, e.id],
+  const { rows } = await e.q.query<{ service: string; keys: string[]; requester_keys: string[]; subscriptions: string[] }>(
+    `SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys, ${ACTIVE_SUBSCRIPTIONS_SQL} AS subscriptions
+       FROM unnest($1::text[]) AS s(service) CROSS JOIN referral r WHERE r.id = $2`,
+    [serviceIds, e.id, 'Task'],
     'task-parties'
   );
   const writes: VersionWrite[] = rows.map((r) => {
     const task = stamp(taskFor(request, e.id, r.service, now), randomUUID(), 1, now) as Task;
     return { resource: task, version: 1, lastUpdated: now, row: { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now }, identifiers: [] };
   });
-  await insertFirstVersions(e.q, requireKind('Task'), writes);
-  await scheduleNotifications(e.q, writes.map((w) => w.resource), e.ctx.clock.now(), e.ctx.scheduled);
+  await insertFirstVersions(e.q, requireKind('Task'), writes, { prepare: writes.length <= 20 });
+  await scheduleNotifications(e.q, writes.map((w) => w.resource), e.ctx.clock.now(), e.ctx.scheduled, rows[0]?.subscriptions ?? []);
 }
 
 /** Cancels a task as the gateway, keeping what it was (for $reactivate when `withRequest`). */

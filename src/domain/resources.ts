@@ -169,7 +169,7 @@ export async function findConditionalMatch(
   kind: ResourceKind,
   conditional: { query: SearchQuery; key: string }
 ): Promise<Resource | undefined> {
-  await q.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(kind.type, conditional.key)]);
+  await q.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(kind.type, conditional.key)], 'conditional-lock');
   const visible = visibleRows(principal, kind);
   const found = await runSearch(q, { ...conditional.query, count: 2, after: undefined, includes: [], total: false }, visible, () => visible);
   if (found.resources.length > 1) throw preconditionFailed(`If-None-Exist matched several ${kind.type} resources`);

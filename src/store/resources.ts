@@ -66,8 +66,12 @@ export async function insertFirstVersion(q: Queryable, info: TableInfo, write: V
   );
 }
 
-/** Inserts the first version of several resources of one table in one statement (same columns in every row). */
-export async function insertFirstVersions(q: Queryable, info: TableInfo, writes: VersionWrite[]): Promise<void> {
+/**
+ * Inserts the first version of several resources of one table in one
+ * statement (same columns in every row); `prepare` when the row count takes
+ * few values (a request's tasks), not for bulk loads.
+ */
+export async function insertFirstVersions(q: Queryable, info: TableInfo, writes: VersionWrite[], options: { prepare?: boolean } = {}): Promise<void> {
   if (writes.length === 0) return;
   const names = Object.keys(writes[0].row);
   const cols = join(names.map((n) => sql`${raw(n)}`), ', ');
@@ -88,7 +92,8 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
         INSERT INTO resource_history (resource_type, id, version, last_updated, content) VALUES ${history}
       )
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
-      SELECT ${info.type}, i, s, v FROM unnest(${identifiers.map((i) => i.id)}::text[], ${identifiers.map((i) => i.system)}::text[], ${identifiers.map((i) => i.value)}::text[]) AS x(i, s, v)`
+      SELECT ${info.type}, i, s, v FROM unnest(${identifiers.map((i) => i.id)}::text[], ${identifiers.map((i) => i.system)}::text[], ${identifiers.map((i) => i.value)}::text[]) AS x(i, s, v)`,
+    options
   );
 }
 
