@@ -171,7 +171,7 @@ export async function findConditionalMatch(
 ): Promise<Resource | undefined> {
   await q.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(kind.type, conditional.key)], 'conditional-lock');
   const visible = visibleRows(principal, kind);
-  const found = await runSearch(q, { ...conditional.query, count: 2, after: undefined, includes: [], total: false }, visible, () => visible);
+  const found = await runSearch(q, { ...conditional.query, count: 2, after: undefined, includes: [], total: false }, visible, () => visible, { prepare: true });
   if (found.resources.length > 1) throw preconditionFailed(`If-None-Exist matched several ${kind.type} resources`);
   return found.resources[0];
 }

@@ -288,7 +288,14 @@ export interface SearchPage {
 }
 
 /** Runs a search; `visible` restricts rows to what the caller may see. */
-export async function runSearch(q: Queryable, query: SearchQuery, visible: SqlFragment, visibleOf: (kind: string) => SqlFragment): Promise<SearchPage> {
+export async function runSearch(
+  q: Queryable,
+  query: SearchQuery,
+  visible: SqlFragment,
+  visibleOf: (kind: string) => SqlFragment,
+  /** Prepare the main statement: for searches of a fixed shape run often (conditional creates). */
+  options: { prepare?: boolean } = {}
+): Promise<SearchPage> {
   const { kind } = query;
   const where = [visible, ...query.criteria.map((c) => criterionCondition(c, kind))];
   const filter = join(where, ' AND ');
@@ -308,7 +315,8 @@ export async function runSearch(q: Queryable, query: SearchQuery, visible: SqlFr
                 JOIN resource_history h ON h.resource_type = ${kind.type} AND h.id = t.id AND h.version = t.version
                 WHERE ${paged}
                 ORDER BY ${join(order, ', ')}
-                LIMIT ${query.count + 1}`
+                LIMIT ${query.count + 1}`,
+            options
           )
         ).rows;
   const page = rows.slice(0, query.count);
