@@ -263,6 +263,7 @@ describe('request-wide actions', () => {
     expect((await as(w, w.unit.smr).get(`ServiceRequest/${requestId}`)).body.note).toEqual([{ text: 'Précision' }]);
     expect((await as(w, w.unit.smr).put(`ServiceRequest/${requestId}`, updated.body)).status).toBe(403);
 
+    expect((await as(w, w.careTeam).put(`ServiceRequest/${requestId}`, { ...updated.body, status: 'revoked' })).status).toBe(403);
     const cancelled = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...updated.body, status: 'revoked' });
     expect(cancelled.status).toBe(200);
     const after = (await as(w, w.prescriber).get(`Task?focus=ServiceRequest/${requestId}`)).body.entry.map((e: { resource: Task }) => e.resource);

@@ -163,6 +163,7 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (!key || !rows[0]?.requester_keys.includes(key)) throw forbidden('Only the prescriber’s organization may change its request');
     if (rows[0].archived) throw conflict('This request is archived and can no longer change');
     if (previous.status !== request.status) {
+      if (!hasAnyRole(e.ctx.principal, ['prescriber'])) throw forbidden('Only a prescriber changes the status of a request (activates or cancels it)', 'ServiceRequest.status');
       const allowed: Record<string, string[]> = { draft: ['active', 'revoked'], active: ['revoked'] };
       if (!(allowed[previous.status] ?? []).includes(request.status)) {
         const hint = previous.status === 'revoked' && request.status === 'active' ? ' (to reactivate a cancelled request, POST ServiceRequest/{id}/$reactivate)' : '';
