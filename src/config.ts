@@ -28,6 +28,8 @@ export interface Config {
   search: { defaultCount: number; maxCount: number };
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Largest MDPH decisions file, in bytes. */
+  maxImportBytes: number;
   /** Most entries a batch or transaction Bundle may carry. */
   maxBundleEntries: number;
   /** Size of the PostgreSQL connection pool. */
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     search: { defaultCount: int(env, 'AIGUILLAGE_SEARCH_DEFAULT_COUNT', 20), maxCount: int(env, 'AIGUILLAGE_SEARCH_MAX_COUNT', 500) },
     maxBodyBytes: int(env, 'AIGUILLAGE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
+    maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),
     scheduleHorizonMs: int(env, 'AIGUILLAGE_SCHEDULE_HORIZON_MS', 3_600_000),

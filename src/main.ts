@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './logger.js';
 import { fromRoot } from './paths.js';
 import { Queues, type QueueDefinition } from './queues/registry.js';
 import { deadlinesQueue } from './queues/deadlines.js';
+import { mdphImportQueue } from './queues/mdph-import.js';
 import { notifyQueue } from './queues/notify.js';
 import { ensurePullPlanned, ROR_SYNC_QUEUE, rorSyncQueue } from './queues/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
@@ -87,6 +88,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
   queues.register(rorSyncQueue(servicesNow, config, logger));
   queues.register(deadlinesQueue(servicesNow, config, logger));
   queues.register(notifyQueue(servicesNow, config, logger));
+  queues.register(mdphImportQueue(servicesNow, logger));
   for (const definition of options.queueDefinitions ?? []) queues.register(definition);
   await queues.init();
 
@@ -109,7 +111,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     }
     await queues.startWorkers();
   }
-  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, redisReady: () => queues.ping() });
+  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, maxImportBytes: config.maxImportBytes, redisReady: () => queues.ping() });
   options.configureApp?.(app);
 
   let server: Server | undefined;

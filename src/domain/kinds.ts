@@ -19,6 +19,8 @@ import type { Role } from './principal.js';
 export type ParamKind =
   | { kind: 'id' }
   | { kind: 'last-updated' }
+  /** A date column that falls between today and N days ahead. */
+  | { kind: 'days-ahead'; column: string }
   /** An instant column; `:missing=true` finds rows without one. */
   | { kind: 'instant'; column: string }
   | { kind: 'identifier' }
@@ -176,6 +178,8 @@ const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social
 
 /** Roles that take part in admission requests. */
 const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'admin'];
+/** …and in orientation decisions, which share ServiceRequest and Task. */
+const REQUEST_ROLES: readonly Role[] = [...REFERRAL_ROLES, 'mdph', 'esms'];
 
 /** The resource types of the gateway, by type. */
 export const KINDS = {
@@ -307,14 +311,17 @@ export const KINDS = {
       { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'draft | active | revoked | completed' },
       { code: 'performer', type: 'reference', kind: 'reference-array', column: 'performer_ids', target: 'HealthcareService', documentation: 'A candidate unit' },
       token('requester', 'requester_keys', 'The prescriber’s organization: Organization/id or its identifier system|value'),
-      token('category', 'category_codes', 'The care wanted (SMR, HAD, USP, EHPAD…)'),
+      token('category', 'category_codes', 'The care wanted (SMR, HAD, USP, EHPAD…), or https://aiguillage.org/fhir/CodeSystem/request-kind|orientation-decision'),
+      { code: 'validity-end', type: 'date', kind: 'date-range', low: 'validity_end', high: 'validity_end', documentation: 'Orientation decisions: end of validity (eq, lt, le, gt, ge…)', sort: "coalesce(t.validity_end, 'infinity'::date)" },
+      { code: 'expiring-within', type: 'special', kind: 'days-ahead', column: 'validity_end', documentation: 'Orientation decisions whose validity ends within N days from today (e.g. 30, 90)' },
+      { code: 'department', type: 'token', kind: 'code', column: 'department', documentation: 'Orientation decisions: the MDPH’s department' },
     ],
     includes: [
       { param: 'patient', target: 'Patient', column: 'patient_id', array: false },
       { param: 'performer', target: 'HealthcareService', column: 'performer_ids', array: true },
     ],
     access: {
-      read: REFERRAL_ROLES,
+      read: REQUEST_ROLES,
       write: ['prescriber', 'care-team', 'admin'],
       visibleTo: (key) =>
         sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
@@ -347,8 +354,8 @@ export const KINDS = {
       { param: 'owner', target: 'HealthcareService', column: 'owner_service_id', array: false },
     ],
     access: {
-      read: REFERRAL_ROLES,
-      write: ['prescriber', 'receiver', 'admin'],
+      read: REQUEST_ROLES,
+      write: ['prescriber', 'receiver', 'esms', 'mdph', 'admin'],
       visibleTo: (key) => sql`(t.owner_keys @> ARRAY[${key}]::text[] OR t.requester_keys @> ARRAY[${key}]::text[])`,
     },
     clientIds: false,

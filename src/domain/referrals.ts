@@ -41,6 +41,8 @@ import type { Row } from '../../mappings/resource-rows.js';
 import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
 import { canonicalKey, organizationKeys, principalKey, referenceKey } from './parties.js';
 import { GATEWAY, hasAnyRole, type Principal } from './principal.js';
+import { isDecisionReference, isDecisionTask, prepareDecisionTask } from './decisions.js';
+import { DECISION_CATEGORY } from '../../mappings/decision.js';
 import { insertFirstVersions, type VersionWrite } from '../store/resources.js';
 import { createResource, readResource, requireKind, stamp, updateResource, type CallContext } from './resources.js';
 
@@ -137,6 +139,11 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   const request = e.resource as ServiceRequest;
   const previous = e.previous?.content as ServiceRequest | undefined;
   const gateway = e.ctx.principal?.gateway === true;
+  const isDecision = (r: ServiceRequest | undefined): boolean => (r?.category ?? []).some((c) => c.coding?.some((k) => k.code === DECISION_CATEGORY.code && k.system === DECISION_CATEGORY.system));
+  if (isDecision(request) || isDecision(previous)) {
+    if (!gateway) throw ruleViolation('Orientation decisions are written by their MDPH’s imports (POST /fhir/$import-decisions), not through ServiceRequest', 'ServiceRequest.category');
+    return { resource: request };
+  }
   const now = e.ctx.clock.now();
   const performers = (request.performer ?? []).map((p, i) => {
     const ref = parseReference(p.reference);
@@ -292,6 +299,7 @@ function keepFlags(task: Task, previous: Task | undefined): Task {
 }
 
 export async function prepareTask(e: WriteEvent): Promise<Prepared> {
+  if (e.previous && (await isDecisionTask(e.q, e.id))) return prepareDecisionTask(e);
   const task = e.resource as Task;
   const previous = e.previous?.content as Task | undefined;
   const gateway = e.ctx.principal?.gateway === true;
@@ -330,6 +338,10 @@ export async function prepareTask(e: WriteEvent): Promise<Prepared> {
 
 export async function afterTask(e: WriteEvent): Promise<void> {
   const task = e.resource as Task;
+  if (isDecisionReference(task.focus)) {
+    await scheduleNotifications(e.q, [task], e.ctx.clock.now(), e.ctx.scheduled);
+    return;
+  }
   const previous = e.previous?.content as Task | undefined;
   const referralId = parseReference(task.focus?.reference)?.id as string;
   const now = e.ctx.clock.now();

@@ -46,6 +46,7 @@ export const MODIFIERS: Record<SearchParamDef['kind'], readonly string[]> = {
   id: ['not'],
   'last-updated': [],
   instant: ['missing'],
+  'days-ahead': [],
   identifier: ['not'],
   string: ['contains', 'exact'],
   'string-array': ['contains'],
@@ -201,6 +202,10 @@ function valueCondition(criterion: Criterion, value: string, kind: ResourceKind)
       return sql`t.id = ${value}`;
     case 'last-updated':
       return instantCondition(sql`t.last_updated`, value, expression);
+    case 'days-ahead': {
+      if (!/^\d{1,4}$/.test(value)) throw badRequest(`Invalid value "${value}" for ${p.code}: a number of days (0–9999)`, expression);
+      return sql`(t.${raw(p.column)} >= current_date AND t.${raw(p.column)} <= current_date + ${Number(value)}::int)`;
+    }
     case 'instant':
       if (criterion.modifier === 'missing') {
         if (value !== 'true' && value !== 'false') throw badRequest(`Invalid value "${value}" for ${p.code}:missing: expected true or false`, expression);

@@ -3,7 +3,11 @@
  * parses FHIR syntax (paths, search parameters, If-* headers), validates,
  * and calls the domain; it never touches HTTP or SQL.
  */
-import type { Bundle, BundleEntry, Parameters, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Parameters, Resource, Task } from '@medplum/fhirtypes';
+import { SDO_TASK_PROFILE } from '../../mappings/decision.js';
+import { importReport } from '../domain/decision-import.js';
+import { claimDecisions, pushSdoTask } from '../domain/decisions.js';
+import { computeIndicators, indicatorQuery } from '../domain/indicators.js';
 import { copyRequest, reactivateRequest, remindTask } from '../domain/referrals.js';
 import type { ScheduledJob } from '../queues/schedule.js';
 import { kindOf } from '../domain/kinds.js';
@@ -22,7 +26,7 @@ import {
 import { acceptAsyncBundle, asyncStatus, wantsAsync } from './async.js';
 import { processBundle } from './bundle.js';
 import { capabilityStatement } from './capability.js';
-import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, unauthorized } from './outcomes.js';
+import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, unauthorized, unsupportedMediaType } from './outcomes.js';
 import { encodeCursor, parseSearch } from './search-request.js';
 import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
 
@@ -207,6 +211,18 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
   return response;
 }
 
+/** Whether a body claims the SDO Task profile (ESMS software's status pushes). */
+function isSdoTask(body: unknown): boolean {
+  return (body as Resource | undefined)?.resourceType === 'Task' && ((body as Task).meta?.profile ?? []).includes(SDO_TASK_PROFILE);
+}
+
+/** The `valueDate` of a named parameter of a Parameters body, if any. */
+function dateParameter(body: unknown, name: string): string | undefined {
+  const part = ((body as Parameters | undefined)?.parameter ?? []).find((p) => p.name === name);
+  if (part && (typeof part.valueDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(part.valueDate))) throw badRequest(`Parameter ${name} is a valueDate YYYY-MM-DD`, `Parameters.parameter.where(name='${name}')`);
+  return part?.valueDate;
+}
+
 /** The `valueString` of a named parameter of a Parameters body, if any. */
 function stringParameter(body: unknown, name: string): string | undefined {
   if (body === undefined || body === null) return undefined;
@@ -261,11 +277,26 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     return { status: 200, body: capabilityStatement(services.baseUrl, services.validator.profiles, services.version, services.clock.now().toISOString().slice(0, 10)) };
   }
   if (type === '_async' && segments.length === 2 && method === 'GET') return asyncStatus(services, request.principal, checkId(second));
+  if (type === '_import' && segments.length === 2 && method === 'GET') {
+    const report = await importReport(services.db, request.principal, checkId(second));
+    return { status: report.status, body: report.outcome, headers: report.progress ? { 'X-Progress': report.progress, 'Retry-After': '2' } : {} };
+  }
+  if (type === '$indicators' && segments.length === 1) {
+    if (method !== 'GET') throw notAllowed('$indicators is read with GET');
+    if (!request.principal) throw unauthorized();
+    const today = services.clock.now().toISOString().slice(0, 10);
+    return { status: 200, body: await computeIndicators(services.db, indicatorQuery(request.principal, request.query, today)) };
+  }
+  if (type === '$import-decisions') throw unsupportedMediaType('POST the decisions file with Content-Type text/csv and Prefer: respond-async');
   if (!TYPE.test(type)) throw notFound(`Unknown path /${segments.join('/')}`);
   if (!kindOf(type)) {
     throw notFound(services.validator.resourceTypes.has(type) ? `Resource type ${type} is not supported by this server` : `Unknown resource type ${type}`);
   }
 
+  if (segments.length === 1 && type === 'Task' && method === 'POST' && isSdoTask(request.body)) {
+    const task = validateBody(services, request.body, 'Task');
+    return writeResponse(services, await pushSdoTask(ctx, task as Task));
+  }
   if (segments.length === 1) {
     if (method === 'GET') return searchBundle(services, type, request, ctx);
     if (method === 'POST') {
@@ -280,6 +311,15 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
   }
   if (segments.length === 2 && second === '_history' && method === 'GET') return history(services, request, ctx, type);
   if (segments.length === 2 && second === '$validate' && method === 'POST') return validateOperation(services, type, request.body);
+  if (segments.length === 2 && type === 'ServiceRequest' && second === '$claim') {
+    if (method !== 'POST') throw notAllowed('$claim is called with POST');
+    if (!request.principal) throw unauthorized();
+    const individual = stringParameter(request.body, 'individualNumber');
+    const birthDate = dateParameter(request.body, 'birthDate');
+    if (!individual || !birthDate) throw badRequest('$claim takes Parameters individualNumber (valueString) and birthDate (valueDate)', 'Parameters.parameter');
+    const tasks = await claimDecisions(ctx, individual, birthDate, stringParameter(request.body, 'department'));
+    return { status: 200, body: { resourceType: 'Bundle', type: 'collection', entry: tasks.map((t) => ({ fullUrl: `${services.baseUrl}/Task/${t.id}`, resource: t })) } };
+  }
   if (second?.startsWith('$')) throw notFound(`Operation ${second} is not supported on ${type}`);
 
   const id = checkId(second);
@@ -288,6 +328,10 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     if (method === 'GET') {
       const resource = await readResource(ctx, type, id);
       return { status: 200, body: resource, headers: versionHeaders(services, resource) };
+    }
+    if (method === 'PUT' && type === 'Task' && isSdoTask(request.body)) {
+      const task = validateBody(services, request.body, 'Task');
+      return writeResponse(services, await pushSdoTask(ctx, task as Task, id));
     }
     if (method === 'PUT') {
       const resource = validateBody(services, request.body, type);

@@ -9,6 +9,7 @@ import { authRoutes } from './auth-routes.js';
 import { onError, sendFhir } from './errors.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
+import { importDecisionsHandler } from './import-routes.js';
 import { bearerAuth, requestLogger } from './middleware.js';
 
 /** What the application is built on. */
@@ -19,6 +20,8 @@ export interface AppDeps {
   /** The public base URL (without `/fhir`). */
   baseUrl: string;
   maxBodyBytes: number;
+  /** Largest decisions file (`$import-decisions`). */
+  maxImportBytes: number;
   /** Whether Redis answers (for `/readyz`); absent when the process runs without queues. */
   redisReady?: () => Promise<boolean>;
 }
@@ -46,6 +49,7 @@ export function buildApp(deps: AppDeps): Hono {
   app.route('/', authRoutes({ db: deps.services.db, tokens: deps.tokens, baseUrl: deps.baseUrl }));
   app.use('/fhir/*', bearerAuth({ tokens: deps.tokens }));
   app.use('/fhir', bearerAuth({ tokens: deps.tokens }));
+  app.post('/fhir/$import-decisions', importDecisionsHandler(deps.services, deps.maxImportBytes));
   const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
   app.route('/fhir', fhir);
   app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }));

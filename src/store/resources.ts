@@ -98,18 +98,24 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
 }
 
 /** Current versions of several rows (with the sender's last update), locked in id order for the rest of the transaction. */
-export async function lockCurrents(q: Queryable, info: TableInfo, ids: string[]): Promise<Map<string, { version: number; content: Resource; sourceUpdatedAt: Date | null }>> {
+export async function lockCurrents(
+  q: Queryable,
+  info: TableInfo,
+  ids: string[],
+  /** Read the sender's last update too (directory tables only). */
+  withSourceTime = true
+): Promise<Map<string, { version: number; content: Resource; sourceUpdatedAt: Date | null }>> {
   const found = new Map<string, { version: number; content: Resource; sourceUpdatedAt: Date | null }>();
   if (ids.length === 0) return found;
   // Lock on the table alone (see lockCurrent), then read the renderings.
   await run(q, sql`SELECT t.id FROM ${raw(info.table)} t WHERE t.id = ANY(${ids}::text[]) ORDER BY t.id FOR UPDATE`);
   const { rows } = await run<{ id: string; version: number; content: Resource; source_updated_at: Date | null }>(
     q,
-    sql`SELECT t.id, t.version, h.content, t.source_updated_at FROM ${raw(info.table)} t
+    sql`SELECT t.id, t.version, h.content${withSourceTime ? sql`, t.source_updated_at` : sql``} FROM ${raw(info.table)} t
         JOIN resource_history h ON h.resource_type = ${info.type} AND h.id = t.id AND h.version = t.version
         WHERE t.id = ANY(${ids}::text[])`
   );
-  for (const r of rows) found.set(r.id, { version: r.version, content: r.content, sourceUpdatedAt: r.source_updated_at ? new Date(r.source_updated_at) : null });
+  for (const r of rows) found.set(r.id, { version: r.version, content: r.content, sourceUpdatedAt: withSourceTime && r.source_updated_at ? new Date(r.source_updated_at) : null });
   return found;
 }
 

@@ -1,0 +1,440 @@
+/**
+ * MDPH decision imports. The uploaded file is stored in PostgreSQL (in 1 MiB
+ * parts) with the import's row, then a worker streams it through the CSV
+ * parser and applies it in chunks: each chunk's decisions, persons, tasks,
+ * rejected rows and the progress counter commit together, so a worker killed
+ * mid-file resumes after the last committed chunk, with neither duplicates
+ * nor gaps. Ids are derived from the MDPH's own identifiers, so re-importing
+ * a decision updates it instead of creating another.
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { parse } from 'csv-parse';
+import {
+  checkHeader,
+  COLUMNS,
+  decisionIds,
+  decisionOf,
+  decisionTaskOf,
+  FINESS_SYSTEM,
+  mdphKey,
+  parseRow,
+  patientOf,
+  type Column,
+  type DecisionRow,
+  type RowError,
+} from '../../mappings/decision.js';
+import { patientRow, identifierKeys, type Row } from '../../mappings/resource-rows.js';
+import { serviceRequestRow, taskRow } from '../../mappings/referral.js';
+import { badRequest, forbidden, notFound } from '../fhir/outcomes.js';
+import { scheduleJob, type ScheduledJob } from '../queues/schedule.js';
+import type { Database, Queryable } from '../store/db.js';
+import { insertFirstVersions, lockCurrents, writeNextVersion, type VersionWrite } from '../store/resources.js';
+import type { Clock } from './clock.js';
+import { KINDS } from './kinds.js';
+import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
+import { hasAnyRole, type Principal } from './principal.js';
+import { sameContent, stamp } from './resources.js';
+
+export const MDPH_IMPORT_QUEUE = 'mdph-import';
+const PART_BYTES = 1 << 20;
+/** Rows applied per transaction. */
+export const CHUNK_ROWS = 2_000;
+
+/** The department an import is for: the caller's MDPH, or any for `admin` (who must name it). */
+export function importDepartment(principal: Principal | undefined, asked: string | undefined): string {
+  const dept = asked?.trim();
+  if (dept !== undefined && !/^(\d{2,3}|2[AB])$/.test(dept)) throw badRequest(`Invalid department "${dept}": 2 or 3 digits, or 2A/2B`, 'mdph');
+  if (hasAnyRole(principal, ['admin'])) {
+    if (!dept) throw badRequest('An admin names the MDPH department the file is for: ?mdph=DEPT', 'mdph');
+    return dept;
+  }
+  const own = mdphOf(principal);
+  if (!hasAnyRole(principal, ['mdph']) || !own) throw forbidden('Decisions are imported by an MDPH client (role mdph, organization https://aiguillage.org/fhir/NamingSystem/mdph|DEPT)');
+  if (dept && dept !== own) throw forbidden(`This client is the MDPH of department ${own}, not ${dept}`);
+  return own;
+}
+
+/** The department of an MDPH client, from its token's organization. */
+export function mdphOf(principal: Principal | undefined): string | undefined {
+  const m = /^https:\/\/aiguillage\.org\/fhir\/NamingSystem\/mdph\|(.+)$/.exec(principal?.organization ?? '');
+  return m?.[1];
+}
+
+/** Whether bytes are valid UTF-8, fed piece by piece. */
+class Utf8Check {
+  private decoder = new TextDecoder('utf-8', { fatal: true });
+  valid = true;
+  push(bytes: Uint8Array, last: boolean): void {
+    if (!this.valid) return;
+    try {
+      this.decoder.decode(bytes, { stream: !last });
+    } catch {
+      this.valid = false;
+    }
+  }
+}
+
+/**
+ * Stores an uploaded file and records its import (and the job that runs it),
+ * in one transaction. A file that is not UTF-8 is taken as Latin-1 (the
+ * usual export of older MDPH software) and transcoded when read; the report
+ * says so.
+ */
+export async function acceptImport(
+  db: Database,
+  principal: Principal,
+  department: string,
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number
+): Promise<{ id: string; job: ScheduledJob; encoding: string }> {
+  const id = randomUUID();
+  const check = new Utf8Check();
+  return db.transaction(async (q) => {
+    await q.query(`INSERT INTO decision_import (id, department, principal, encoding) VALUES ($1, $2, $3::text::jsonb, 'utf-8')`, [
+      id,
+      department,
+      JSON.stringify({ clientId: principal.clientId, organization: principal.organization, roles: principal.roles }),
+    ]);
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let seq = 0;
+    let total = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      await q.query(`INSERT INTO decision_import_part (import_id, seq, data) VALUES ($1, $2, $3)`, [id, seq++, Buffer.concat(pending)]);
+      pending = [];
+      pendingBytes = 0;
+    };
+    for await (const piece of body) {
+      total += piece.length;
+      if (total > maxBytes) throw new FileTooLarge(maxBytes);
+      check.push(piece, false);
+      pending.push(piece);
+      pendingBytes += piece.length;
+      if (pendingBytes >= PART_BYTES) await flush();
+    }
+    check.push(new Uint8Array(0), true);
+    await flush();
+    if (total === 0) throw badRequest('The file is empty');
+    const encoding = check.valid ? 'utf-8' : 'latin1';
+    await q.query(`UPDATE decision_import SET encoding = $2, bytes = $3 WHERE id = $1`, [id, encoding, total]);
+    const job = await scheduleJob(q, MDPH_IMPORT_QUEUE, `import.${id}`, { importId: id }, new Date());
+    return { id, job, encoding };
+  });
+}
+
+/** A file over the import limit. */
+export class FileTooLarge extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`The file is over the limit of ${maxBytes} bytes`);
+  }
+}
+
+async function* partsOf(db: Database, importId: string, encoding: string): AsyncGenerator<string> {
+  const decoder = new TextDecoder(encoding === 'latin1' ? 'latin1' : 'utf-8');
+  for (let seq = 0; ; seq++) {
+    const { rows } = await db.query<{ data: Buffer }>(`SELECT data FROM decision_import_part WHERE import_id = $1 AND seq = $2`, [importId, seq]);
+    if (rows.length === 0) break;
+    yield decoder.decode(rows[0].data, { stream: true });
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
+}
+
+/** What the importer needs. */
+export interface ImportDeps {
+  db: Database;
+  clock: Clock;
+  /** Tells Redis of the notification jobs a chunk recorded (after its commit). */
+  push?: (jobs: ScheduledJob[]) => Promise<void>;
+  /** Called after each committed chunk (tests stop a run here; the CLI shows progress). */
+  onChunk?: (progress: { rowsDone: number; bytes: number }) => Promise<void> | void;
+}
+
+/** Runs (or resumes) an import to its end. */
+export async function runImport(deps: ImportDeps, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
+  const { rows } = await deps.db.query<{ department: string; encoding: string; state: string; rows_done: number }>(
+    `SELECT department, encoding, state, rows_done FROM decision_import WHERE id = $1`,
+    [importId]
+  );
+  const job = rows[0];
+  if (!job) throw notFound(`Import ${importId} not found`);
+  if (job.state === 'completed' || job.state === 'failed') return summary(deps.db, importId);
+  await deps.db.query(`UPDATE decision_import SET state = 'in-progress', updated_at = now() WHERE id = $1`, [importId]);
+  const parser = Readable.from(partsOf(deps.db, importId, job.encoding)).pipe(
+    parse({ delimiter: ';', bom: true, relax_column_count: true, skip_empty_lines: true, trim: false, max_record_size: 64 * 1024 })
+  );
+  let header: Column[] | undefined;
+  let rowNumber = 0; // data rows, 1-based; the header is line 1
+  let chunk: { n: number; cells: string[] }[] = [];
+  const today = deps.clock.now().toISOString().slice(0, 10);
+  try {
+    for await (const record of parser as AsyncIterable<string[]>) {
+      if (!header) {
+        const problem = checkHeader(record);
+        if (problem) {
+          await fail(deps.db, importId, `Header line: ${problem}`);
+          return summary(deps.db, importId);
+        }
+        header = record.map((h) => h.trim().toLowerCase() as Column);
+        continue;
+      }
+      rowNumber++;
+      if (rowNumber <= job.rows_done) continue; // committed by an earlier run
+      chunk.push({ n: rowNumber, cells: record });
+      if (chunk.length >= CHUNK_ROWS) {
+        await applyChunk(deps, importId, job.department, header, chunk, today);
+        chunk = [];
+      }
+    }
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (typeof code === 'string' && code.startsWith('CSV_')) {
+      if (chunk.length > 0) await applyChunk(deps, importId, job.department, header as Column[], chunk, today);
+      await fail(deps.db, importId, `The file is not valid CSV after data row ${rowNumber}: ${(err as Error).message}`);
+      return summary(deps.db, importId);
+    }
+    throw err;
+  }
+  if (!header) {
+    await fail(deps.db, importId, 'The file has no header line');
+    return summary(deps.db, importId);
+  }
+  if (chunk.length > 0) await applyChunk(deps, importId, job.department, header, chunk, today);
+  await deps.db.transaction(async (q) => {
+    await q.query(`UPDATE decision_import SET state = 'completed', updated_at = now() WHERE id = $1`, [importId]);
+    await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
+  });
+  return summary(deps.db, importId);
+}
+
+async function fail(db: Database, importId: string, error: string): Promise<void> {
+  await db.transaction(async (q) => {
+    await q.query(`UPDATE decision_import SET state = 'failed', error = $2, updated_at = now() WHERE id = $1`, [importId, error]);
+    await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
+  });
+}
+
+async function summary(db: Queryable, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
+  const { rows } = await db.query<{ state: string; rows_done: number; rows_ok: number; rows_rejected: number }>(
+    `SELECT state, rows_done, rows_ok, rows_rejected FROM decision_import WHERE id = $1`,
+    [importId]
+  );
+  return { state: rows[0].state, rowsDone: rows[0].rows_done, rowsOk: rows[0].rows_ok, rowsRejected: rows[0].rows_rejected };
+}
+
+/** One decision of a chunk: its first valid row's data and every target of its rows. */
+interface Grouped {
+  row: DecisionRow;
+  targets: Set<string>;
+}
+
+/** Domain columns of a decision (beyond the generic ServiceRequest row). */
+function decisionColumns(dept: string, row: DecisionRow): Row {
+  return {
+    module: 'decision',
+    department: dept,
+    individual: row.individual,
+    birth_date: row.birthDate,
+    esms_category: row.category,
+    validity_start: row.validFrom,
+    validity_end: row.validTo,
+    creton: row.creton,
+    level_esms: row.levelEsms ?? null,
+    level_pro: row.levelPro ?? null,
+    requester_keys: [mdphKey(dept)],
+  };
+}
+
+/** Applies one chunk of rows in one transaction, with the progress counter. */
+async function applyChunk(deps: ImportDeps, importId: string, dept: string, header: Column[], chunk: { n: number; cells: string[] }[], today: string): Promise<void> {
+  const errors: { n: number; error: RowError }[] = [];
+  const decisions = new Map<string, Grouped>();
+  let ok = 0;
+  for (const { n, cells } of chunk) {
+    if (cells.length !== header.length) {
+      errors.push({ n, error: { column: '', reason: `expected ${header.length} fields, found ${cells.length}` } });
+      continue;
+    }
+    const byColumn: Partial<Record<Column, string>> = {};
+    header.forEach((c, i) => (byColumn[c] = cells[i]));
+    const parsed = parseRow(byColumn, today);
+    if (!parsed.row) {
+      for (const error of parsed.errors) errors.push({ n, error });
+      continue;
+    }
+    ok++;
+    const grouped = decisions.get(parsed.row.idDecision);
+    if (grouped) {
+      if (parsed.row.finess) grouped.targets.add(parsed.row.finess);
+    } else {
+      decisions.set(parsed.row.idDecision, { row: parsed.row, targets: new Set(parsed.row.finess ? [parsed.row.finess] : []) });
+    }
+  }
+  const rejected = new Set(errors.map((e) => e.n)).size;
+  const scheduled: ScheduledJob[] = [];
+  await deps.db.transaction(async (q) => {
+    const now = deps.clock.now().toISOString();
+    // The progress row is locked first: two runs of one import cannot apply the same chunk.
+    const { rows: progress } = await q.query<{ rows_done: number }>(`SELECT rows_done FROM decision_import WHERE id = $1 FOR UPDATE`, [importId]);
+    if (progress[0].rows_done >= chunk[chunk.length - 1].n) return;
+    await writeDecisions(q, dept, [...decisions.values()], now, scheduled);
+    if (errors.length > 0) {
+      await q.query(
+        `INSERT INTO decision_import_error (import_id, row_number, column_name, reason)
+         SELECT $1, n, c, r FROM unnest($2::int[], $3::text[], $4::text[]) AS x(n, c, r) ON CONFLICT DO NOTHING`,
+        [importId, errors.map((e) => e.n + 1), errors.map((e) => e.error.column), errors.map((e) => e.error.reason)]
+      );
+    }
+    await q.query(
+      `UPDATE decision_import SET rows_done = $2, rows_ok = rows_ok + $3, rows_rejected = rows_rejected + $4, updated_at = now() WHERE id = $1`,
+      [importId, chunk[chunk.length - 1].n, ok, rejected]
+    );
+  });
+  if (scheduled.length > 0) await deps.push?.(scheduled);
+  await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: 0 });
+}
+
+/**
+ * Writes a chunk's decisions: persons and decisions upserted (a new version
+ * only when something changed; a decision's targets are those it had plus
+ * the new ones), one task per new target.
+ */
+async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], now: string, scheduled: ScheduledJob[]): Promise<void> {
+  if (decisions.length === 0) return;
+  // Persons.
+  const persons = new Map<string, Patient>();
+  for (const d of decisions) persons.set(decisionIds.patient(dept, d.row.individual), patientOf(dept, d.row));
+  const storedPersons = await lockCurrents(q, KINDS.Patient, [...persons.keys()].sort(), false);
+  const personCreates: VersionWrite[] = [];
+  for (const [id, person] of persons) {
+    const current = storedPersons.get(id);
+    const row = { ...patientRow(person), owner_org: mdphKey(dept) };
+    if (!current) {
+      personCreates.push(versionWrite(person, id, 1, now, row));
+    } else if (!sameContent(person, current.content)) {
+      await writeNextVersion(q, KINDS.Patient, versionWrite(person, id, current.version + 1, now, row));
+    }
+  }
+  await insertFirstVersions(q, KINDS.Patient, personCreates);
+
+  // Decisions.
+  const ids = decisions.map((d) => decisionIds.decision(dept, d.row.idDecision));
+  const storedDecisions = await lockCurrents(q, KINDS.ServiceRequest, [...ids].sort(), false);
+  const decisionCreates: VersionWrite[] = [];
+  const newTasks: { decisionId: string; patientId: string; finess: string }[] = [];
+  const { rows: existingTasks } = await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = ANY($1::text[])`, [ids]);
+  const haveTask = new Set(existingTasks.map((t) => t.id));
+  for (let i = 0; i < decisions.length; i++) {
+    const { row, targets } = decisions[i];
+    const id = ids[i];
+    const patientId = decisionIds.patient(dept, row.individual);
+    const current = storedDecisions.get(id);
+    const previousTargets = ((current?.content as ServiceRequest | undefined)?.performer ?? []).map((p) => p.identifier?.value).filter((v): v is string => !!v);
+    const allTargets = [...new Set([...previousTargets, ...targets])];
+    const decision = decisionOf(dept, row, patientId, allTargets);
+    const columns = { ...serviceRequestRow(decision), ...decisionColumns(dept, row) };
+    if (!current) {
+      decisionCreates.push(versionWrite(decision, id, 1, now, columns));
+    } else if (!sameContent({ ...decision, status: (current.content as ServiceRequest).status }, current.content)) {
+      // A re-import never revives a cancelled decision: its status is the MDPH's to change.
+      await writeNextVersion(q, KINDS.ServiceRequest, versionWrite({ ...decision, status: (current.content as ServiceRequest).status }, id, current.version + 1, now, { ...columns, status: (current.content as ServiceRequest).status }));
+    }
+    for (const finess of allTargets) {
+      const taskId = decisionIds.task(id, finess);
+      if (!haveTask.has(taskId)) {
+        haveTask.add(taskId);
+        newTasks.push({ decisionId: id, patientId, finess });
+      }
+    }
+  }
+  await insertFirstVersions(q, KINDS.ServiceRequest, decisionCreates);
+  await createDecisionTasks(q, dept, newTasks, now, scheduled, false);
+}
+
+function versionWrite(resource: Patient | ServiceRequest | Task, id: string, version: number, now: string, row: Row): VersionWrite {
+  const stored = stamp(resource, id, version, now);
+  return { resource: stored, version, lastUpdated: now, row, identifiers: identifierKeys((stored as { identifier?: [] }).identifier) };
+}
+
+/** Creates the tasks of targeted (or claiming) ESMS, with each ESMS's organization keys, in one statement. */
+export async function createDecisionTasks(
+  q: Queryable,
+  dept: string,
+  tasks: { decisionId: string; patientId: string; finess: string }[],
+  now: string,
+  scheduled: ScheduledJob[] | undefined,
+  claimed: boolean
+): Promise<Task[]> {
+  if (tasks.length === 0) return [];
+  const finess = [...new Set(tasks.map((t) => t.finess))];
+  const { rows } = await q.query<{ finess: string; keys: string[]; subscriptions: string[] }>(
+    `SELECT f AS finess, organization_keys($2, f) AS keys, ${ACTIVE_SUBSCRIPTIONS_SQL} AS subscriptions FROM unnest($1::text[]) AS f`,
+    [finess, FINESS_SYSTEM, 'Task'],
+    'esms-keys'
+  );
+  const keys = new Map(rows.map((r) => [r.finess, r.keys]));
+  const writes = tasks.map((t) => {
+    const id = decisionIds.task(t.decisionId, t.finess);
+    const task = decisionTaskOf(t.decisionId, t.patientId, dept, t.finess, now, claimed);
+    return versionWrite(task, id, 1, now, {
+      ...taskRow(task),
+      module: 'decision',
+      business_status: '39',
+      esms_finess: t.finess,
+      claimed,
+      owner_keys: keys.get(t.finess) ?? [`${FINESS_SYSTEM}|${t.finess}`],
+      requester_keys: [mdphKey(dept)],
+      status_since: now,
+      notified_at: now,
+    });
+  });
+  await insertFirstVersions(q, KINDS.Task, writes, { prepare: writes.length <= 20 });
+  await scheduleNotifications(q, writes.map((w) => w.resource), new Date(now), scheduled, rows[0]?.subscriptions ?? []);
+  return writes.map((w) => w.resource as Task);
+}
+
+export { COLUMNS };
+
+/** The most rejected-row issues a report lists (the counts are always complete). */
+const REPORT_ISSUES = 10_000;
+
+/** An import's status: 202 with progress while it runs, then its report (OperationOutcome). */
+export async function importReport(
+  db: Queryable,
+  principal: Principal | undefined,
+  id: string
+): Promise<{ status: number; progress?: string; outcome: import('@medplum/fhirtypes').OperationOutcome }> {
+  const { rows } = await db.query<{ principal: Principal; state: string; encoding: string; rows_done: number; rows_ok: number; rows_rejected: number; error: string | null; department: string }>(
+    `SELECT principal, state, encoding, rows_done, rows_ok, rows_rejected, error, department FROM decision_import WHERE id = $1`,
+    [id]
+  );
+  const row = rows[0];
+  if (!row || !principal || (row.principal.clientId !== principal.clientId && !hasAnyRole(principal, ['admin']))) throw notFound(`No import ${id}`);
+  const counts = `${row.rows_done} rows read, ${row.rows_ok} applied, ${row.rows_rejected} rejected`;
+  if (row.state === 'accepted' || row.state === 'in-progress') {
+    return { status: 202, progress: counts, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `In progress: ${counts}` }] } };
+  }
+  const issue: import('@medplum/fhirtypes').OperationOutcomeIssue[] = [
+    { severity: 'information', code: 'informational', diagnostics: `MDPH ${row.department}: ${counts}${row.encoding === 'latin1' ? '; the file was not UTF-8 and was read as Latin-1 (ISO-8859-1)' : ''}` },
+  ];
+  if (row.encoding === 'latin1') issue.push({ severity: 'warning', code: 'value', diagnostics: 'The file was not UTF-8: it was read as Latin-1 (ISO-8859-1). Check accented names; send UTF-8 next time.' });
+  if (row.error) issue.push({ severity: 'error', code: 'invalid', diagnostics: row.error });
+  const { rows: errors } = await db.query<{ row_number: number; column_name: string; reason: string }>(
+    `SELECT row_number, column_name, reason FROM decision_import_error WHERE import_id = $1 ORDER BY row_number, column_name LIMIT $2`,
+    [id, REPORT_ISSUES]
+  );
+  for (const e of errors) {
+    issue.push({
+      severity: 'error',
+      code: 'invalid',
+      diagnostics: `line ${e.row_number}${e.column_name ? `, ${e.column_name}` : ''}: ${e.reason}`,
+      location: [`line ${e.row_number}`],
+      ...(e.column_name ? { expression: [e.column_name] } : {}),
+    });
+  }
+  if (row.rows_rejected > errors.length && errors.length === REPORT_ISSUES) issue.push({ severity: 'information', code: 'informational', diagnostics: `Only the first ${REPORT_ISSUES} errors are listed` });
+  return { status: row.state === 'failed' ? 422 : 200, outcome: { resourceType: 'OperationOutcome', issue } };
+}

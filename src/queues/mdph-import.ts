@@ -1,0 +1,19 @@
+/** The `mdph-import` queue: runs (or resumes) an MDPH decisions import (domain/decision-import.ts). */
+import { MDPH_IMPORT_QUEUE, runImport } from '../domain/decision-import.js';
+import { pushScheduled, type FhirServices } from '../fhir/types.js';
+import type { Logger } from '../logger.js';
+import type { QueueDefinition } from './registry.js';
+
+export function mdphImportQueue(services: () => FhirServices, logger: Logger): QueueDefinition<{ importId: string }> {
+  return {
+    name: MDPH_IMPORT_QUEUE,
+    concurrency: 1,
+    attempts: 10,
+    backoffMs: 2_000,
+    async process(data) {
+      const s = services();
+      const result = await runImport({ db: s.db, clock: s.clock, push: (jobs) => pushScheduled(s, jobs) }, data.importId);
+      logger.info({ import: data.importId, ...result }, 'MDPH import finished');
+    },
+  };
+}
