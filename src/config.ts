@@ -41,7 +41,7 @@ export interface Config {
   /** Deadlines of admission requests (reminders, automatic cancellation, archiving). */
   referralDurations: ReferralDurations;
   /** Rest-hook deliveries: attempts, and the first back-off in ms (doubling). */
-  notify: { attempts: number; backoffMs: number; timeoutMs: number };
+  notify: { attempts: number; backoffMs: number; timeoutMs: number; allowPrivateEndpoints: boolean };
   /** The ROR FHIR API pulled on a schedule, when configured. */
   ror?: {
     baseUrl: string;
@@ -125,7 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       automaticCancellation: duration(env, 'AIGUILLAGE_AUTOMATIC_CANCELLATION_AFTER', DEFAULT_REFERRAL_DURATIONS.automaticCancellation),
       archiving: duration(env, 'AIGUILLAGE_ARCHIVING_AFTER', DEFAULT_REFERRAL_DURATIONS.archiving),
     },
-    notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000) },
+    notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000), allowPrivateEndpoints: env.AIGUILLAGE_NOTIFY_ALLOW_PRIVATE === 'true' },
     ror: env.ROR_BASE_URL
       ? {
           baseUrl: env.ROR_BASE_URL,

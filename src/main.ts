@@ -102,6 +102,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     version: VERSION,
     jobs: queues,
     durations: config.referralDurations,
+    allowPrivateEndpoints: config.notify.allowPrivateEndpoints,
   };
   if (options.workers) {
     if (config.ror) {

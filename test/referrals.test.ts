@@ -336,3 +336,98 @@ describe('visibility of lists', () => {
     expect(uspTasks.entry?.every((e) => e.resource?.owner?.reference === 'HealthcareService/usp')).toBe(true);
   });
 });
+
+describe('guards', () => {
+  it('a unit reads the patient of a request but cannot change it', async () => {
+    const { patientId } = await submit(w, ['smr']);
+    const patient = await as(w, w.unit.smr).get(`Patient/${patientId}`);
+    expect(patient.status).toBe(200);
+    const unitWithPatientRole = await t.tokenFor(['receiver'], 'Organization/org-smr');
+    const res = await as(w, unitWithPatientRole).put(`Patient/${patientId}`, { ...patient.body, name: [{ family: 'Autre' }] });
+    expect(res.status).toBe(403);
+    expect((await as(w, w.prescriber).get(`Patient/${patientId}`)).body.name[0].family).toBe('Dupont');
+  });
+
+  it('volets: no attaching another organization’s or another patient’s, no rewriting by a unit', async () => {
+    const { requestId } = await submit(w, ['smr']);
+    const request = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
+    const medical = request.supportingInfo?.[0].reference as string;
+    // Another hospital that learnt the id.
+    const other = await t.tokenFor(['prescriber'], 'https://finess.esante.gouv.fr|130000001');
+    const otherPatient = (await as(w, other).post('Patient', testPatient())).body;
+    const stolen = await as(w, other).post('ServiceRequest', {
+      resourceType: 'ServiceRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${otherPatient.id}` },
+      performer: [{ reference: 'HealthcareService/had' }],
+      supportingInfo: [{ reference: medical }],
+    });
+    expect(stolen.status).toBe(422);
+    expect((await as(w, other).get(medical)).status).toBe(404);
+    // The unit's organization, even with a prescriber client, does not rewrite the hospital's volet.
+    const unitPrescriber = await t.tokenFor(['prescriber'], 'Organization/org-smr');
+    const volet = (await as(w, w.unit.smr).get(medical)).body;
+    expect((await as(w, unitPrescriber).put(medical, { ...volet, item: [] })).status).toBe(403);
+    // Nor another patient's volet in one's own request.
+    const mine = (await as(w, w.prescriber).post('Patient', testPatient())).body;
+    const crossed = await as(w, w.prescriber).post('ServiceRequest', {
+      resourceType: 'ServiceRequest',
+      status: 'active',
+      intent: 'order',
+      subject: { reference: `Patient/${mine.id}` },
+      performer: [{ reference: 'HealthcareService/had' }],
+      supportingInfo: [{ reference: medical }],
+    });
+    expect(crossed.status).toBe(422);
+  });
+
+  it('tasks: If-Match required, each side writes its own details', async () => {
+    const task = await taskIn('accepted');
+    const noMatch = await as(w, w.unit.smr).put(`Task/${task.id}`, moved(task, 'refused'));
+    expect(noMatch.status).toBe(428);
+    const rewritten = await as(w, w.prescriber).put(`Task/${task.id}`, { ...moved(task, 'confirmed'), restriction: { period: { start: '2027-01-01' } } }, `W/"${task.meta?.versionId}"`);
+    expect(rewritten.status).toBe(422);
+    expect(rewritten.body.issue[0].expression).toEqual(['Task.restriction']);
+    expect((await current(w, task.id as string)).meta?.versionId).toBe(task.meta?.versionId);
+  });
+
+  it('requests: only a prescriber sends one, as its own organization; units dropped then listed again get a new task', async () => {
+    const patient = (await as(w, w.prescriber).post('Patient', testPatient())).body;
+    const base = { resourceType: 'ServiceRequest', intent: 'order', subject: { reference: `Patient/${patient.id}` }, performer: [{ reference: 'HealthcareService/smr' }] };
+    expect((await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'active' })).status).toBe(403);
+    expect((await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'draft' })).status).toBe(201);
+    expect((await as(w, w.prescriber).post('ServiceRequest', { ...base, status: 'active', requester: { reference: 'Organization/org-had' } })).status).toBe(422);
+    const { requestId, tasks } = await submit(w, ['smr', 'had']);
+    const request = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
+    const dropped = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...request, performer: [{ reference: 'HealthcareService/smr' }] });
+    expect(dropped.status).toBe(200);
+    expect(businessStatusOf(await current(w, tasks.had.id as string))).toBe('cancelled');
+    const again = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...dropped.body, performer: [{ reference: 'HealthcareService/smr' }, { reference: 'HealthcareService/had' }] });
+    expect(again.status).toBe(200);
+    const hadTasks = (await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${requestId}`)).body.entry.map((e: { resource: Task }) => businessStatusOf(e.resource)).sort();
+    expect(hadTasks).toEqual(['cancelled', 'sent']);
+    const subject = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...again.body, subject: { reference: `Patient/${patient.id}` } });
+    expect(subject.status).toBe(422);
+  });
+
+  it('operations refuse malformed Parameters with 400', async () => {
+    const task = await taskIn('agreed-in-principle');
+    for (const body of [{ resourceType: 'Parameters', parameter: {} }, { resourceType: 'Parameters', parameter: [null] }, { resourceType: 'Patient' }]) {
+      const res = await as(w, w.prescriber).post(`Task/${task.id}/$remind`, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await as(w, w.prescriber).post(`Task/${task.id}/$remind`, { resourceType: 'Parameters', parameter: [{ name: 'message', valueString: ' ' }] })).status).toBe(400);
+  });
+
+  it('subscriptions: no private endpoints; only their creator changes them', async () => {
+    const hook = (endpoint: string) => ({ resourceType: 'Subscription', status: 'requested', reason: 'x', criteria: 'Task', channel: { type: 'rest-hook', endpoint } });
+    for (const endpoint of ['http://127.0.0.1:9/hook', 'http://localhost/hook', 'http://10.1.2.3/hook', 'http://[::1]/hook', 'http://192.168.0.1/']) {
+      expect((await as(w, w.unit.smr).post('Subscription', hook(endpoint))).status, endpoint).toBe(422);
+    }
+    const created = await as(w, w.unit.smr).post('Subscription', hook('https://dui.example.org/hook'));
+    expect(created.status).toBe(201);
+    const colleague = await t.tokenFor(['receiver'], 'Organization/org-smr');
+    expect((await as(w, colleague).put(`Subscription/${created.body.id}`, { ...created.body, channel: { type: 'rest-hook', endpoint: 'https://evil.example.org/' } })).status).toBe(403);
+  });
+});

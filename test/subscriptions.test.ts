@@ -62,7 +62,7 @@ function subscription(criteria: string, port: number): Subscription {
 }
 
 beforeAll(async () => {
-  t = await startTestGateway({ workers: true, config: { notify: { attempts: 10, backoffMs: 200, timeoutMs: 2_000 } } });
+  t = await startTestGateway({ workers: true, config: { notify: { attempts: 10, backoffMs: 200, timeoutMs: 2_000, allowPrivateEndpoints: true } } });
   w = await makeWorld(t);
 });
 afterAll(async () => {

@@ -30,9 +30,10 @@ export function mayRead(principal: Principal | undefined, kind: ResourceKind): b
 }
 
 /** SQL condition (table alias `t`) restricting rows to those the caller may see. */
-export function visibleRows(principal: Principal | undefined, kind: ResourceKind): SqlFragment {
-  const { ownerColumn, visibleTo } = kind.access;
-  if ((!ownerColumn && !visibleTo) || kind.access.read === 'public' || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+export function visibleRows(principal: Principal | undefined, kind: ResourceKind, action: Action = 'read'): SqlFragment {
+  const { ownerColumn } = kind.access;
+  const visibleTo = action === 'write' && !kind.access.partiesWrite ? undefined : kind.access.visibleTo;
+  if ((!ownerColumn && !kind.access.visibleTo) || kind.access.read === 'public' || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
   const key = principalKey(principal);
   if (!key) return sql`FALSE`;
   const owned = ownerColumn ? sql`t.${trusted(ownerColumn)} = ${key}` : sql`FALSE`;

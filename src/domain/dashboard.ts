@@ -80,7 +80,7 @@ export async function dashboard(q: Queryable, principal: Principal | undefined, 
   const roles = query.view === 'unit' ? (['receiver'] as const) : (['prescriber', 'care-team', 'admin-social'] as const);
   if (!key || !hasAnyRole(principal, roles)) throw forbidden(`The ${query.view} dashboard needs a token of an organization with role ${roles.join(' or ')}`);
   const side = query.view === 'unit' ? sql`t.owner_keys @> ARRAY[${key}]::text[]` : sql`t.requester_keys @> ARRAY[${key}]::text[]`;
-  const conditions: SqlFragment[] = [side, sectionCondition(query.section)];
+  const conditions: SqlFragment[] = [sql`t.module = 'referral'`, side, sectionCondition(query.section)];
   if (query.name) {
     const words = normalizeText(query.name).split(/[\s-]+/).filter(Boolean);
     for (const word of words) conditions.push(sql`EXISTS (SELECT 1 FROM unnest(p.name_words) AS w(v) WHERE w.v LIKE ${`${word.replace(/[\\%_]/g, (c) => `\\${c}`)}%`})`);

@@ -88,7 +88,8 @@ function jobIdOf(referralId: string, kind: DeadlineKind, at: Date): string {
  * others are retired, the right one recorded (within the caller's transaction).
  */
 export async function refreshDeadlines(q: Queryable, referralId: string, now: Date, d: ReferralDurations, scheduled: ScheduledJob[] | undefined): Promise<void> {
-  const state = await loadState(q, referralId, false);
+  // Under the request's lock: two writers cannot each retire the other's deadline.
+  const state = await loadState(q, referralId, true);
   const next = state ? nextDeadline(state, d) : undefined;
   const wanted = next ? jobIdOf(referralId, next.kind, next.at) : '';
   const { rows } = await q.query<{ job_id: string }>(
@@ -118,16 +119,18 @@ export interface DeadlineJob {
  * it, marks the job done and records the next one. Run twice, it does it once.
  */
 export async function runDeadline(
-  deps: { db: Database; clock: Clock; durations: ReferralDurations },
+  deps: { db: Database; clock: Clock; durations: ReferralDurations; complete?: (q: Queryable) => Promise<void> },
   jobId: string,
   data: DeadlineJob
 ): Promise<{ done?: DeadlineKind; scheduled: ScheduledJob[] }> {
   const scheduled: ScheduledJob[] = [];
   const done = await deps.db.transaction(async (q) => {
+    // The request first, then the job: the order every writer of a request follows.
+    await q.query(`SELECT 1 FROM referral WHERE id = $1 FOR UPDATE`, [data.referral]);
     const { rows } = await q.query<{ state: string }>(`SELECT state FROM job_schedule WHERE queue = $1 AND job_id = $2 FOR UPDATE`, [DEADLINES_QUEUE, jobId]);
     if (rows[0]?.state !== 'pending') return undefined;
     const now = deps.clock.now();
-    const state = await loadState(q, data.referral, true);
+    const state = await loadState(q, data.referral, false);
     const next = state ? nextDeadline(state, deps.durations) : undefined;
     const ctx: CallContext = { db: deps.db, tx: q, principal: GATEWAY, clock: deps.clock, scheduled, durations: deps.durations };
     let did: DeadlineKind | undefined;
@@ -137,7 +140,7 @@ export async function runDeadline(
       if (next.kind === 'archive') await archive(ctx, q, data.referral);
       did = next.kind;
     }
-    await completeJob(q, DEADLINES_QUEUE, jobId);
+    await (deps.complete ? deps.complete(q) : completeJob(q, DEADLINES_QUEUE, jobId));
     await refreshDeadlines(q, data.referral, now, deps.durations, scheduled);
     return did;
   });

@@ -78,6 +78,12 @@ export interface AccessRule {
    * them): SQL on `t`, given the caller's canonical organization key.
    */
   visibleTo?: (key: string) => SqlFragment;
+  /**
+   * Whether the parties of `visibleTo` may also write (their kind's rules
+   * then say which side may change what). When false, only the owner writes:
+   * a unit reads the patient of a request, it does not edit it.
+   */
+  partiesWrite?: boolean;
 }
 
 /** A write as a kind's rules see it: within its transaction, before or after the store. */
@@ -103,6 +109,8 @@ export interface KindRules {
   prepare?(event: WriteEvent): Promise<Prepared>;
   /** Follows up a stored write in the same transaction (other resources, jobs). */
   after?(event: WriteEvent): Promise<void>;
+  /** Row locks to take before the resource's own, so that every writer locks in one order (e.g. a task's request first). */
+  lockFirst?(q: Queryable, id: string): Promise<void>;
   /** What a read by id returns (it may move the resource, e.g. a unit's first read of a task). */
   onRead?(ctx: CallContext, resource: Resource): Promise<Resource>;
 }
@@ -325,6 +333,7 @@ export const KINDS = {
       write: ['prescriber', 'care-team', 'admin'],
       visibleTo: (key) =>
         sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
+      partiesWrite: true,
     },
     clientIds: false,
     rules: { prepare: (e) => prepareServiceRequest(e), after: (e) => afterServiceRequest(e) },
@@ -357,9 +366,18 @@ export const KINDS = {
       read: REQUEST_ROLES,
       write: ['prescriber', 'receiver', 'esms', 'mdph', 'admin'],
       visibleTo: (key) => sql`(t.owner_keys @> ARRAY[${key}]::text[] OR t.requester_keys @> ARRAY[${key}]::text[])`,
+      partiesWrite: true,
     },
     clientIds: false,
-    rules: { prepare: (e) => prepareTask(e), after: (e) => afterTask(e), onRead: (ctx, r) => onTaskRead(ctx, r) },
+    rules: {
+      prepare: (e) => prepareTask(e),
+      after: (e) => afterTask(e),
+      onRead: (ctx, r) => onTaskRead(ctx, r),
+      // A task's request is locked before the task: cascades and deadlines lock the request first too.
+      lockFirst: async (q, id) => {
+        await q.query(`SELECT 1 FROM referral WHERE id = (SELECT referral_id FROM task WHERE id = $1) FOR UPDATE`, [id], 'lock-task-request');
+      },
+    },
     operations: [{ name: 'remind', documentation: 'Manual reminder (relance) to the other side, 72 h after an agreement in principle (prescriber) or a proposed date (unit); optional message parameter' }],
   } satisfies ResourceKind<import('@medplum/fhirtypes').Task>,
   QuestionnaireResponse: {
@@ -378,6 +396,7 @@ export const KINDS = {
       write: ['prescriber', 'care-team', 'admin-social', 'admin'],
       visibleTo: (key) =>
         sql`(t.author_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id WHERE r.volet_ids @> ARRAY[t.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`,
+      partiesWrite: true,
     },
     clientIds: false,
     rules: { prepare: (e) => prepareVolet(e) },
@@ -400,6 +419,7 @@ export const KINDS = {
       read: ['prescriber', 'care-team', 'receiver', 'admin'],
       write: ['prescriber', 'care-team', 'receiver', 'admin'],
       visibleTo: (key) => sql`(t.sender_keys @> ARRAY[${key}]::text[] OR t.recipient_keys @> ARRAY[${key}]::text[])`,
+      partiesWrite: true,
     },
     clientIds: false,
     rules: { prepare: (e) => prepareMessage(e), after: (e) => afterMessage(e) },

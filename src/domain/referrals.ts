@@ -30,7 +30,7 @@ import {
   type Reason,
   type Side,
 } from '../../mappings/referral.js';
-import { conflict, forbidden, notFound, ruleViolation } from '../fhir/outcomes.js';
+import { conflict, forbidden, notFound, preconditionRequired, ruleViolation } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
 import { run, sql } from '../store/sql.js';
 import { visibleRows } from './access.js';
@@ -120,7 +120,8 @@ async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceR
   const { rows } = await run<{ subject: boolean; volets: string[]; targets: TargetRow[] }>(
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${subject.id} AND ${visibleRows(ctx.principal, requireKind('Patient'))}) AS subject,
-               (SELECT coalesce(array_agg(v.id), '{}') FROM volet v WHERE v.id = ANY(${volets.map((v) => v.id)}::text[])) AS volets,
+               (SELECT coalesce(array_agg(t.id), '{}') FROM volet t WHERE t.id = ANY(${volets.map((v) => v.id)}::text[]) AND t.patient_id = ${subject.id}
+                   AND ${visibleRows(ctx.principal, requireKind('QuestionnaireResponse'), 'write')}) AS volets,
                (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(added)}) x) AS targets`,
     { prepare: true }
   );
@@ -132,7 +133,7 @@ async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceR
     if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
   }
   const missing = volets.find((v) => !found.volets.includes(v.id));
-  if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} does not exist`, `ServiceRequest.supportingInfo[${missing.i}]`);
+  if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
 }
 
 export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
@@ -152,8 +153,21 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   });
   if (new Set(performers).size !== performers.length) throw ruleViolation('A unit is listed twice in performer', 'ServiceRequest.performer');
   if (request.status === 'active' && performers.length === 0) throw ruleViolation('An active request needs at least one candidate unit in performer', 'ServiceRequest.performer');
-  const previousPerformers = new Set((previous?.performer ?? []).map((p) => parseReference(p.reference)?.id));
+  // Units are checked when they are added, and all of them when a draft is sent.
+  const previousPerformers = new Set(previous?.status === 'active' ? (previous.performer ?? []).map((p) => parseReference(p.reference)?.id) : []);
   const added = performers.filter((id) => !previousPerformers.has(id));
+  if (!gateway) {
+    if (request.status === 'active' && previous?.status !== 'active' && !hasAnyRole(e.ctx.principal, ['prescriber', 'admin'])) {
+      throw forbidden('Only a prescriber sends a request (status active); the care team prepares drafts', 'ServiceRequest.status');
+    }
+    if (previous && parseReference(request.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) {
+      throw ruleViolation('A request keeps its patient; make a new request for another patient', 'ServiceRequest.subject');
+    }
+    const requester = parseReference(request.requester?.reference);
+    if (requester?.type === 'Organization' && !(await callerKeys(e.ctx, e.q)).includes(`Organization/${requester.id}`)) {
+      throw ruleViolation('The requester is the caller’s own organization', 'ServiceRequest.requester');
+    }
+  }
   await checkReferences(gateway ? asGateway(e.ctx, e.q) : e.ctx, e.q, request, added, performers);
 
   if (!previous) {
@@ -217,8 +231,15 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
     : { rows: [] };
   const performers = (request.performer ?? []).map((p) => parseReference(p.reference)?.id as string);
   if (request.status === 'active') {
-    const have = new Set(tasks.map((t) => t.owner_service_id));
-    await createTasks(e, request, performers.filter((id) => !have.has(id)));
+    // Units newly listed get a task, including one dropped earlier whose task was closed then.
+    // (a draft's units were never sent; a reactivated request's were)
+    const listed = new Set(previous && previous.status !== 'draft' ? (previous.performer ?? []).map((p) => parseReference(p.reference)?.id) : []);
+    const open = new Set(tasks.filter((t) => OPEN_STATUSES.includes(t.business_status)).map((t) => t.owner_service_id));
+    const adding = performers.filter((id) => !listed.has(id) && !open.has(id));
+    if (adding.length > 0 && tasks.some((t) => t.business_status === 'confirmed' || t.business_status === 'admitted')) {
+      throw conflict('A unit was confirmed for this request: no other unit can be added', 'ServiceRequest.performer');
+    }
+    await createTasks(e, request, adding);
     // A unit dropped from the request: its open task is cancelled.
     for (const task of tasks) {
       if (!performers.includes(task.owner_service_id) && OPEN_STATUSES.includes(task.business_status)) {
@@ -256,6 +277,9 @@ async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: s
 
 /** Cancels a task as the gateway, keeping what it was (for $reactivate when `withRequest`). */
 async function cancelTask(ctx: CallContext, taskId: string, reason: Reason, withRequest: boolean): Promise<void> {
+  // Locked, then read: a move committed meanwhile (an admission, a refusal) is seen, and kept.
+  const { rows } = await (ctx.tx as Queryable).query<{ business_status: BusinessStatus }>(`SELECT business_status FROM task WHERE id = $1 FOR UPDATE`, [taskId]);
+  if (!rows[0] || !OPEN_STATUSES.includes(rows[0].business_status)) return;
   const current = (await readResource(ctx, 'Task', taskId)) as Task;
   const cancelled: Task = { ...current, status: 'cancelled', businessStatus: businessStatusConcept('cancelled'), statusReason: reasonConcept(reason) };
   await updateResource(ctx, cancelled, taskId);
@@ -264,7 +288,7 @@ async function cancelTask(ctx: CallContext, taskId: string, reason: Reason, with
 
 /** Cancels every open task of a request and marks the request cancelled (request-wide cancellation). */
 export async function cancelRequestTasks(ctx: CallContext, q: Queryable, referralId: string, reason: Reason): Promise<void> {
-  const { rows } = await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = $1 AND business_status = ANY($2::text[]) ORDER BY id`, [referralId, OPEN_STATUSES]);
+  const { rows } = await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = $1 AND business_status = ANY($2::text[]) ORDER BY id FOR UPDATE`, [referralId, OPEN_STATUSES]);
   for (const row of rows) await cancelTask(ctx, row.id, reason, true);
   await q.query(`UPDATE referral SET cancelled_at = $2 WHERE id = $1`, [referralId, ctx.clock.now().toISOString()]);
 }
@@ -321,6 +345,7 @@ export async function prepareTask(e: WriteEvent): Promise<Prepared> {
   }
   const stored = (await taskRowOf(e.q, e.id)) as TaskRow;
   if (stored.archived) throw conflict('This task is archived and can no longer change');
+  if (e.ctx.ifMatch === undefined) throw preconditionRequired('A task is changed with If-Match: the version the change is made on (W/"n")');
   const sides = sideOf(e.ctx.principal, stored);
   if (sides.length === 0) throw forbidden('Only the receiving unit (role receiver) or the prescriber (role prescriber) of this request may change its task');
   if (from === to) {
@@ -332,6 +357,11 @@ export async function prepareTask(e: WriteEvent): Promise<Prepared> {
       throw conflict(`A task moves from ${from} to ${allowed.length > 0 ? allowed.join(', ') : 'nothing'} for you, not to ${to}`, 'Task.businessStatus');
     }
   }
+  // Each side writes its own details: the unit its window or date, the mover its reason.
+  const mover = from === to ? undefined : sides.find((side) => allowedMoves(from, side).includes(to));
+  if (mover === 'prescriber' && !sameJson(task.restriction, previous.restriction)) throw ruleViolation('restriction (the agreement window, the proposed date) is the unit’s to set', 'Task.restriction');
+  if (to !== 'refused' && to !== 'cancelled' && !sameJson(task.statusReason, previous.statusReason)) throw ruleViolation('statusReason is set with a refusal or a cancellation', 'Task.statusReason');
+  if (from === to && !sides.includes('unit') && !sameJson(task.restriction, previous.restriction)) throw ruleViolation('restriction is the unit’s to set', 'Task.restriction');
   checkMoveDetails(resource, to);
   return { resource, row };
 }
@@ -354,7 +384,7 @@ export async function afterTask(e: WriteEvent): Promise<void> {
     }
     if (to === 'confirmed' && businessStatusOf(previous) !== 'confirmed') {
       // Confirming one unit cancels every other open task of the request, in this transaction.
-      const { rows } = await e.q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = $1 AND id <> $2 AND business_status = ANY($3::text[]) ORDER BY id`, [
+      const { rows } = await e.q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = $1 AND id <> $2 AND business_status = ANY($3::text[]) ORDER BY id FOR UPDATE`, [
         referralId,
         e.id,
         OPEN_STATUSES,
@@ -402,7 +432,18 @@ export async function prepareVolet(e: WriteEvent): Promise<Prepared> {
       throw forbidden('Only a prescriber validates the medical volet (status completed or amended); the care team saves it in-progress', 'QuestionnaireResponse.status');
     }
   }
-  if (previous) return { resource: response };
+  if (previous) {
+    if (!p?.gateway && !hasAnyRole(p, ['admin'])) {
+      const key = principalKey(p) ?? '';
+      const { rows } = await e.q.query<{ ok: boolean }>(
+        `SELECT v.author_keys @> ARRAY[$2]::text[] OR EXISTS (SELECT 1 FROM referral r WHERE r.volet_ids @> ARRAY[v.id] AND r.requester_keys @> ARRAY[$2]::text[]) AS ok FROM volet v WHERE v.id = $1`,
+        [e.id, key]
+      );
+      if (!rows[0]?.ok) throw forbidden('A volet is changed by the organization that wrote it or sent the request; a receiving unit reads it', 'QuestionnaireResponse');
+    }
+    if (parseReference(response.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) throw ruleViolation('A volet keeps its subject', 'QuestionnaireResponse.subject');
+    return { resource: response };
+  }
   return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.ctx, e.q) } };
 }
 
@@ -565,6 +606,8 @@ export async function reactivateRequest(ctx: CallContext, requestId: string): Pr
     const state = await requireRequester(ctx, q, requestId);
     if (state.archived) throw conflict('This request is archived: it can no longer be reactivated');
     if (!state.cancelled_at) throw conflict('This request is not cancelled: there is nothing to reactivate');
+    const archivedAt = addDuration(new Date(state.cancelled_at), durations(ctx).archiving);
+    if (ctx.clock.now() >= archivedAt) throw conflict(`This request was due for archiving on ${archivedAt.toISOString()}: it can no longer be reactivated`);
     const gateway = asGateway(ctx, q);
     const { rows } = await q.query<{ id: string; version: number }>(`SELECT id, version FROM task WHERE referral_id = $1 AND cancelled_with_request ORDER BY id`, [requestId]);
     for (const row of rows) {

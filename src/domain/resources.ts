@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { canonicalJson } from '../../mappings/canonical-json.js';
 import { identifierKeys } from '../../mappings/resource-rows.js';
-import { conflict, notFound, preconditionFailed } from '../fhir/outcomes.js';
+import { conflict, forbidden, notFound, preconditionFailed } from '../fhir/outcomes.js';
 import type { Database, Queryable } from '../store/db.js';
 import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readHistory, readVersion, writeNextVersion, type HistoryPage } from '../store/resources.js';
 import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
@@ -32,6 +32,10 @@ export interface CallContext {
   durations?: ReferralDurations;
   /** Look-ups shared by the writes of one request (e.g. the caller's organization keys). */
   memo?: Map<string, unknown>;
+  /** The version the caller's update is made on (`If-Match`), for rules that require one. */
+  ifMatch?: number;
+  /** Subscriptions may point at local/private addresses (tests, single-host set-ups). */
+  allowPrivateEndpoints?: boolean;
 }
 
 /** The outcome of a write. */
@@ -198,13 +202,17 @@ export async function updateResource(ctx: CallContext, resource: Resource, id: s
   const kind = requireKind(resource.resourceType);
   authorize(ctx.principal, kind, 'write');
   return inTransaction(ctx, async (q) => {
-    let current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind), kind.upsertOnNationalKeys);
+    await kind.rules?.lockFirst?.(q, id);
+    let current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind, 'write'), kind.upsertOnNationalKeys);
+    if (!current && !kind.clientIds && (await readCurrent(q, kind, id, visibleRows(ctx.principal, kind)))) {
+      throw forbidden(`${kind.type}/${id} is readable by your organization but not yours to change`);
+    }
     if (!current && kind.clientIds) {
       // Two writers creating the same new id serialise here; the second then updates the first's row.
       // (with its national keys, in one sorted acquisition, as the bulk path does, so neither can deadlock the other)
       const keys = kind.upsertOnNationalKeys ? ((kind.toRow(resource as never).national_keys as string[] | undefined) ?? []) : [];
       await lockKeys(q, kind.type, [`id|${id}`, ...keys]);
-      current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind), kind.upsertOnNationalKeys);
+      current = await lockCurrent(q, kind, id, visibleRows(ctx.principal, kind, 'write'), kind.upsertOnNationalKeys);
     }
     if (!current) {
       if (!kind.clientIds) throw notFound(`${kind.type}/${id} not found (ids of ${kind.type} are assigned by the server: create with POST)`);
@@ -214,7 +222,7 @@ export async function updateResource(ctx: CallContext, resource: Resource, id: s
     if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
       throw preconditionFailed(`Version conflict on ${kind.type}/${id}: If-Match expects version ${options.ifMatch}, current is ${current.version}`);
     }
-    const event = { ctx: { ...ctx, tx: q }, q, id, previous: { version: current.version, content: current.content } };
+    const event = { ctx: { ...ctx, tx: q, ifMatch: options.ifMatch }, q, id, previous: { version: current.version, content: current.content } };
     const prepared = (await kind.rules?.prepare?.({ ...event, resource })) ?? { resource };
     const skipped = skipReason(kind, prepared.resource, current);
     if (skipped) return { resource: current.content, created: false, skipped };

@@ -4,13 +4,26 @@
  * roles), because a delivery only ever carries what that client may read.
  */
 import type { Resource, Subscription } from '@medplum/fhirtypes';
-import { FhirError, ruleViolation } from '../fhir/outcomes.js';
+import { isIP } from 'node:net';
+import { FhirError, forbidden, ruleViolation } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
 import { kindOf, type Prepared, type WriteEvent } from './kinds.js';
 import type { Principal } from './principal.js';
 
 /** The types a subscription may watch. */
 export const SUBSCRIBABLE = ['Task', 'Communication'];
+
+/** Whether a host name is this machine or a private network (literal addresses and `localhost`). */
+export function isPrivateHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '0.0.0.0' || host === '::' || host === '::1') return true;
+  if (isIP(host) === 4) {
+    const [a, b] = host.split('.').map(Number);
+    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  }
+  if (isIP(host) === 6) return host.startsWith('fc') || host.startsWith('fd') || host.startsWith('fe80') || host.startsWith('::ffff:');
+  return false;
+}
 
 /** A subscription's criteria, parsed: its type and search parameters (400 → 422 on the criteria). */
 export function parseCriteria(criteria: string | undefined): { type: string; params: URLSearchParams } {
@@ -45,6 +58,14 @@ export async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const wanted = subscription.status;
   const previous = e.previous?.content as Subscription | undefined;
   if (e.ctx.principal?.gateway) return { resource: subscription };
+  if (!e.ctx.allowPrivateEndpoints && isPrivateHost(endpoint.hostname)) {
+    throw ruleViolation('channel.endpoint is a local or private address; subscribers are reached on public addresses', 'Subscription.channel.endpoint');
+  }
+  if (previous) {
+    // A subscription is its creator's: another client of the organization would inherit its rights.
+    const { rows } = await e.q.query<{ client: string }>(`SELECT principal->>'clientId' AS client FROM subscription WHERE id = $1`, [e.id]);
+    if (rows[0]?.client !== e.ctx.principal?.clientId) throw forbidden('Only the client that created a subscription changes it');
+  }
   const allowed = previous ? ['requested', 'active', 'off'] : ['requested', 'active'];
   if (!allowed.includes(wanted)) throw ruleViolation(`status must be one of ${allowed.join(', ')}`, 'Subscription.status');
   // A requested subscription is checked above and active at once; an endpoint that fails later puts it in error.

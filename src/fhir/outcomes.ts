@@ -59,6 +59,8 @@ export const notAllowed = (msg: string): FhirError => fail(405, 'not-supported',
 export const conflict = (msg: string, expression?: string): FhirError => fail(409, 'conflict', msg, expression);
 /** 412: `If-Match` does not match, or a conditional operation matched several. */
 export const preconditionFailed = (msg: string): FhirError => fail(412, 'conflict', msg);
+/** 428: the change needs `If-Match`. */
+export const preconditionRequired = (msg: string): FhirError => fail(428, 'required', msg, 'If-Match');
 /** 413: the body is over the limit. */
 export const payloadTooLarge = (msg: string): FhirError => fail(413, 'too-costly', msg);
 /** 415: unsupported content type. */

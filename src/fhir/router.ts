@@ -187,6 +187,7 @@ function validateOperation(services: FhirServices, type: string, body: unknown):
   const kind = requireKind(type);
   let resource = body;
   if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
+    checkParameters(services, body, false);
     const part = ((body as { parameter?: { name?: string; resource?: unknown }[] }).parameter ?? []).find((p) => p.name === 'resource');
     if (!part?.resource) throw badRequest('$validate expects a resource, or Parameters with a "resource" parameter', 'Parameters.parameter');
     resource = part.resource;
@@ -233,11 +234,25 @@ function stringParameter(body: unknown, name: string): string | undefined {
 }
 
 /** Named operations on one resource: `Task/{id}/$remind`, `ServiceRequest/{id}/$reactivate`, `ServiceRequest/{id}/$copy`. */
+/** Checks an operation's body, when it has one, as a FHIR Parameters resource (400 otherwise). */
+function checkParameters(services: FhirServices, body: unknown, full = true): void {
+  if (body === undefined || body === null) return;
+  if ((body as Resource).resourceType !== 'Parameters') throw badRequest('The operation takes a Parameters resource', 'resourceType');
+  const parameter = (body as { parameter?: unknown }).parameter;
+  if (parameter !== undefined && (!Array.isArray(parameter) || parameter.some((p) => !p || typeof p !== 'object' || typeof (p as { name?: unknown }).name !== 'string'))) {
+    throw badRequest('Parameters.parameter is a list of named parameters', 'Parameters.parameter');
+  }
+  if (full) services.validator.validate(body);
+}
+
 async function instanceOperation(services: FhirServices, request: FhirRequest, ctx: CallContext, type: string, id: string, name: string): Promise<FhirResponse> {
   if (request.method.toUpperCase() !== 'POST') throw notAllowed(`${name} is called with POST`);
   if (!request.principal) throw unauthorized();
+  checkParameters(services, request.body);
   if (type === 'Task' && name === '$remind') {
-    const message = await remindTask(ctx, id, stringParameter(request.body, 'message'));
+    const text = stringParameter(request.body, 'message');
+    if (text !== undefined && text.trim() === '') throw badRequest('message, when given, is not empty', "Parameters.parameter.where(name='message')");
+    const message = await remindTask(ctx, id, text);
     return { status: 201, body: message, headers: versionHeaders(services, message) };
   }
   if (type === 'ServiceRequest' && name === '$reactivate') {
@@ -259,7 +274,7 @@ async function instanceOperation(services: FhirServices, request: FhirRequest, c
 }
 
 async function route(services: FhirServices, request: FhirRequest, scheduled: ScheduledJob[]): Promise<FhirResponse> {
-  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo };
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints };
   const segments = request.path.split('/').filter((s) => s !== '');
   const method = request.method.toUpperCase();
   const [type, second, third, fourth] = segments;
@@ -314,6 +329,7 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
   if (segments.length === 2 && type === 'ServiceRequest' && second === '$claim') {
     if (method !== 'POST') throw notAllowed('$claim is called with POST');
     if (!request.principal) throw unauthorized();
+    checkParameters(services, request.body);
     const individual = stringParameter(request.body, 'individualNumber');
     const birthDate = dateParameter(request.body, 'birthDate');
     if (!individual || !birthDate) throw badRequest('$claim takes Parameters individualNumber (valueString) and birthDate (valueDate)', 'Parameters.parameter');

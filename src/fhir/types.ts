@@ -50,6 +50,8 @@ export interface FhirServices {
   jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };
   /** Deadlines of admission requests. */
   durations?: ReferralDurations;
+  /** Subscriptions may point at local or private addresses. */
+  allowPrivateEndpoints?: boolean;
 }
 
 /** Tells Redis about jobs recorded by a committed request, queue by queue (best effort: the reconciler catches up). */

@@ -14,7 +14,7 @@ export function deadlinesQueue(services: () => FhirServices, config: Config, log
     async process(data, job) {
       const s = services();
       // runDeadline completes the job in its own transaction, with its work.
-      const result = await runDeadline({ db: s.db, clock: s.clock, durations: config.referralDurations }, job.id, data);
+      const result = await runDeadline({ db: s.db, clock: s.clock, durations: config.referralDurations, complete: job.complete }, job.id, data);
       if (result.done) logger.info({ referral: data.referral, deadline: result.done }, 'deadline applied');
       await pushScheduled(s, result.scheduled);
     },

@@ -12,7 +12,8 @@ import type { Config } from '../config.js';
 import { NOTIFY_QUEUE, type NotifyJob } from '../domain/notifications.js';
 import type { Principal } from '../domain/principal.js';
 import { readResource, searchResources, updateResource } from '../domain/resources.js';
-import { parseCriteria } from '../domain/subscriptions.js';
+import { lookup } from 'node:dns/promises';
+import { isPrivateHost, parseCriteria } from '../domain/subscriptions.js';
 import { parseSearch } from '../fhir/search-request.js';
 import { GATEWAY } from '../domain/principal.js';
 import { requireKind } from '../domain/resources.js';
@@ -57,14 +58,20 @@ export function notifyQueue(services: () => FhirServices, config: Config, logger
     async process(data, job) {
       const s = services();
       const ctx = { db: s.db, principal: GATEWAY, clock: s.clock };
-      const { rows } = await s.db.query<{ principal: Principal; status: string }>(`SELECT principal, status FROM subscription WHERE id = $1`, [data.subscription]);
+      const { rows } = await s.db.query<{ principal: Principal; status: string; roles: Principal['roles'] | null; organization: string | null; active: boolean | null }>(
+        `SELECT s.principal, s.status, c.roles, c.organization, c.active FROM subscription s LEFT JOIN oauth_client c ON c.id = s.principal->>'clientId' WHERE s.id = $1`,
+        [data.subscription]
+      );
       if (rows[0]?.status !== 'active') return;
+      // The subscriber's rights now, not when it subscribed: a client deactivated or changed since is told accordingly.
+      if (rows[0].active === false) return;
+      const subscriber: Principal = rows[0].roles ? { clientId: rows[0].principal.clientId, roles: rows[0].roles, ...(rows[0].organization ? { organization: rows[0].organization } : {}) } : rows[0].principal;
       const subscription = (await readResource(ctx, 'Subscription', data.subscription)) as Subscription;
       const { type, params } = parseCriteria(subscription.criteria);
       if (type !== data.type) return;
       // Does the subscriber see this resource, matching its criteria, now?
       const search = parseSearch(requireKind(type), new URLSearchParams([...params, ['_id', data.id]]), { defaultCount: 1, maxCount: 1 });
-      const found = await searchResources({ db: s.db, principal: rows[0].principal, clock: s.clock }, search.query);
+      const found = await searchResources({ db: s.db, principal: subscriber, clock: s.clock }, search.query);
       if (found.resources.length === 0) return;
       const focus = `${s.baseUrl}/${data.type}/${data.id}`;
       const headers: Record<string, string> = { 'Content-Type': 'application/fhir+json' };
@@ -73,6 +80,14 @@ export function notifyQueue(services: () => FhirServices, config: Config, logger
         headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
       }
       const body = subscription.channel.payload ? JSON.stringify(notificationBundle(s, subscription, focus, Number(data.version), s.clock.now())) : undefined;
+      if (!config.notify.allowPrivateEndpoints) {
+        const host = new URL(subscription.channel.endpoint as string).hostname;
+        const addresses = await lookup(host, { all: true }).catch(() => []);
+        if (isPrivateHost(host) || addresses.some((a) => isPrivateHost(a.address))) {
+          await failed(s, data.subscription, config.notify.attempts, config.notify.attempts, 'the endpoint resolves to a local or private address');
+          throw new UnrecoverableError('the endpoint resolves to a local or private address');
+        }
+      }
       let response: Response;
       try {
         response = await fetch(subscription.channel.endpoint as string, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.notify.timeoutMs) });
