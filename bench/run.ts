@@ -1,16 +1,17 @@
 /**
- * `npm run bench [-- core directory referrals]`: each suite starts the gateway on a
+ * `npm run bench [-- core directory referrals decisions]`: each suite starts the gateway on a
  * fresh PostgreSQL database (a child process: API + workers, with Redis) and
  * prints its figures. Environment: BENCH_DURATION (s per HTTP scenario,
  * default 10), BENCH_CONNECTIONS (default 16), BENCH_POSTGRES_URL,
  * BENCH_DIRECTORY_SCALE (1 = 100,000 units, 30,000 structures and places),
- * BENCH_PENDING_DEADLINES (default 1,000,000).
+ * BENCH_PENDING_DEADLINES (default 1,000,000), BENCH_DECISION_ROWS (default 1,000,000).
  */
 import { benchCore } from './core.js';
+import { benchDecisions } from './decisions.js';
 import { benchDirectory } from './directory.js';
 import { benchReferrals } from './referrals.js';
 
-const SUITES: Record<string, () => Promise<string>> = { core: benchCore, directory: benchDirectory, referrals: benchReferrals };
+const SUITES: Record<string, () => Promise<string>> = { core: benchCore, directory: benchDirectory, referrals: benchReferrals, decisions: benchDecisions };
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -35,7 +35,7 @@ import type { Clock } from './clock.js';
 import { KINDS } from './kinds.js';
 import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
 import { hasAnyRole, type Principal } from './principal.js';
-import { sameContent, stamp } from './resources.js';
+import { lockKeys, sameContent, stamp } from './resources.js';
 
 export const MDPH_IMPORT_QUEUE = 'mdph-import';
 const PART_BYTES = 1 << 20;
@@ -153,16 +153,17 @@ export interface ImportDeps {
   onChunk?: (progress: { rowsDone: number; bytes: number }) => Promise<void> | void;
 }
 
+/** Chunks applied at once (each in its own transaction and connection). */
+const PARALLEL_CHUNKS = 2;
+
 /** Runs (or resumes) an import to its end. */
 export async function runImport(deps: ImportDeps, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
-  const { rows } = await deps.db.query<{ department: string; encoding: string; state: string; rows_done: number }>(
-    `SELECT department, encoding, state, rows_done FROM decision_import WHERE id = $1`,
-    [importId]
-  );
+  const { rows } = await deps.db.query<{ department: string; encoding: string; state: string }>(`SELECT department, encoding, state FROM decision_import WHERE id = $1`, [importId]);
   const job = rows[0];
   if (!job) throw notFound(`Import ${importId} not found`);
   if (job.state === 'completed' || job.state === 'failed') return summary(deps.db, importId);
   await deps.db.query(`UPDATE decision_import SET state = 'in-progress', updated_at = now() WHERE id = $1`, [importId]);
+  const applied = new Set((await deps.db.query<{ chunk_no: number }>(`SELECT chunk_no FROM decision_import_chunk WHERE import_id = $1`, [importId])).rows.map((r) => r.chunk_no));
   const parser = Readable.from(partsOf(deps.db, importId, job.encoding)).pipe(
     parse({ delimiter: ';', bom: true, relax_column_count: true, skip_empty_lines: true, trim: false, max_record_size: 64 * 1024 })
   );
@@ -170,8 +171,29 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   let rowNumber = 0; // data rows, 1-based; the header is line 1
   let chunk: { n: number; cells: string[] }[] = [];
   const today = deps.clock.now().toISOString().slice(0, 10);
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let chunkCount = 0;
+  let decisionColumn = -1;
+  const launch = async (rowsOfChunk: { n: number; cells: string[] }[]): Promise<void> => {
+    const chunkNo = chunkCount++;
+    if (applied.has(chunkNo)) return; // committed by an earlier run
+    while (inFlight.size >= PARALLEL_CHUNKS) await Promise.race(inFlight);
+    if (failure) return;
+    const running: Promise<void> = applyChunk(deps, importId, job.department, header as Column[], chunkNo, rowsOfChunk, today)
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => inFlight.delete(running));
+    inFlight.add(running);
+  };
+  const drain = async (): Promise<void> => {
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+  };
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
+      if (failure) break;
       if (!header) {
         const problem = checkHeader(record);
         if (problem) {
@@ -179,32 +201,42 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
           return summary(deps.db, importId);
         }
         header = record.map((h) => h.trim().toLowerCase() as Column);
+        decisionColumn = header.indexOf('id_decision');
         continue;
       }
       rowNumber++;
-      if (rowNumber <= job.rows_done) continue; // committed by an earlier run
-      chunk.push({ n: rowNumber, cells: record });
-      if (chunk.length >= CHUNK_ROWS) {
-        await applyChunk(deps, importId, job.department, header, chunk, today);
+      // A full chunk ends where the decision changes: chunks running side by side share no decision.
+      if ((chunk.length >= CHUNK_ROWS && record[decisionColumn] !== chunk[chunk.length - 1].cells[decisionColumn]) || chunk.length >= CHUNK_ROWS * 5) {
+        await launch(chunk);
         chunk = [];
       }
+      chunk.push({ n: rowNumber, cells: record });
     }
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('CSV_')) {
-      if (chunk.length > 0) await applyChunk(deps, importId, job.department, header as Column[], chunk, today);
+      if (chunk.length > 0) await launch(chunk);
+      await drain();
       await fail(deps.db, importId, `The file is not valid CSV after data row ${rowNumber}: ${(err as Error).message}`);
       return summary(deps.db, importId);
     }
+    await Promise.allSettled(inFlight);
     throw err;
   }
+  await drain();
   if (!header) {
     await fail(deps.db, importId, 'The file has no header line');
     return summary(deps.db, importId);
   }
-  if (chunk.length > 0) await applyChunk(deps, importId, job.department, header, chunk, today);
+  if (chunk.length > 0) await launch(chunk);
+  await drain();
   await deps.db.transaction(async (q) => {
-    await q.query(`UPDATE decision_import SET state = 'completed', updated_at = now() WHERE id = $1`, [importId]);
+    await q.query(
+      `UPDATE decision_import i SET state = 'completed', updated_at = now(), rows_done = c.done, rows_ok = c.ok, rows_rejected = c.rejected
+         FROM (SELECT coalesce(max(last_row), 0) AS done, coalesce(sum(rows_ok), 0) AS ok, coalesce(sum(rows_rejected), 0) AS rejected FROM decision_import_chunk WHERE import_id = $1) c
+        WHERE i.id = $1`,
+      [importId]
+    );
     await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
   });
   return summary(deps.db, importId);
@@ -218,11 +250,21 @@ async function fail(db: Database, importId: string, error: string): Promise<void
 }
 
 async function summary(db: Queryable, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
+  const p = await progressOf(db, importId);
+  return { state: p.state, rowsDone: p.rows_done, rowsOk: p.rows_ok, rowsRejected: p.rows_rejected };
+}
+
+/** An import's state and counts (summed over its chunks while it runs). */
+async function progressOf(db: Queryable, importId: string): Promise<{ state: string; rows_done: number; rows_ok: number; rows_rejected: number }> {
   const { rows } = await db.query<{ state: string; rows_done: number; rows_ok: number; rows_rejected: number }>(
-    `SELECT state, rows_done, rows_ok, rows_rejected FROM decision_import WHERE id = $1`,
+    `SELECT i.state,
+            CASE WHEN i.state = 'completed' THEN i.rows_done ELSE (SELECT coalesce(sum(c.rows), 0)::int FROM decision_import_chunk c WHERE c.import_id = i.id) END AS rows_done,
+            CASE WHEN i.state = 'completed' THEN i.rows_ok ELSE (SELECT coalesce(sum(c.rows_ok), 0)::int FROM decision_import_chunk c WHERE c.import_id = i.id) END AS rows_ok,
+            CASE WHEN i.state = 'completed' THEN i.rows_rejected ELSE (SELECT coalesce(sum(c.rows_rejected), 0)::int FROM decision_import_chunk c WHERE c.import_id = i.id) END AS rows_rejected
+       FROM decision_import i WHERE i.id = $1`,
     [importId]
   );
-  return { state: rows[0].state, rowsDone: rows[0].rows_done, rowsOk: rows[0].rows_ok, rowsRejected: rows[0].rows_rejected };
+  return rows[0];
 }
 
 /** One decision of a chunk: its first valid row's data and every target of its rows. */
@@ -249,7 +291,7 @@ function decisionColumns(dept: string, row: DecisionRow): Row {
 }
 
 /** Applies one chunk of rows in one transaction, with the progress counter. */
-async function applyChunk(deps: ImportDeps, importId: string, dept: string, header: Column[], chunk: { n: number; cells: string[] }[], today: string): Promise<void> {
+async function applyChunk(deps: ImportDeps, importId: string, dept: string, header: Column[], chunkNo: number, chunk: { n: number; cells: string[] }[], today: string): Promise<void> {
   const errors: { n: number; error: RowError }[] = [];
   const decisions = new Map<string, Grouped>();
   let ok = 0;
@@ -277,10 +319,16 @@ async function applyChunk(deps: ImportDeps, importId: string, dept: string, head
   const scheduled: ScheduledJob[] = [];
   await deps.db.transaction(async (q) => {
     const now = deps.clock.now().toISOString();
-    // The progress row is locked first: two runs of one import cannot apply the same chunk.
-    const { rows: progress } = await q.query<{ rows_done: number }>(`SELECT rows_done FROM decision_import WHERE id = $1 FOR UPDATE`, [importId]);
-    if (progress[0].rows_done >= chunk[chunk.length - 1].n) return;
-    await writeDecisions(q, dept, [...decisions.values()], now, scheduled);
+    // The chunk is recorded first: a second run of the same chunk waits here, then finds it done.
+    const { rows: mine } = await q.query(
+      `INSERT INTO decision_import_chunk (import_id, chunk_no, last_row, rows, rows_ok, rows_rejected) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1`,
+      [importId, chunkNo, chunk[chunk.length - 1].n, chunk.length, ok, rejected]
+    );
+    if (mine.length === 0) return;
+    // Chunks run side by side: the persons and decisions they share are taken in one order.
+    const grouped = [...decisions.values()];
+    await lockKeys(q, 'Decision', [...grouped.map((d) => `d|${d.row.idDecision}`), ...grouped.map((d) => `p|${d.row.individual}`)].map((k) => `${dept}|${k}`));
+    await writeDecisions(q, dept, grouped, now, scheduled);
     if (errors.length > 0) {
       await q.query(
         `INSERT INTO decision_import_error (import_id, row_number, column_name, reason)
@@ -288,10 +336,6 @@ async function applyChunk(deps: ImportDeps, importId: string, dept: string, head
         [importId, errors.map((e) => e.n + 1), errors.map((e) => e.error.column), errors.map((e) => e.error.reason)]
       );
     }
-    await q.query(
-      `UPDATE decision_import SET rows_done = $2, rows_ok = rows_ok + $3, rows_rejected = rows_rejected + $4, updated_at = now() WHERE id = $1`,
-      [importId, chunk[chunk.length - 1].n, ok, rejected]
-    );
   });
   if (scheduled.length > 0) await deps.push?.(scheduled);
   await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: 0 });
@@ -407,12 +451,13 @@ export async function importReport(
   principal: Principal | undefined,
   id: string
 ): Promise<{ status: number; progress?: string; outcome: import('@medplum/fhirtypes').OperationOutcome }> {
-  const { rows } = await db.query<{ principal: Principal; state: string; encoding: string; rows_done: number; rows_ok: number; rows_rejected: number; error: string | null; department: string }>(
-    `SELECT principal, state, encoding, rows_done, rows_ok, rows_rejected, error, department FROM decision_import WHERE id = $1`,
+  const { rows } = await db.query<{ principal: Principal; state: string; encoding: string; error: string | null; department: string }>(
+    `SELECT principal, state, encoding, error, department FROM decision_import WHERE id = $1`,
     [id]
   );
-  const row = rows[0];
-  if (!row || !principal || (row.principal.clientId !== principal.clientId && !hasAnyRole(principal, ['admin']))) throw notFound(`No import ${id}`);
+  const found = rows[0];
+  if (!found || !principal || (found.principal.clientId !== principal.clientId && !hasAnyRole(principal, ['admin']))) throw notFound(`No import ${id}`);
+  const row = { ...found, ...(await progressOf(db, id)) };
   const counts = `${row.rows_done} rows read, ${row.rows_ok} applied, ${row.rows_rejected} rejected`;
   if (row.state === 'accepted' || row.state === 'in-progress') {
     return { status: 202, progress: counts, outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: `In progress: ${counts}` }] } };

@@ -64,6 +64,19 @@ CREATE TABLE decision_import_part (
   PRIMARY KEY (import_id, seq)
 );
 
+-- The chunks applied so far (numbered in file order; a chunk ends on a change of decision, so
+-- the rows of one decision stay together): chunks commit independently, several at a time,
+-- and a resumed import skips those recorded here.
+CREATE TABLE decision_import_chunk (
+  import_id text NOT NULL REFERENCES decision_import (id) ON DELETE CASCADE,
+  chunk_no integer NOT NULL,
+  last_row integer NOT NULL,
+  rows integer NOT NULL,
+  rows_ok integer NOT NULL,
+  rows_rejected integer NOT NULL,
+  PRIMARY KEY (import_id, chunk_no)
+);
+
 CREATE TABLE decision_import_error (
   import_id text NOT NULL REFERENCES decision_import (id) ON DELETE CASCADE,
   row_number integer NOT NULL,
