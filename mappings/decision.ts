@@ -250,13 +250,24 @@ function hash(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 22).replace(/_/g, '.');
 }
 
-/** Deterministic ids: a re-import finds what an earlier one wrote, and a resumed chunk rewrites the same rows. */
+/**
+ * Deterministic ids: a re-import finds what an earlier one wrote, and a
+ * resumed chunk rewrites the same rows. They read as the MDPH's own numbers
+ * (`d-59-D123`, `p-59-I456`, `t-59-D123-590000001`), which also keeps them in
+ * the file's order in the indexes; a number with characters an id cannot
+ * hold, or too long, is hashed instead, under another prefix (`dh-`, `th-`).
+ */
 export const decisionIds = {
-  patient: (dept: string, individual: string): string => `p-${dept}-${hash(individual)}`,
-  decision: (dept: string, idDecision: string): string => `d-${dept}-${hash(idDecision)}`,
+  patient: (dept: string, individual: string): string => `p-${dept}-${individual}`,
+  decision: (dept: string, idDecision: string): string => (/^[A-Za-z0-9.-]{1,45}$/.test(idDecision) ? `d-${dept}-${idDecision}` : `dh-${dept}-${hash(idDecision)}`),
   /** A decision's task for one ESMS (targeted or claiming: one task per decision and ESMS). */
-  task: (decisionId: string, finess: string): string => `t-${decisionId.slice(2)}-${finess}`,
+  task: (decisionId: string, finess: string): string => `t${decisionId.slice(1)}-${finess}`,
 };
+
+/** Whether an id is an orientation decision's. */
+export function isDecisionId(id: string | undefined): boolean {
+  return /^dh?-/.test(id ?? '');
+}
 
 /** The national decision id the gateway assigns when the file has none (stable across re-imports). */
 export function assignedNationalId(dept: string, idDecision: string): string {

@@ -15,6 +15,7 @@ import {
   ESMS_STATUSES,
   FINESS_SYSTEM,
   ID_NAT_DECISION_SYSTEM,
+  isDecisionId,
   isEsmsStatus,
   mdphKey,
   type DecisionSide,
@@ -185,7 +186,7 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
 
 /** Whether a ServiceRequest is an orientation decision (its writes go through imports, not the REST API). */
 export function isDecisionReference(reference: Reference | undefined): boolean {
-  return parseReference(reference?.reference)?.id.startsWith('d-') ?? false;
+  return isDecisionId(parseReference(reference?.reference)?.id);
 }
 
 export { mdphKey };
