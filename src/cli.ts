@@ -7,6 +7,7 @@
  *   aiguillage migrate               apply database migrations
  *   aiguillage client create --name N --roles r1,r2 [--organization SYSTEM|VALUE | Organization/ID]
  *   aiguillage seed                  load a small demo directory
+ *   aiguillage import-decisions FILE --mdph DEPT   import an MDPH decisions file
  */
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
@@ -18,6 +19,8 @@ import { openStore, start, type Gateway } from './main.js';
 import { fromRoot } from './paths.js';
 import { handleFhir } from './fhir/router.js';
 import { rorClient } from './queues/ror-sync.js';
+import { acceptImport, importReport, runImport } from './domain/decision-import.js';
+import { pushScheduled } from './fhir/types.js';
 import { openSync, runSync } from './ror/pull.js';
 
 const USAGE = `Usage: aiguillage <command>
@@ -30,6 +33,9 @@ Commands:
   client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID]
              create an OAuth2 client; prints {"client_id","client_secret"}
   seed       load a small demo directory (idempotent)
+  import-decisions FILE --mdph DEPT
+             import an MDPH decisions file (CSV, see mappings/decision.ts) now, showing progress;
+             prints the report; exit code 1 when rows were rejected
   ror-sync [--full]
              pull the directory from the ROR API (ROR_BASE_URL…) now, showing progress;
              a delta after a completed pull, a full $export load otherwise or with --full
@@ -143,6 +149,44 @@ async function main(argv: string[]): Promise<void> {
         process.stderr.write('\n');
         process.stdout.write(`${JSON.stringify({ id: result.id, mode: result.mode, state: result.state, applied: result.applied, skipped: result.skipped, rejected: result.rejected, errors: result.errors.slice(0, 10) })}\n`);
         if (result.state !== 'completed') process.exitCode = 1;
+      } finally {
+        await gateway.shutdown();
+      }
+      return;
+    }
+    case 'import-decisions': {
+      const { values, positionals } = parseArgs({ args: rest, options: { mdph: { type: 'string' } }, allowPositionals: true });
+      const file = positionals[0];
+      if (!file || !values.mdph) fail('usage: aiguillage import-decisions FILE --mdph DEPT');
+      if (!/^(\d{2,3}|2[AB])$/.test(values.mdph)) fail(`--mdph is a department code (2 or 3 digits, or 2A/2B), got "${values.mdph}"`);
+      if (!fs.existsSync(file)) fail(`no such file: ${file}`);
+      const gateway = await start(config, { api: false, workers: false, logger: createLogger('warn') });
+      try {
+        const { db, clock } = gateway.services;
+        const principal = { clientId: 'aiguillage-cli', roles: ['mdph' as Role], organization: `https://aiguillage.org/fhir/NamingSystem/mdph|${values.mdph}` };
+        const size = fs.statSync(file).size;
+        const accepted = await acceptImport(db, principal, values.mdph, fs.createReadStream(file), config.maxImportBytes);
+        // Run here, not by a worker: the CLI shows the progress.
+        await db.query(`UPDATE job_schedule SET state = 'done' WHERE queue = 'mdph-import' AND job_id = $1`, [accepted.job.jobId]);
+        const started = Date.now();
+        const result = await runImport(
+          {
+            db,
+            clock,
+            push: (jobs) => pushScheduled(gateway.services, jobs),
+            onChunk: ({ rowsDone, bytes }) => {
+              const share = size > 0 ? Math.min(1, bytes / size) : 1;
+              const bar = '#'.repeat(Math.round(share * 30)).padEnd(30, '.');
+              const rate = Math.round(rowsDone / Math.max(0.001, (Date.now() - started) / 1000));
+              process.stderr.write(`\r[${bar}] ${Math.round(share * 100)}% ${rowsDone} rows, ${rate} rows/s   `);
+            },
+          },
+          accepted.id
+        );
+        process.stderr.write('\n');
+        const report = await importReport(db, principal, accepted.id);
+        process.stdout.write(`${JSON.stringify({ id: accepted.id, encoding: accepted.encoding, ...result, report: report.outcome.issue?.slice(0, 20).map((i) => i.diagnostics) })}\n`);
+        if (result.state !== 'completed' || result.rowsRejected > 0) process.exitCode = 1;
       } finally {
         await gateway.shutdown();
       }

@@ -35,6 +35,20 @@ describe('aiguillage CLI', () => {
     expect(rows).toEqual([{ name: 'EHR CHU', roles: ['prescriber', 'care-team'], organization: 'https://finess.esante.gouv.fr|750000001' }]);
   });
 
+  it('imports an MDPH decisions file with a progress bar and prints the report', async () => {
+    const { stdout, stderr } = await cli(['import-decisions', 'fixtures/decisions/valid.csv', '--mdph', '75']);
+    const result = JSON.parse(stdout) as { state: string; rowsOk: number; rowsRejected: number; report: string[] };
+    expect(result).toMatchObject({ state: 'completed', rowsOk: 5, rowsRejected: 0 });
+    expect(stderr).toContain('100% 5 rows');
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM referral WHERE module = 'decision' AND department = '75'`);
+    await db.end();
+    expect(rows[0].n).toBe(4);
+    await expect(cli(['import-decisions', 'fixtures/decisions/mixed.csv', '--mdph', '75'])).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining('"rowsRejected":10') });
+    await expect(cli(['import-decisions', 'fixtures/decisions/valid.csv'])).rejects.toMatchObject({ code: 2 });
+  });
+
   it('refuses unknown roles and malformed organizations with exit code 2', async () => {
     await expect(cli(['client', 'create', '--name', 'x', '--roles', 'superuser'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown role') });
     await expect(cli(['client', 'create', '--name', 'x', '--roles', 'ror', '--organization', 'nope'])).rejects.toMatchObject({ code: 2 });

@@ -132,11 +132,12 @@ export class FileTooLarge extends Error {
   }
 }
 
-async function* partsOf(db: Database, importId: string, encoding: string): AsyncGenerator<string> {
+async function* partsOf(db: Database, importId: string, encoding: string, read: { bytes: number }): AsyncGenerator<string> {
   const decoder = new TextDecoder(encoding === 'latin1' ? 'latin1' : 'utf-8');
   for (let seq = 0; ; seq++) {
     const { rows } = await db.query<{ data: Buffer }>(`SELECT data FROM decision_import_part WHERE import_id = $1 AND seq = $2`, [importId, seq]);
     if (rows.length === 0) break;
+    read.bytes += rows[0].data.length;
     yield decoder.decode(rows[0].data, { stream: true });
   }
   const rest = decoder.decode();
@@ -164,7 +165,8 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   if (job.state === 'completed' || job.state === 'failed') return summary(deps.db, importId);
   await deps.db.query(`UPDATE decision_import SET state = 'in-progress', updated_at = now() WHERE id = $1`, [importId]);
   const applied = new Set((await deps.db.query<{ chunk_no: number }>(`SELECT chunk_no FROM decision_import_chunk WHERE import_id = $1`, [importId])).rows.map((r) => r.chunk_no));
-  const parser = Readable.from(partsOf(deps.db, importId, job.encoding)).pipe(
+  const read = { bytes: 0 };
+  const parser = Readable.from(partsOf(deps.db, importId, job.encoding, read)).pipe(
     parse({ delimiter: ';', bom: true, relax_column_count: true, skip_empty_lines: true, trim: false, max_record_size: 64 * 1024 })
   );
   let header: Column[] | undefined;
@@ -180,7 +182,7 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     if (applied.has(chunkNo)) return; // committed by an earlier run
     while (inFlight.size >= PARALLEL_CHUNKS) await Promise.race(inFlight);
     if (failure) return;
-    const running: Promise<void> = applyChunk(deps, importId, job.department, header as Column[], chunkNo, rowsOfChunk, today)
+    const running: Promise<void> = applyChunk(deps, importId, job.department, header as Column[], chunkNo, rowsOfChunk, today, read)
       .catch((err: unknown) => {
         failure ??= err;
       })
@@ -291,7 +293,16 @@ function decisionColumns(dept: string, row: DecisionRow): Row {
 }
 
 /** Applies one chunk of rows in one transaction, with the progress counter. */
-async function applyChunk(deps: ImportDeps, importId: string, dept: string, header: Column[], chunkNo: number, chunk: { n: number; cells: string[] }[], today: string): Promise<void> {
+async function applyChunk(
+  deps: ImportDeps,
+  importId: string,
+  dept: string,
+  header: Column[],
+  chunkNo: number,
+  chunk: { n: number; cells: string[] }[],
+  today: string,
+  read: { bytes: number }
+): Promise<void> {
   const errors: { n: number; error: RowError }[] = [];
   const decisions = new Map<string, Grouped>();
   let ok = 0;
@@ -338,7 +349,7 @@ async function applyChunk(deps: ImportDeps, importId: string, dept: string, head
     }
   });
   if (scheduled.length > 0) await deps.push?.(scheduled);
-  await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: 0 });
+  await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: read.bytes });
 }
 
 /**
