@@ -155,7 +155,7 @@ export interface ImportDeps {
 }
 
 /** Chunks applied at once (each in its own transaction and connection). */
-const PARALLEL_CHUNKS = 2;
+const PARALLEL_CHUNKS = 3;
 
 /** Runs (or resumes) an import to its end. */
 export async function runImport(deps: ImportDeps, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
