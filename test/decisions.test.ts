@@ -139,7 +139,7 @@ describe('MDPH imports', () => {
   it('a worker killed mid-import resumes to the same state as an uninterrupted import', async () => {
     const header = fixture('valid.csv').toString('utf8').split('\n')[0];
     const lines = [header];
-    for (let i = 0; i < CHUNK_ROWS * 2 + 500; i++) lines.push(`K${i};2000-01-01;Nom${i};Prénom;F;KILL-${Math.floor(i / 2)};;255;2025-01-01;2029-01-01;;;0;75000020${1 + (i % 2)}`);
+    for (let i = 0; i < CHUNK_ROWS * 4 + 500; i++) lines.push(`K${i};2000-01-01;Nom${i};Prénom;F;KILL-${Math.floor(i / 2)};;255;2025-01-01;2029-01-01;;;0;75000020${1 + (i % 2)}`);
     const file = `${lines.join('\n')}\n`;
     const snapshot = async (): Promise<string> =>
       JSON.stringify((await t.gateway.db.query(`SELECT id, version FROM referral WHERE id LIKE 'd-13-%' UNION ALL SELECT id, version FROM task WHERE id LIKE 't-13-%' ORDER BY 1`)).rows);
@@ -157,21 +157,21 @@ describe('MDPH imports', () => {
         accepted
       )
     ).rejects.toThrow('killed');
-    // One chunk committed, perhaps the one beside it too (chunks run two at a time), not all three.
+    // One chunk committed, perhaps those running beside it too (three at a time), not all five.
     const partial = (await t.gateway.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM decision_import_chunk WHERE import_id = $1`, [accepted])).rows[0].n;
     expect(partial).toBeGreaterThanOrEqual(1);
-    expect(partial).toBeLessThan(3);
+    expect(partial).toBeLessThan(5);
     const midway = await snapshot();
     expect(midway).not.toBe('[]');
     const resumed = await runImport({ db: t.gateway.db, clock: t.gateway.services.clock }, accepted);
-    expect(resumed).toMatchObject({ state: 'completed', rowsDone: CHUNK_ROWS * 2 + 500, rowsOk: CHUNK_ROWS * 2 + 500, rowsRejected: 0 });
+    expect(resumed).toMatchObject({ state: 'completed', rowsDone: CHUNK_ROWS * 4 + 500, rowsOk: CHUNK_ROWS * 4 + 500, rowsRejected: 0 });
     const afterResume = await snapshot();
     // The same file again, uninterrupted: nothing new (same ids, same versions).
     const whole = await acceptFor('mdph13', file);
     await runImport({ db: t.gateway.db, clock: t.gateway.services.clock }, whole);
     expect(await snapshot()).toBe(afterResume);
     const n = (await t.gateway.db.query<{ d: number; t: number }>(`SELECT (SELECT count(*)::int FROM referral WHERE id LIKE 'd-13-%') AS d, (SELECT count(*)::int FROM task WHERE id LIKE 't-13-%') AS t`)).rows[0];
-    expect(n).toEqual({ d: CHUNK_ROWS + 250, t: CHUNK_ROWS * 2 + 500 });
+    expect(n).toEqual({ d: CHUNK_ROWS * 2 + 250, t: CHUNK_ROWS * 4 + 500 });
   });
 });
 
