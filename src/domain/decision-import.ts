@@ -379,7 +379,7 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
   const ids = decisions.map((d) => decisionIds.decision(dept, d.row.idDecision));
   const storedDecisions = await lockCurrents(q, KINDS.ServiceRequest, [...ids].sort(), false);
   const decisionCreates: VersionWrite[] = [];
-  const newTasks: { decisionId: string; patientId: string; finess: string }[] = [];
+  const newTasks: DecisionTaskInput[] = [];
   const { rows: existingTasks } = await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = ANY($1::text[])`, [ids]);
   const haveTask = new Set(existingTasks.map((t) => t.id));
   for (let i = 0; i < decisions.length; i++) {
@@ -396,12 +396,13 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
     } else if (!sameContent({ ...decision, status: (current.content as ServiceRequest).status }, current.content)) {
       // A re-import never revives a cancelled decision: its status is the MDPH's to change.
       await writeNextVersion(q, KINDS.ServiceRequest, versionWrite({ ...decision, status: (current.content as ServiceRequest).status }, id, current.version + 1, now, { ...columns, status: (current.content as ServiceRequest).status }));
+      await q.query(`UPDATE task SET esms_category = $2, individual = $3, validity_start = $4, validity_end = $5 WHERE referral_id = $1`, [id, row.category, row.individual, row.validFrom, row.validTo]);
     }
     for (const finess of allTargets) {
       const taskId = decisionIds.task(id, finess);
       if (!haveTask.has(taskId)) {
         haveTask.add(taskId);
-        newTasks.push({ decisionId: id, patientId, finess });
+        newTasks.push({ decisionId: id, patientId, finess, category: row.category, individual: row.individual, validFrom: row.validFrom, validTo: row.validTo });
       }
     }
   }
@@ -415,10 +416,21 @@ function versionWrite(resource: Patient | ServiceRequest | Task, id: string, ver
 }
 
 /** Creates the tasks of targeted (or claiming) ESMS, with each ESMS's organization keys, in one statement. */
+/** What a decision's new task is made from. */
+export interface DecisionTaskInput {
+  decisionId: string;
+  patientId: string;
+  finess: string;
+  category: string;
+  individual: string;
+  validFrom: string;
+  validTo: string;
+}
+
 export async function createDecisionTasks(
   q: Queryable,
   dept: string,
-  tasks: { decisionId: string; patientId: string; finess: string }[],
+  tasks: DecisionTaskInput[],
   now: string,
   scheduled: ScheduledJob[] | undefined,
   claimed: boolean
@@ -444,6 +456,11 @@ export async function createDecisionTasks(
       requester_keys: [mdphKey(dept)],
       status_since: now,
       notified_at: now,
+      department: dept,
+      esms_category: t.category,
+      individual: t.individual,
+      validity_start: t.validFrom,
+      validity_end: t.validTo,
     });
   });
   await insertFirstVersions(q, KINDS.Task, writes, { prepare: writes.length <= 20 });

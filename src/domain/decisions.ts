@@ -159,8 +159,8 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
     const keys = await organizationKeys(q, principalKey(ctx.principal) ?? '');
     const finess = keys.find((k) => k.startsWith(`${FINESS_SYSTEM}|`))?.slice(FINESS_SYSTEM.length + 1);
     if (!finess) throw forbidden('A claiming ESMS is known by its FINESS number: its token’s organization must be, or have, one');
-    const { rows } = await q.query<{ id: string; patient_id: string; department: string }>(
-      `SELECT r.id, r.patient_id, r.department FROM referral r
+    const { rows } = await q.query<{ id: string; patient_id: string; department: string; esms_category: string; validity_start: string; validity_end: string }>(
+      `SELECT r.id, r.patient_id, r.department, r.esms_category, r.validity_start::text, r.validity_end::text FROM referral r
         WHERE r.module = 'decision' AND r.individual = $1 AND r.birth_date = $2::date AND ($3::text IS NULL OR r.department = $3)
           AND r.status = 'active' AND r.validity_end >= $4::date
         ORDER BY r.id`,
@@ -172,7 +172,16 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
     const created: Task[] = [];
     for (const r of rows) {
       if (have.has(decisionIds.task(r.id, finess))) continue;
-      created.push(...(await createDecisionTasks(q, r.department, [{ decisionId: r.id, patientId: r.patient_id, finess }], ctx.clock.now().toISOString(), ctx.scheduled, true)));
+      created.push(
+        ...(await createDecisionTasks(
+          q,
+          r.department,
+          [{ decisionId: r.id, patientId: r.patient_id, finess, category: r.esms_category, individual, validFrom: r.validity_start, validTo: r.validity_end }],
+          ctx.clock.now().toISOString(),
+          ctx.scheduled,
+          true
+        ))
+      );
     }
     // What the ESMS has on its list for this person now (claimed or targeted before).
     const { rows: mine } = await q.query<{ id: string }>(`SELECT id FROM task WHERE id = ANY($1::text[]) ORDER BY id`, [rows.map((r) => decisionIds.task(r.id, finess))]);

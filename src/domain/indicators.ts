@@ -61,40 +61,39 @@ export function indicatorQuery(principal: Principal | undefined, params: URLSear
 
 export async function computeIndicators(q: Queryable, query: IndicatorQuery): Promise<Parameters> {
   const scope = [query.today, query.department ?? null, query.category ?? null];
-  // Decisions: valid ones, Creton, expiring, persons without solution.
+  // Decisions: valid ones, Creton, expiring, persons without solution (admissions read from the tasks alone).
   const decisions = await q.query<{ department: string; category: string; creton: string; expiring: string; without_solution: string }>(
-    `WITH valid AS (
-       SELECT r.id, r.department, r.esms_category, r.individual, r.creton, r.validity_end FROM referral r
-        WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
-          AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-     ), admitted AS (
-       SELECT DISTINCT r.department, r.individual FROM task t JOIN referral r ON r.id = t.referral_id
-        WHERE t.module = 'decision' AND t.business_status = ANY($4::text[]) AND ($2::text IS NULL OR r.department = $2)
+    `WITH admitted AS (
+       SELECT DISTINCT department, individual FROM task
+        WHERE module = 'decision' AND business_status = ANY($4::text[]) AND ($2::text IS NULL OR department = $2)
      )
-     SELECT v.department, v.esms_category AS category,
-            count(*) FILTER (WHERE v.creton) AS creton,
-            count(*) FILTER (WHERE v.validity_end <= $1::date + 90) AS expiring,
-            count(DISTINCT v.individual) FILTER (WHERE a.individual IS NULL) AS without_solution
-       FROM valid v LEFT JOIN admitted a ON a.department = v.department AND a.individual = v.individual
-      GROUP BY v.department, v.esms_category`,
+     SELECT r.department, r.esms_category AS category,
+            count(*) FILTER (WHERE r.creton) AS creton,
+            count(*) FILTER (WHERE r.validity_end <= $1::date + 90) AS expiring,
+            count(DISTINCT r.individual) FILTER (WHERE a.individual IS NULL) AS without_solution
+       FROM referral r LEFT JOIN admitted a ON a.department = r.department AND a.individual = r.individual
+      WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
+        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
+      GROUP BY r.department, r.esms_category`,
     [...scope, [...ADMITTED_STATUSES]]
   );
-  // Tasks of valid decisions: waiting lists, admission delays, admissions impossible.
+  // Tasks of valid decisions (the decision's department, category, person and validity are copied on its tasks):
+  // waiting lists, admission delays; and admissions impossible.
   const tasks = await q.query<{ department: string; category: string; waiting: string; median_delay: number | null; reason: string | null; impossible: string }>(
-    `SELECT r.department, r.esms_category AS category,
-            count(DISTINCT r.individual) FILTER (WHERE t.business_status = ANY($4::text[])) AS waiting,
+    `SELECT t.department, t.esms_category AS category,
+            count(DISTINCT t.individual) FILTER (WHERE t.business_status = ANY($4::text[])) AS waiting,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.admitted_at - t.notified_at) / 86400) FILTER (WHERE t.admitted_at IS NOT NULL) AS median_delay,
             NULL::text AS reason, 0 AS impossible
-       FROM task t JOIN referral r ON r.id = t.referral_id
-      WHERE t.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
-        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-      GROUP BY r.department, r.esms_category
+       FROM task t
+      WHERE t.module = 'decision' AND t.validity_start <= $1::date AND t.validity_end >= $1::date
+        AND ($2::text IS NULL OR t.department = $2) AND ($3::text IS NULL OR t.esms_category = $3)
+      GROUP BY t.department, t.esms_category
      UNION ALL
-     SELECT r.department, r.esms_category, 0, NULL, coalesce(t.status_reason, 'unknown'), count(*)
-       FROM task t JOIN referral r ON r.id = t.referral_id
+     SELECT t.department, t.esms_category, 0, NULL, coalesce(t.status_reason, 'unknown'), count(*)
+       FROM task t
       WHERE t.module = 'decision' AND t.business_status = ANY($5::text[])
-        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-      GROUP BY r.department, r.esms_category, t.status_reason`,
+        AND ($2::text IS NULL OR t.department = $2) AND ($3::text IS NULL OR t.esms_category = $3)
+      GROUP BY t.department, t.esms_category, t.status_reason`,
     [...scope, [...WAITING_STATUSES], [...IMPOSSIBLE_STATUSES]]
   );
   // Installed places, from the directory.

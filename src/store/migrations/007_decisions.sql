@@ -25,7 +25,13 @@ ALTER TABLE task
   ADD COLUMN status_reason text,
   -- when the ESMS was notified, and when it first admitted the person (admission delay)
   ADD COLUMN notified_at timestamptz,
-  ADD COLUMN admitted_at timestamptz;
+  ADD COLUMN admitted_at timestamptz,
+  -- the decision's department, category, person and validity, copied so that indicators read tasks alone
+  ADD COLUMN department text,
+  ADD COLUMN esms_category text,
+  ADD COLUMN individual text,
+  ADD COLUMN validity_start date,
+  ADD COLUMN validity_end date;
 CREATE INDEX task_decision_status ON task (business_status) WHERE module = 'decision';
 
 -- Every key of an organization named by one `system|value` key: that key, and the id and identifiers of the Organization(s) holding it.
