@@ -61,35 +61,45 @@ export function indicatorQuery(principal: Principal | undefined, params: URLSear
 
 export async function computeIndicators(q: Queryable, query: IndicatorQuery): Promise<Parameters> {
   const scope = [query.today, query.department ?? null, query.category ?? null];
-  // Decisions: valid ones, Creton, expiring, persons without solution (admissions read from the tasks alone).
-  const decisions = await q.query<{ department: string; category: string; creton: string; expiring: string; without_solution: string }>(
+  // Decisions: valid ones, Creton, expiring.
+  const decisions = await q.query<{ department: string; category: string; creton: string; expiring: string }>(
+    `SELECT r.department, r.esms_category AS category, count(*) FILTER (WHERE r.creton) AS creton, count(*) FILTER (WHERE r.validity_end <= $1::date + 90) AS expiring
+       FROM referral r
+      WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
+        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
+      GROUP BY r.department, r.esms_category`,
+    scope
+  );
+  // Persons with a valid decision and no admission anywhere (admissions read from the tasks alone).
+  const withoutSolution = await q.query<{ department: string; category: string; persons: string }>(
     `WITH admitted AS (
        SELECT DISTINCT department, individual FROM task
         WHERE module = 'decision' AND business_status = ANY($4::text[]) AND ($2::text IS NULL OR department = $2)
      )
-     SELECT r.department, r.esms_category AS category,
-            count(*) FILTER (WHERE r.creton) AS creton,
-            count(*) FILTER (WHERE r.validity_end <= $1::date + 90) AS expiring,
-            count(DISTINCT r.individual) FILTER (WHERE a.individual IS NULL) AS without_solution
-       FROM referral r LEFT JOIN admitted a ON a.department = r.department AND a.individual = r.individual
-      WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
-        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-      GROUP BY r.department, r.esms_category`,
+     SELECT department, esms_category AS category, count(*) AS persons FROM (
+       SELECT DISTINCT r.department, r.esms_category, r.individual
+         FROM referral r LEFT JOIN admitted a ON a.department = r.department AND a.individual = r.individual
+        WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date AND a.individual IS NULL
+          AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
+     ) persons GROUP BY department, esms_category`,
     [...scope, [...ADMITTED_STATUSES]]
   );
-  // Tasks of valid decisions (the decision's department, category, person and validity are copied on its tasks):
-  // waiting lists, admission delays; and admissions impossible.
+  // Tasks of valid decisions (the decision's department, category, person and validity are copied on its
+  // tasks), each read through the status index: waiting lists, admission delays, admissions impossible.
   const tasks = await q.query<{ department: string; category: string; waiting: string; median_delay: number | null; reason: string | null; impossible: string }>(
-    `SELECT t.department, t.esms_category AS category,
-            count(DISTINCT t.individual) FILTER (WHERE t.business_status = ANY($4::text[])) AS waiting,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.admitted_at - t.notified_at) / 86400) FILTER (WHERE t.admitted_at IS NOT NULL) AS median_delay,
-            NULL::text AS reason, 0 AS impossible
+    `SELECT t.department, t.esms_category AS category, count(DISTINCT t.individual) AS waiting, NULL::float8 AS median_delay, NULL::text AS reason, 0 AS impossible
        FROM task t
-      WHERE t.module = 'decision' AND t.validity_start <= $1::date AND t.validity_end >= $1::date
+      WHERE t.module = 'decision' AND t.business_status = ANY($4::text[]) AND t.validity_start <= $1::date AND t.validity_end >= $1::date
         AND ($2::text IS NULL OR t.department = $2) AND ($3::text IS NULL OR t.esms_category = $3)
       GROUP BY t.department, t.esms_category
      UNION ALL
-     SELECT t.department, t.esms_category, 0, NULL, coalesce(t.status_reason, 'unknown'), count(*)
+     SELECT t.department, t.esms_category, NULL, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.admitted_at - t.notified_at) / 86400), NULL, 0
+       FROM task t
+      WHERE t.module = 'decision' AND t.admitted_at IS NOT NULL AND t.validity_start <= $1::date AND t.validity_end >= $1::date
+        AND ($2::text IS NULL OR t.department = $2) AND ($3::text IS NULL OR t.esms_category = $3)
+      GROUP BY t.department, t.esms_category
+     UNION ALL
+     SELECT t.department, t.esms_category, NULL, NULL, coalesce(t.status_reason, 'unknown'), count(*)
        FROM task t
       WHERE t.module = 'decision' AND t.business_status = ANY($5::text[])
         AND ($2::text IS NULL OR t.department = $2) AND ($3::text IS NULL OR t.esms_category = $3)
@@ -121,15 +131,13 @@ export async function computeIndicators(q: Queryable, query: IndicatorQuery): Pr
     }
     return g;
   };
-  for (const r of decisions.rows) Object.assign(group(r.department, r.category), { creton: Number(r.creton), expiring: Number(r.expiring), withoutSolution: Number(r.without_solution) });
+  for (const r of decisions.rows) Object.assign(group(r.department, r.category), { creton: Number(r.creton), expiring: Number(r.expiring) });
+  for (const r of withoutSolution.rows) group(r.department, r.category).withoutSolution = Number(r.persons);
   for (const r of tasks.rows) {
     const g = group(r.department, r.category);
-    if (r.reason === null) {
-      g.waiting = Number(r.waiting);
-      g.medianDelay = r.median_delay === null ? null : Math.round(Number(r.median_delay) * 10) / 10;
-    } else {
-      g.impossible.set(r.reason, Number(r.impossible));
-    }
+    if (r.reason !== null) g.impossible.set(r.reason, Number(r.impossible));
+    else if (r.median_delay !== null) g.medianDelay = Math.round(Number(r.median_delay) * 10) / 10;
+    else g.waiting = Number(r.waiting);
   }
   for (const r of places.rows) if (groups.has(`${r.department}|${r.category}`)) group(r.department, r.category).places = Number(r.places);
   const parameter: ParametersParameter[] = [{ name: 'date', valueDate: query.today }];

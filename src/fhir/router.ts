@@ -300,7 +300,14 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     if (method !== 'GET') throw notAllowed('$indicators is read with GET');
     if (!request.principal) throw unauthorized();
     const today = services.clock.now().toISOString().slice(0, 10);
-    return { status: 200, body: await computeIndicators(services.db, indicatorQuery(request.principal, request.query, today)) };
+    const query = indicatorQuery(request.principal, request.query, today);
+    // Aggregates over every decision: sorts in memory, and no JIT compile for a statement run once.
+    const body = await services.db.transaction(async (q) => {
+      await q.query(`SET LOCAL work_mem = '64MB'`);
+      await q.query(`SET LOCAL jit = off`);
+      return computeIndicators(q, query);
+    });
+    return { status: 200, body };
   }
   if (type === '$import-decisions') throw unsupportedMediaType('POST the decisions file with Content-Type text/csv and Prefer: respond-async');
   if (!TYPE.test(type)) throw notFound(`Unknown path /${segments.join('/')}`);

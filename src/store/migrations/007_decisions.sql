@@ -33,6 +33,7 @@ ALTER TABLE task
   ADD COLUMN validity_start date,
   ADD COLUMN validity_end date;
 CREATE INDEX task_decision_status ON task (business_status) WHERE module = 'decision';
+CREATE INDEX task_decision_admitted ON task (department, esms_category) WHERE module = 'decision' AND admitted_at IS NOT NULL;
 
 -- Every key of an organization named by one `system|value` key: that key, and the id and identifiers of the Organization(s) holding it.
 CREATE FUNCTION organization_keys(key_system text, key_value text) RETURNS text[] LANGUAGE sql STABLE AS $$
