@@ -241,7 +241,10 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     );
     await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
   });
-  return summary(deps.db, importId);
+  const result = await summary(deps.db, importId);
+  // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace.
+  if (result.rowsOk >= 10_000) await deps.db.exec('ANALYZE referral; ANALYZE task; ANALYZE patient');
+  return result;
 }
 
 async function fail(db: Database, importId: string, error: string): Promise<void> {
