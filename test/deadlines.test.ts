@@ -6,39 +6,19 @@
  * and other test files keep their Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { Communication, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../mappings/duration.js';
 import { businessStatusOf, reasonOf, REFERRAL_FLAG_SYSTEM } from '../mappings/referral.js';
 import { nextDeadline } from '../src/domain/deadlines.js';
-import { startTestGateway, type TestGateway } from './helpers.js';
+import { freePort, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 import { as, makeWorld, move, submit, type World } from './referral-world.js';
 
 let redisProcess: ChildProcess;
 let redisUrl: string;
 let t: TestGateway;
 let w: World;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const SECOND = parseDuration('2s');
 

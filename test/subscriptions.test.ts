@@ -1,9 +1,8 @@
 /** Rest-hook Subscriptions: id-only, retried with back-off, never telling a subscriber what its token may not read. */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { Bundle, Parameters, Subscription } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './helpers.js';
+import { freePort, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 import { as, makeWorld, move, submit, type World } from './referral-world.js';
 
 let t: TestGateway;
@@ -13,15 +12,6 @@ const servers: Server[] = [];
 interface Delivery {
   headers: IncomingMessage['headers'];
   body: Bundle;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A subscriber's endpoint on `port`, recording what it receives. */
@@ -41,14 +31,6 @@ async function listen(port: number, deliveries: Delivery[]): Promise<void> {
 function focusOf(delivery: Delivery): string | undefined {
   const status = delivery.body.entry?.[0]?.resource as Parameters;
   return status.parameter?.find((p) => p.name === 'notification-event')?.part?.find((p) => p.name === 'focus')?.valueReference?.reference;
-}
-
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function subscription(criteria: string, port: number): Subscription {
