@@ -35,7 +35,8 @@ beforeAll(async () => {
     config: {
       redisUrl,
       reconcileIntervalMs: 300,
-      referralDurations: { manualReminder: parseDuration('72h'), automaticReminder: SECOND, automaticCancellation: SECOND, archiving: SECOND },
+      // (scaled: 2 months → 2 s, 30 days → 3 s, 15 days → 5 s, wide enough apart for the test's own steps on a loaded machine)
+      referralDurations: { manualReminder: parseDuration('72h'), automaticReminder: SECOND, automaticCancellation: parseDuration('3s'), archiving: parseDuration('5s') },
     },
   });
   w = await makeWorld(t);

@@ -81,13 +81,15 @@ describe('subscriptions', () => {
     const { tasks } = await submit(w, ['usp']);
     const task = tasks.usp;
     // USP's endpoint is down: deliveries fail and are retried.
-    await new Promise((r) => setTimeout(r, 700));
-    const { rows } = await t.gateway.db.query<{ attempts: number; state: string }>(`SELECT attempts, state FROM job_schedule WHERE queue = 'notify' AND data->>'id' = $1 AND data->>'subscription' = $2`, [
-      task.id,
-      created.body.id,
-    ]);
-    expect(rows[0].state).toBe('pending');
-    expect(rows[0].attempts).toBeGreaterThan(1);
+    const notifyJob = async (): Promise<{ attempts: number; state: string }> =>
+      (
+        await t.gateway.db.query<{ attempts: number; state: string }>(`SELECT attempts, state FROM job_schedule WHERE queue = 'notify' AND data->>'id' = $1 AND data->>'subscription' = $2`, [
+          task.id,
+          created.body.id,
+        ])
+      ).rows[0];
+    await waitFor('two failed attempts', async () => (await notifyJob()).attempts >= 2);
+    expect((await notifyJob()).state).toBe('pending');
     await listen(uspPort, usp);
     await waitFor('the delivery after retries', () => usp.some((d) => focusOf(d)?.endsWith(`/Task/${task.id}`)));
     const delivery = usp.find((d) => focusOf(d)?.endsWith(`/Task/${task.id}`)) as Delivery;
