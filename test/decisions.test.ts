@@ -129,11 +129,65 @@ describe('MDPH imports', () => {
     const header = await importFile('mdph75', fixture('bad-header.csv'));
     expect(header.status).toBe(422);
     expect(header.report.issue?.find((i) => i.severity === 'error')?.diagnostics).toContain('missing column(s): numero_individu');
-    const res = await t.http.post('/fhir/$import-decisions').set(auth('mdph75')).set('Prefer', 'respond-async').set('Content-Type', 'application/json').send('{}');
+    const res = await t.http.post('/fhir/$import-decisions').set(auth('mdph75')).set('Prefer', 'respond-async').set('Content-Type', 'application/xml').send('<x/>');
     expect(res.status).toBe(415);
     expect((await upload('mdph75', fixture('valid.csv'), '?mdph=13')).status).toBe(403);
     expect((await upload('esmsA', fixture('valid.csv'))).status).toBe(403);
     expect((await t.http.post('/fhir/$import-decisions').set(auth('mdph75')).set('Content-Type', 'text/csv').send('x')).status).toBe(400);
+  });
+
+  it('imports decisions sent as a FHIR Bundle, reporting bad ones by entry and element', async () => {
+    const person = (id: string, individual: string) => ({
+      resourceType: 'Patient',
+      id,
+      identifier: [{ system: 'https://aiguillage.org/fhir/NamingSystem/mdph-individu/75', value: individual }],
+      name: [{ family: 'Fhir', given: ['Ada'] }],
+      gender: 'female',
+      birthDate: '1999-09-09',
+    });
+    const decision = (idDecision: string, subject: string, end: string, performers: string[], contained?: object) => ({
+      resourceType: 'ServiceRequest',
+      ...(contained ? { contained: [contained] } : {}),
+      identifier: [{ system: 'urn:oid:1.2.250.1.213.7.75', value: idDecision }],
+      status: 'active',
+      intent: 'order',
+      code: { coding: [{ code: '255' }] },
+      subject: { reference: subject },
+      occurrencePeriod: { start: '2025-01-01', end },
+      performer: performers.map((value) => ({ identifier: { system: 'https://finess.esante.gouv.fr', value } })),
+      extension: [{ url: 'https://aiguillage.org/fhir/StructureDefinition/creton', valueBoolean: true }],
+    });
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:1', resource: decision('FHIR-1', '#p', '2029-01-01', ['750000201', '750000202'], person('p', 'F001')) },
+        { fullUrl: 'urn:uuid:2', resource: person('x', 'F002') },
+        { fullUrl: 'urn:uuid:3', resource: decision('FHIR-2', 'urn:uuid:2', '2029-01-01', []) },
+        { fullUrl: 'urn:uuid:4', resource: decision('FHIR-3', 'urn:uuid:2', '2020-01-01', ['750000201']) },
+      ],
+    };
+    const send = (body: object) => t.http.post('/fhir/$import-decisions').set(auth('mdph75')).set('Prefer', 'respond-async').set('Content-Type', FHIR_JSON).send(body);
+    const accepted = await send(bundle);
+    expect(accepted.status).toBe(202);
+    const path = new URL(accepted.headers['content-location']).pathname;
+    let report = (await t.http.get(path).set(auth('mdph75'))).body as OperationOutcome;
+    for (let i = 0; i < 100 && report.issue?.[0].diagnostics?.startsWith('In progress'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      report = (await t.http.get(path).set(auth('mdph75'))).body;
+    }
+    expect(report.issue?.[0].diagnostics).toContain('4 rows read, 3 applied, 1 rejected');
+    expect(report.issue?.filter((i) => i.severity === 'error').map((i) => [i.diagnostics?.split(':')[0], i.expression?.[0]])).toEqual([
+      ['entry 3, ServiceRequest.occurrencePeriod.end', 'Bundle.entry[3].resource'],
+    ]);
+    const stored = (await decisionsOf('mdph75')).filter((d) => d.identifier?.[0].value?.startsWith('FHIR-'));
+    expect(stored.map((d) => [d.identifier?.[0].value, d.performer?.length ?? 0])).toEqual([
+      ['FHIR-1', 2],
+      ['FHIR-2', 0],
+    ]);
+    expect((await send({ resourceType: 'Patient' })).status).toBe(400);
+    expect((await send({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Patient', gender: 'nope' } }] })).status).toBe(400);
+    expect((await send({ resourceType: 'Bundle', type: 'collection', entry: [] })).status).toBe(400);
   });
 
   it('a worker killed mid-import resumes to the same state as an uninterrupted import', async () => {

@@ -13,6 +13,7 @@ import type { Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { parse } from 'csv-parse';
 import {
   checkHeader,
+  COLUMN_PATHS,
   COLUMNS,
   decisionIds,
   decisionOf,
@@ -87,15 +88,19 @@ export async function acceptImport(
   principal: Principal,
   department: string,
   body: AsyncIterable<Uint8Array>,
-  maxBytes: number
+  maxBytes: number,
+  /** For decisions sent as a FHIR Bundle: the entry each row of the file made from it comes from. */
+  fromBundle?: { entries: number[] }
 ): Promise<{ id: string; job: ScheduledJob; encoding: string }> {
   const id = randomUUID();
   const check = new Utf8Check();
   return db.transaction(async (q) => {
-    await q.query(`INSERT INTO decision_import (id, department, principal, encoding) VALUES ($1, $2, $3::text::jsonb, 'utf-8')`, [
+    await q.query(`INSERT INTO decision_import (id, department, principal, encoding, source, line_entries) VALUES ($1, $2, $3::text::jsonb, 'utf-8', $4, $5::text::jsonb)`, [
       id,
       department,
       JSON.stringify({ clientId: principal.clientId, organization: principal.organization, roles: principal.roles }),
+      fromBundle ? 'bundle' : 'csv',
+      fromBundle ? JSON.stringify(fromBundle.entries) : null,
     ]);
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
@@ -482,8 +487,8 @@ export async function importReport(
   principal: Principal | undefined,
   id: string
 ): Promise<{ status: number; progress?: string; outcome: import('@medplum/fhirtypes').OperationOutcome }> {
-  const { rows } = await db.query<{ principal: Principal; state: string; encoding: string; error: string | null; department: string }>(
-    `SELECT principal, state, encoding, error, department FROM decision_import WHERE id = $1`,
+  const { rows } = await db.query<{ principal: Principal; state: string; encoding: string; error: string | null; department: string; source: string; line_entries: number[] | null }>(
+    `SELECT principal, state, encoding, error, department, source, line_entries FROM decision_import WHERE id = $1`,
     [id]
   );
   const found = rows[0];
@@ -503,13 +508,20 @@ export async function importReport(
     [id, REPORT_ISSUES]
   );
   for (const e of errors) {
-    issue.push({
-      severity: 'error',
-      code: 'invalid',
-      diagnostics: `line ${e.row_number}${e.column_name ? `, ${e.column_name}` : ''}: ${e.reason}`,
-      location: [`line ${e.row_number}`],
-      ...(e.column_name ? { expression: [e.column_name] } : {}),
-    });
+    const entry = row.source === 'bundle' ? row.line_entries?.[e.row_number - 2] : undefined;
+    if (entry !== undefined) {
+      // Decisions sent as FHIR: the entry and the element, not the line of the file made from them.
+      const path = e.column_name ? COLUMN_PATHS[e.column_name as Column] : 'ServiceRequest';
+      issue.push({ severity: 'error', code: 'invalid', diagnostics: `entry ${entry}, ${path}: ${e.reason}`, expression: [`Bundle.entry[${entry}].resource`] });
+    } else {
+      issue.push({
+        severity: 'error',
+        code: 'invalid',
+        diagnostics: `line ${e.row_number}${e.column_name ? `, ${e.column_name}` : ''}: ${e.reason}`,
+        location: [`line ${e.row_number}`],
+        ...(e.column_name ? { expression: [e.column_name] } : {}),
+      });
+    }
   }
   if (row.rows_rejected > errors.length && errors.length === REPORT_ISSUES) issue.push({ severity: 'information', code: 'informational', diagnostics: `Only the first ${REPORT_ISSUES} errors are listed` });
   return { status: row.state === 'failed' ? 422 : 200, outcome: { resourceType: 'OperationOutcome', issue } };

@@ -59,6 +59,10 @@ CREATE TABLE decision_import (
   rows_ok integer NOT NULL DEFAULT 0,
   rows_rejected integer NOT NULL DEFAULT 0,
   error text,
+  -- 'csv', or 'bundle' (decisions sent as FHIR: the file is made from the Bundle,
+  -- and line_entries gives the entry of each of its rows, for the report)
+  source text NOT NULL DEFAULT 'csv',
+  line_entries jsonb,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
