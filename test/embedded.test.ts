@@ -50,3 +50,35 @@ describe('embedded database', () => {
     }
   }, 60_000);
 });
+
+describe('embedded database, every module', () => {
+  it('takes a referral transaction, an MDPH import, indicators and a dashboard export', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiguillage-embedded-modules-'));
+    const t = await startTestGateway({ config: { dataDir: dir, databaseUrl: undefined } });
+    try {
+      const { as, makeWorld, submission } = await import('./referral-world.js');
+      const w = await makeWorld(t);
+      expect((await as(w, w.prescriber).post('', submission(['smr', 'had']))).status).toBe(200);
+      expect((await as(w, w.unit.smr).get('Task')).body.entry).toHaveLength(1);
+      const mdph = await t.tokenFor(['mdph'], 'https://aiguillage.org/fhir/NamingSystem/mdph|75');
+      const upload = await t.http
+        .post('/fhir/$import-decisions')
+        .set('Authorization', `Bearer ${mdph}`)
+        .set('Prefer', 'respond-async')
+        .set('Content-Type', 'text/csv')
+        .send(fs.readFileSync('fixtures/decisions/valid.csv'));
+      expect(upload.status).toBe(202);
+      const { runImport } = await import('../src/domain/decision-import.js');
+      const id = new URL(upload.headers['content-location']).pathname.split('/').pop() as string;
+      expect(await runImport({ db: t.gateway.db, clock: t.gateway.services.clock }, id)).toMatchObject({ state: 'completed', rowsOk: 5 });
+      const indicators = await t.http.get('/fhir/$indicators').set('Authorization', `Bearer ${mdph}`);
+      expect(indicators.status).toBe(200);
+      expect(indicators.body.parameter.filter((p: { name: string }) => p.name === 'group').length).toBeGreaterThan(0);
+      const xlsx = await t.http.get('/dashboard/tasks?view=unit&format=xlsx').set('Authorization', `Bearer ${w.unit.smr}`);
+      expect(xlsx.status).toBe(200);
+    } finally {
+      await t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
