@@ -411,6 +411,18 @@ describe('guards', () => {
     expect(subject.status).toBe(422);
   });
 
+  it('a cancelled draft, reactivated, is a draft again and sends nothing', async () => {
+    const patient = (await as(w, w.prescriber).post('Patient', testPatient())).body;
+    const draft = (
+      await as(w, w.prescriber).post('ServiceRequest', { resourceType: 'ServiceRequest', status: 'draft', intent: 'order', subject: { reference: `Patient/${patient.id}` }, performer: [{ reference: 'HealthcareService/smr' }] })
+    ).body as ServiceRequest;
+    expect((await as(w, w.prescriber).put(`ServiceRequest/${draft.id}`, { ...draft, status: 'revoked' })).status).toBe(200);
+    const back = await as(w, w.prescriber).post(`ServiceRequest/${draft.id}/$reactivate`, { resourceType: 'Parameters' });
+    expect(back.status).toBe(200);
+    expect(back.body.status).toBe('draft');
+    expect((await as(w, w.unit.smr).get(`Task?focus=ServiceRequest/${draft.id}`)).body.entry ?? []).toEqual([]);
+  });
+
   it('operations refuse malformed Parameters with 400', async () => {
     const task = await taskIn('agreed-in-principle');
     for (const body of [{ resourceType: 'Parameters', parameter: {} }, { resourceType: 'Parameters', parameter: [null] }, { resourceType: 'Patient' }]) {

@@ -621,7 +621,13 @@ export async function reactivateRequest(ctx: CallContext, requestId: string): Pr
       [requestId, now]
     );
     const current = (await readResource(gateway, 'ServiceRequest', requestId)) as ServiceRequest;
-    const result = current.status === 'active' ? current : ((await updateResource(gateway, { ...current, status: 'active' }, requestId)).resource as ServiceRequest);
+    // Back to the status it had before its cancellation (a cancelled draft stays a draft).
+    const { rows: before } = await q.query<{ status: string }>(
+      `SELECT content->>'status' AS status FROM resource_history WHERE resource_type = 'ServiceRequest' AND id = $1 AND content->>'status' <> 'revoked' ORDER BY version DESC LIMIT 1`,
+      [requestId]
+    );
+    const status = (before[0]?.status ?? 'active') as ServiceRequest['status'];
+    const result = current.status === status ? current : ((await updateResource(gateway, { ...current, status }, requestId)).resource as ServiceRequest);
     await refreshDeadlines(q, requestId, ctx.clock.now(), durations(ctx), ctx.scheduled);
     return result;
   };
