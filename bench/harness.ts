@@ -62,6 +62,17 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
     server.once('message', () => resolve());
     server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  // A benchmark stopped half-way (Ctrl-C, kill) takes its gateway with it.
+  const orphanGuard = (): void => {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  };
+  process.once('exit', orphanGuard);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      orphanGuard();
+      process.exit(130);
+    });
+  }
   const base = `http://127.0.0.1:${port}`;
   const stopGateway = async (): Promise<void> => {
     if (server.exitCode !== null || server.signalCode !== null) return;
