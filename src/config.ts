@@ -34,6 +34,8 @@ export interface Config {
   maxBundleEntries: number;
   /** Size of the PostgreSQL connection pool. */
   poolSize: number;
+  /** Longest a single SQL statement may run (ms; 0: no limit), so that one heavy query cannot hold a connection for long. */
+  statementTimeoutMs: number;
   /** How often the reconciler re-creates missing Redis jobs from PostgreSQL, in ms. */
   reconcileIntervalMs: number;
   /** Jobs further ahead than this (ms) wait in PostgreSQL; the reconciler hands them to Redis as they come near. */
@@ -117,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
     maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
+    statementTimeoutMs: int(env, 'AIGUILLAGE_STATEMENT_TIMEOUT_MS', 30_000),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),
     scheduleHorizonMs: int(env, 'AIGUILLAGE_SCHEDULE_HORIZON_MS', 3_600_000),
     referralDurations: {

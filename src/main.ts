@@ -57,7 +57,7 @@ export interface StartOptions {
 
 /** Opens the database and applies pending migrations. */
 export async function openStore(config: Config, logger: Logger): Promise<Database> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, statementTimeoutMs: config.statementTimeoutMs });
   const applied = await migrate(db);
   logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied }, 'database ready');
   return db;
