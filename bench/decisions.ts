@@ -12,7 +12,7 @@ const DEPT = '59';
 const CAPACITY = 'https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity';
 const CATEGORIES = ['183', '255', '246', '188', '192'];
 
-export function file(): Buffer {
+function file(): Buffer {
   const lines = ['numero_individu;date_naissance;nom;prenom;sexe;id_decision;id_nat_decision;categorie_esms;date_debut_validite;date_fin_validite;caracterisation_esms;caracterisation_pro;creton;finess_esms'];
   let decision = 0;
   for (let i = 0; lines.length <= ROWS; i++) {

@@ -87,24 +87,22 @@ function jobIdOf(referralId: string, kind: DeadlineKind, at: Date): string {
  * Makes the request's pending deadline the one its state calls for: the
  * others are retired, the right one recorded (within the caller's transaction).
  */
-export async function refreshDeadlines(q: Queryable, referralId: string, now: Date, d: ReferralDurations, scheduled: ScheduledJob[] | undefined): Promise<void> {
+export async function refreshDeadlines(q: Queryable, referralId: string, d: ReferralDurations, scheduled: ScheduledJob[] | undefined): Promise<void> {
   // Under the request's lock: two writers cannot each retire the other's deadline.
   const state = await loadState(q, referralId, true);
   const next = state ? nextDeadline(state, d) : undefined;
   const wanted = next ? jobIdOf(referralId, next.kind, next.at) : '';
-  const { rows } = await q.query<{ job_id: string }>(
+  await q.query(
     `UPDATE job_schedule SET state = 'done', last_error = 'superseded', updated_at = now()
-      WHERE queue = $1 AND subject = $2 AND state = 'pending' AND job_id <> $3 RETURNING job_id`,
+      WHERE queue = $1 AND subject = $2 AND state = 'pending' AND job_id <> $3`,
     [DEADLINES_QUEUE, referralId, wanted],
     'retire-deadlines'
   );
-  void rows;
   if (!next) return;
   const { rows: existing } = await q.query(`SELECT 1 FROM job_schedule WHERE queue = $1 AND job_id = $2 AND state = 'pending'`, [DEADLINES_QUEUE, wanted], 'deadline-exists');
   if (existing.length > 0) return;
   const job = await scheduleJob(q, DEADLINES_QUEUE, wanted, { referral: referralId, kind: next.kind }, next.at, referralId);
   scheduled?.push(job);
-  void now;
 }
 
 /** Data of a `deadlines` job. */
@@ -141,7 +139,7 @@ export async function runDeadline(
       did = next.kind;
     }
     await (deps.complete ? deps.complete(q) : completeJob(q, DEADLINES_QUEUE, jobId));
-    await refreshDeadlines(q, data.referral, now, deps.durations, scheduled);
+    await refreshDeadlines(q, data.referral, deps.durations, scheduled);
     return did;
   });
   return { done, scheduled };

@@ -14,7 +14,6 @@ import { parse } from 'csv-parse';
 import {
   checkHeader,
   COLUMN_PATHS,
-  COLUMNS,
   decisionIds,
   decisionOf,
   decisionTaskOf,
@@ -476,7 +475,6 @@ export async function createDecisionTasks(
   return writes.map((w) => w.resource as Task);
 }
 
-export { COLUMNS };
 
 /** The most rejected-row issues a report lists (the counts are always complete). */
 const REPORT_ISSUES = 10_000;

@@ -17,7 +17,6 @@ import {
   ID_NAT_DECISION_SYSTEM,
   isDecisionId,
   isEsmsStatus,
-  mdphKey,
   type DecisionSide,
   type EsmsStatus,
 } from '../../mappings/decision.js';
@@ -169,25 +168,15 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
     if (rows.length === 0) throw notFound('No valid decision matches this individual number and birth date');
     const { rows: existing } = await q.query<{ id: string }>(`SELECT id FROM task WHERE id = ANY($1::text[])`, [rows.map((r) => decisionIds.task(r.id, finess))]);
     const have = new Set(existing.map((t) => t.id));
-    const created: Task[] = [];
     for (const r of rows) {
       if (have.has(decisionIds.task(r.id, finess))) continue;
-      created.push(
-        ...(await createDecisionTasks(
-          q,
-          r.department,
-          [{ decisionId: r.id, patientId: r.patient_id, finess, category: r.esms_category, individual, validFrom: r.validity_start, validTo: r.validity_end }],
-          ctx.clock.now().toISOString(),
-          ctx.scheduled,
-          true
-        ))
-      );
+      const task = { decisionId: r.id, patientId: r.patient_id, finess, category: r.esms_category, individual, validFrom: r.validity_start, validTo: r.validity_end };
+      await createDecisionTasks(q, r.department, [task], ctx.clock.now().toISOString(), ctx.scheduled, true);
     }
     // What the ESMS has on its list for this person now (claimed or targeted before).
     const { rows: mine } = await q.query<{ id: string }>(`SELECT id FROM task WHERE id = ANY($1::text[]) ORDER BY id`, [rows.map((r) => decisionIds.task(r.id, finess))]);
     const tasks: Task[] = [];
     for (const t of mine) tasks.push((await readResource({ ...ctx, tx: q }, 'Task', t.id)) as Task);
-    void created;
     return tasks;
   };
   return ctx.tx ? run(ctx.tx) : ctx.db.transaction(run);
@@ -198,4 +187,3 @@ export function isDecisionReference(reference: Reference | undefined): boolean {
   return isDecisionId(parseReference(reference?.reference)?.id);
 }
 
-export { mdphKey };

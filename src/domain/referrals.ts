@@ -30,7 +30,7 @@ import {
   type Reason,
   type Side,
 } from '../../mappings/referral.js';
-import { conflict, forbidden, notFound, preconditionRequired, ruleViolation } from '../fhir/outcomes.js';
+import { conflict, forbidden, preconditionRequired, ruleViolation } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
 import { run, sql } from '../store/sql.js';
 import { visibleRows } from './access.js';
@@ -223,7 +223,6 @@ function taskFor(request: ServiceRequest, requestId: string, serviceId: string, 
 export async function afterServiceRequest(e: WriteEvent): Promise<void> {
   const request = e.resource as ServiceRequest;
   const previous = e.previous?.content as ServiceRequest | undefined;
-  const now = e.ctx.clock.now();
   const gatewayCtx = asGateway(e.ctx, e.q);
   // A new request has no task yet.
   const { rows: tasks } = previous
@@ -251,7 +250,7 @@ export async function afterServiceRequest(e: WriteEvent): Promise<void> {
     await cancelRequestTasks(gatewayCtx, e.q, e.id, 'cancelled-by-prescriber');
   }
   // A new request has no deadline yet: none until a unit accepts.
-  if (previous) await refreshDeadlines(e.q, e.id, now, durations(e.ctx), e.ctx.scheduled);
+  if (previous) await refreshDeadlines(e.q, e.id, durations(e.ctx), e.ctx.scheduled);
 }
 
 /**
@@ -393,7 +392,7 @@ export async function afterTask(e: WriteEvent): Promise<void> {
     }
   }
   await scheduleNotifications(e.q, [task], e.ctx.clock.now(), e.ctx.scheduled);
-  if (previous) await refreshDeadlines(e.q, referralId, now, durations(e.ctx), e.ctx.scheduled);
+  if (previous) await refreshDeadlines(e.q, referralId, durations(e.ctx), e.ctx.scheduled);
 }
 
 /** A unit's first read of a task it received moves it to `read` (DESIGN: "automatically on first read"). */
@@ -529,7 +528,7 @@ export async function afterMessage(e: WriteEvent): Promise<void> {
     );
     if (rows[0] && rows[0].requester_keys.includes(principalKey(e.ctx.principal) ?? '')) {
       await e.q.query(`UPDATE referral SET last_prescriber_action_at = $2 WHERE id = $1`, [rows[0].referral_id, e.ctx.clock.now().toISOString()]);
-      await refreshDeadlines(e.q, rows[0].referral_id, e.ctx.clock.now(), durations(e.ctx), e.ctx.scheduled);
+      await refreshDeadlines(e.q, rows[0].referral_id, durations(e.ctx), e.ctx.scheduled);
     }
   }
   await scheduleNotifications(e.q, [message], e.ctx.clock.now(), e.ctx.scheduled);
@@ -628,7 +627,7 @@ export async function reactivateRequest(ctx: CallContext, requestId: string): Pr
     );
     const status = (before[0]?.status ?? 'active') as ServiceRequest['status'];
     const result = current.status === status ? current : ((await updateResource(gateway, { ...current, status }, requestId)).resource as ServiceRequest);
-    await refreshDeadlines(q, requestId, ctx.clock.now(), durations(ctx), ctx.scheduled);
+    await refreshDeadlines(q, requestId, durations(ctx), ctx.scheduled);
     return result;
   };
   return ctx.tx ? run(ctx.tx) : ctx.db.transaction(run);
@@ -661,9 +660,4 @@ export async function copyRequest(ctx: CallContext, requestId: string, performer
   };
   if (performers.length === 0) throw ruleViolation('$copy needs the candidate units: parameter performer (valueReference HealthcareService/{id})', 'Parameters.parameter');
   return ctx.tx ? run(ctx.tx) : ctx.db.transaction(run);
-}
-
-/** 404 for an unknown operation name on a referral resource. */
-export function unknownOperation(type: string, name: string): never {
-  throw notFound(`Operation ${name} is not supported on ${type}`);
 }

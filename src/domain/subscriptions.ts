@@ -3,7 +3,7 @@
  * Communication. A subscription remembers who asked (client, organization,
  * roles), because a delivery only ever carries what that client may read.
  */
-import type { Resource, Subscription } from '@medplum/fhirtypes';
+import type { Subscription } from '@medplum/fhirtypes';
 import { isIP } from 'node:net';
 import { FhirError, forbidden, ruleViolation } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
