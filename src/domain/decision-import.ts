@@ -33,7 +33,7 @@ import type { Database, Queryable } from '../store/db.js';
 import { insertFirstVersions, lockCurrents, writeNextVersion, type VersionWrite } from '../store/resources.js';
 import type { Clock } from './clock.js';
 import { KINDS } from './kinds.js';
-import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
+import { activeSubscriptionsSql, scheduleNotifications } from './notifications.js';
 import { hasAnyRole, type Principal } from './principal.js';
 import { lockKeys, sameContent, stamp } from './resources.js';
 
@@ -445,7 +445,7 @@ export async function createDecisionTasks(
   if (tasks.length === 0) return [];
   const finess = [...new Set(tasks.map((t) => t.finess))];
   const { rows } = await q.query<{ finess: string; keys: string[]; subscriptions: string[] }>(
-    `SELECT f AS finess, organization_keys($2, f) AS keys, ${ACTIVE_SUBSCRIPTIONS_SQL} AS subscriptions FROM unnest($1::text[]) AS f`,
+    `SELECT f AS finess, organization_keys($2, f) AS keys, ${activeSubscriptionsSql(3)} AS subscriptions FROM unnest($1::text[]) AS f`,
     [finess, FINESS_SYSTEM, 'Task'],
     'esms-keys'
   );

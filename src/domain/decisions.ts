@@ -44,11 +44,6 @@ async function decisionTaskRow(q: Queryable, id: string): Promise<DecisionTaskRo
   return rows[0];
 }
 
-/** Whether a stored task is a decision's. */
-export async function isDecisionTask(q: Queryable, id: string): Promise<boolean> {
-  return (await decisionTaskRow(q, id)) !== undefined;
-}
-
 function sidesOf(principal: Principal | undefined, row: DecisionTaskRow): DecisionSide[] {
   const key = principalKey(principal);
   if (!key) return [];

@@ -11,8 +11,10 @@ import type { Queryable } from '../store/db.js';
 
 export const NOTIFY_QUEUE = 'notify';
 
-/** The active subscriptions on a type (its name is parameter $3), as a SQL expression giving an array of ids. */
-export const ACTIVE_SUBSCRIPTIONS_SQL = `(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM subscription WHERE status = 'active' AND criteria_type = $3)`;
+/** The active subscriptions on a type, whose name is parameter `$n`, as a SQL expression giving an array of ids (to read them with other things). */
+export function activeSubscriptionsSql(n: number): string {
+  return `(SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM subscription WHERE status = 'active' AND criteria_type = $${n})`;
+}
 
 /** Data of a `notify` job. */
 export interface NotifyJob {
@@ -28,11 +30,11 @@ export async function scheduleNotifications(
   resources: Resource[],
   now: Date,
   scheduled: ScheduledJob[] | undefined,
-  /** The active subscriptions on the type, when the caller read them already (ACTIVE_SUBSCRIPTIONS_SQL). */
+  /** The active subscriptions on the type, when the caller read them already (activeSubscriptionsSql). */
   known?: string[]
 ): Promise<void> {
   if (resources.length === 0) return;
-  const subscriptions = known ?? (await q.query<{ ids: string[] }>(`SELECT ${ACTIVE_SUBSCRIPTIONS_SQL.replace('$3', '$1')} AS ids`, [resources[0].resourceType], 'active-subscriptions')).rows[0].ids;
+  const subscriptions = known ?? (await q.query<{ ids: string[] }>(`SELECT ${activeSubscriptionsSql(1)} AS ids`, [resources[0].resourceType], 'active-subscriptions')).rows[0].ids;
   for (const subscription of subscriptions) for (const resource of resources) {
     const data: NotifyJob = { subscription, type: resource.resourceType, id: resource.id as string, version: resource.meta?.versionId ?? '1' };
     const job = await scheduleJob(q, NOTIFY_QUEUE, `notify.${subscription}.${data.type}.${data.id}.${data.version}`, data, now);

@@ -38,10 +38,10 @@ import { targetChecks, targetRows, type TargetRow } from './directory.js';
 import { refreshDeadlines } from './deadlines.js';
 import type { Prepared, WriteEvent } from './kinds.js';
 import type { Row } from '../../mappings/resource-rows.js';
-import { ACTIVE_SUBSCRIPTIONS_SQL, scheduleNotifications } from './notifications.js';
+import { activeSubscriptionsSql, scheduleNotifications } from './notifications.js';
 import { canonicalKey, organizationKeys, principalKey, referenceKey } from './parties.js';
 import { GATEWAY, hasAnyRole, type Principal } from './principal.js';
-import { isDecisionReference, isDecisionTask, prepareDecisionTask } from './decisions.js';
+import { isDecisionReference, prepareDecisionTask } from './decisions.js';
 import { DECISION_CATEGORY } from '../../mappings/decision.js';
 import { insertFirstVersions, type VersionWrite } from '../store/resources.js';
 import { createResource, readResource, requireKind, stamp, updateResource, type CallContext } from './resources.js';
@@ -261,7 +261,7 @@ async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: s
   if (serviceIds.length === 0) return;
   const now = e.ctx.clock.now().toISOString();
   const { rows } = await e.q.query<{ service: string; keys: string[]; requester_keys: string[]; subscriptions: string[] }>(
-    `SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys, ${ACTIVE_SUBSCRIPTIONS_SQL} AS subscriptions
+    `SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys, ${activeSubscriptionsSql(3)} AS subscriptions
        FROM unnest($1::text[]) AS s(service) CROSS JOIN referral r WHERE r.id = $2`,
     [serviceIds, e.id, 'Task'],
     'task-parties'
@@ -322,7 +322,7 @@ function keepFlags(task: Task, previous: Task | undefined): Task {
 }
 
 export async function prepareTask(e: WriteEvent): Promise<Prepared> {
-  if (e.previous && (await isDecisionTask(e.q, e.id))) return prepareDecisionTask(e);
+  if (e.previous && isDecisionReference((e.previous.content as Task).focus)) return prepareDecisionTask(e);
   const task = e.resource as Task;
   const previous = e.previous?.content as Task | undefined;
   const gateway = e.ctx.principal?.gateway === true;
