@@ -90,6 +90,15 @@ describe('MDPH imports', () => {
     const again = await importFile('mdph75', fixture('valid.csv'));
     expect(again.report.issue?.[0].diagnostics).toContain('5 applied, 0 rejected');
     expect(await counts()).toBe(before);
+    // A decision changed in the MDPH's software: re-imported, it is updated (a new version), not duplicated.
+    const changed = fixture('valid.csv').toString('utf8').replace('I002;12/08/2002;Bernard;Zoé;F;DEC-2;NAT-2;255;2024-06-01;2027-05-31', 'I002;12/08/2002;Bernard;Zoé;F;DEC-2;NAT-2;255;2024-06-01;2027-12-31');
+    expect((await importFile('mdph75', changed)).report.issue?.[0].diagnostics).toContain('5 applied, 0 rejected');
+    const dec2 = (await decisionsOf('mdph75')).filter((d) => d.identifier?.[0].value === 'DEC-2');
+    expect(dec2).toHaveLength(1);
+    expect(dec2[0].meta?.versionId).toBe('2');
+    expect(dec2[0].occurrencePeriod?.end).toBe('2027-12-31');
+    const copied = await t.gateway.db.query<{ end: string }>(`SELECT validity_end::text AS end FROM task WHERE referral_id = $1`, [dec2[0].id]);
+    expect(copied.rows.map((r) => r.end)).toEqual(['2027-12-31']);
     // Another MDPH sees none of it.
     expect(await decisionsOf('mdph13')).toEqual([]);
     expect((await get('mdph13', `ServiceRequest/${dec1.id}`)).status).toBe(404);

@@ -77,6 +77,8 @@ describe('the seeds’ scenario, end to end', () => {
     const reply = await as(w, w.unit.usp).post('Communication', message(uspTask.id as string, 'Oui, arrivée à 10 h.'));
     expect(reply.status).toBe(201);
     expect((await as(w, w.prescriber).get('Communication?recipient=Organization/chu&received:missing=true')).body.entry).toHaveLength(1);
+    const fromUnit = (await as(w, w.prescriber).get(`Communication?sender=Organization/org-usp&part-of=Task/${uspTask.id}`)).body.entry;
+    expect(fromUnit.map((e: { resource: Communication }) => e.resource.id)).toEqual([reply.body.id]);
 
     // The prescriber confirms USP: SMR's open task is cancelled (other unit chosen), HAD stays refused.
     const confirmed = await move(w, w.prescriber, accepted.body, 'confirmed');

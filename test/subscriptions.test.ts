@@ -107,6 +107,16 @@ describe('subscriptions', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(had.every((d) => !focusOf(d)?.endsWith(`/Task/${task.id}`))).toBe(true);
     expect(usp.filter((d) => focusOf(d)?.endsWith(`/Task/${task.id}`))).toHaveLength(1);
+    // Messages too: a subscription on Communication hears of a message to the unit.
+    expect((await as(w, w.unit.had).post('Subscription', subscription('Communication?received:missing=true', hadPort))).status).toBe(201);
+    const note = await as(w, w.prescriber).post('Communication', {
+      resourceType: 'Communication',
+      status: 'completed',
+      partOf: [{ reference: `Task/${hadTasks.had.id}` }],
+      payload: [{ contentString: 'Dossier complet ?' }],
+    });
+    expect(note.status).toBe(201);
+    await waitFor('the message notification', () => had.some((d) => focusOf(d)?.endsWith(`/Communication/${note.body.id}`)));
     const subscriptionNow = await as(w, w.unit.usp).get(`Subscription/${created.body.id}`);
     expect(subscriptionNow.body.status).toBe('active');
   });
