@@ -371,6 +371,7 @@ describe('claims and expiring decisions', () => {
     expect((await get('esmsC', list[0].resource.focus.reference)).status).toBe(200);
     expect((await claim('esmsC', 'I003', '1990-01-30')).status).toBe(404); // expired decision
     expect((await claim('prescriber', 'I002', '2002-08-12')).status).toBe(403);
+    expect((await claim('esmsC', 'I002', '2002-02-31')).status).toBe(400); // no such day: refused, not a database error
   });
 
   it('finds decisions whose validity ends within N days', async () => {

@@ -220,7 +220,9 @@ function isSdoTask(body: unknown): boolean {
 /** The `valueDate` of a named parameter of a Parameters body, if any. */
 function dateParameter(body: unknown, name: string): string | undefined {
   const part = ((body as Parameters | undefined)?.parameter ?? []).find((p) => p.name === name);
-  if (part && (typeof part.valueDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(part.valueDate))) throw badRequest(`Parameter ${name} is a valueDate YYYY-MM-DD`, `Parameters.parameter.where(name='${name}')`);
+  const value = part?.valueDate;
+  const real = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value) && new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) === value;
+  if (part && !real) throw badRequest(`Parameter ${name} is a valueDate, a real day YYYY-MM-DD`, `Parameters.parameter.where(name='${name}')`);
   return part?.valueDate;
 }
 
