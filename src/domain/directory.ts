@@ -14,14 +14,8 @@ export interface TargetCheck {
  * Organization that exists and is active.
  */
 export async function checkUsableTarget(q: Queryable, serviceId: string): Promise<TargetCheck> {
-  return (await checkUsableTargets(q, [serviceId])).get(serviceId) as TargetCheck;
-}
-
-/** `checkUsableTarget` for several units, in one query. */
-export async function checkUsableTargets(q: Queryable, serviceIds: string[]): Promise<Map<string, TargetCheck>> {
-  if (serviceIds.length === 0) return new Map();
-  const { rows } = await run<TargetRow>(q, targetRows(serviceIds));
-  return targetChecks(serviceIds, rows);
+  const { rows } = await run<TargetRow>(q, targetRows([serviceId]));
+  return targetChecks([serviceId], rows).get(serviceId) as TargetCheck;
 }
 
 /** What a target check reads of a unit and its organization. */
