@@ -32,6 +32,8 @@ export interface Config {
   maxImportBytes: number;
   /** Most entries a batch or transaction Bundle may carry. */
   maxBundleEntries: number;
+  /** Requests per second each client may make (0: no limit), and the burst it may make at once. */
+  rateLimit: { rate: number; burst: number };
   /** Size of the PostgreSQL connection pool. */
   poolSize: number;
   /** Longest a single SQL statement may run (ms; 0: no limit), so that one heavy query cannot hold a connection for long. */
@@ -118,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: int(env, 'AIGUILLAGE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
     maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
+    rateLimit: { rate: int(env, 'AIGUILLAGE_RATE_LIMIT', 50), burst: int(env, 'AIGUILLAGE_RATE_LIMIT_BURST', 200) },
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     statementTimeoutMs: int(env, 'AIGUILLAGE_STATEMENT_TIMEOUT_MS', 30_000),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),

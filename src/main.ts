@@ -112,7 +112,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     }
     await queues.startWorkers();
   }
-  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, maxImportBytes: config.maxImportBytes, redisReady: () => queues.ping() });
+  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, maxImportBytes: config.maxImportBytes, rateLimit: config.rateLimit, redisReady: () => queues.ping() });
   options.configureApp?.(app);
 
   let server: Server | undefined;

@@ -38,6 +38,8 @@ export function loadTestConfig(overrides: Partial<Config> = {}): Config {
     queuePrefix: `test-${randomUUID()}`,
     logLevel: 'silent',
     reconcileIntervalMs: 60_000,
+    // Tests fire requests as fast as they can; the rate-limit test turns the limit on.
+    rateLimit: { rate: 0, burst: 0 },
     ...overrides,
   };
 }

@@ -20,3 +20,40 @@ describe('statement timeout', () => {
     expect((await t.gateway.db.query<{ one: number }>('SELECT 1 AS one')).rows[0].one).toBe(1);
   });
 });
+
+describe('rate limit', () => {
+  let limited: TestGateway;
+  beforeAll(async () => {
+    limited = await startTestGateway({ config: { rateLimit: { rate: 2, burst: 5 } } });
+  });
+  afterAll(() => limited.close());
+
+  it('answers 429 with Retry-After once a client has spent its burst, and not to another client', async () => {
+    const [tokenA, tokenB] = await Promise.all([limited.tokenFor(['prescriber'], 'http://finess.sante.gouv.fr|750000001'), limited.tokenFor(['prescriber'], 'http://finess.sante.gouv.fr|750000002')]);
+    // Each request takes one token, whether under /fhir or /fhir/…
+    const statuses: number[] = [];
+    for (const path of ['/fhir/metadata', '/fhir/Patient', '/fhir/metadata', '/fhir/Patient', '/fhir/metadata']) {
+      statuses.push((await limited.http.get(path).set('Authorization', `Bearer ${tokenA}`)).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    const over = await limited.http.get('/fhir/Patient').set('Authorization', `Bearer ${tokenA}`);
+    expect(over.status).toBe(429);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(over.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled' }] });
+    // Another client has its own bucket.
+    expect((await limited.http.get('/fhir/Patient').set('Authorization', `Bearer ${tokenB}`)).status).toBe(200);
+    // The bucket refills at the configured rate.
+    await new Promise((r) => setTimeout(r, Number(over.headers['retry-after']) * 1000));
+    expect((await limited.http.get('/fhir/Patient').set('Authorization', `Bearer ${tokenA}`)).status).toBe(200);
+  });
+
+  it('limits anonymous callers by address, token requests included', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      statuses.push((await limited.http.post('/oauth2/token').type('form').send({ grant_type: 'client_credentials', client_id: 'nobody', client_secret: 'wrong' })).status);
+    }
+    // The address's bucket may already be partly spent by the token requests of the test above.
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(3);
+    expect(statuses.filter((s) => s !== 429).every((s) => s === 401 || s === 400)).toBe(true);
+  });
+});

@@ -69,6 +69,8 @@ export const unsupportedMediaType = (msg: string): FhirError => fail(415, 'not-s
 export const unprocessable = (issues: OperationOutcomeIssue[]): FhirError => new FhirError(422, outcome(...issues));
 /** 422: a business rule refuses the content (one issue). */
 export const ruleViolation = (msg: string, expression?: string): FhirError => fail(422, 'business-rule', msg, expression);
+/** 429: the client is over its rate limit; it may retry after `retryAfter` seconds. */
+export const tooManyRequests = (msg: string, retryAfter: number): FhirError => new FhirError(429, outcome(issue('throttled', msg)), { 'Retry-After': String(retryAfter) });
 /** 503: a backing service is not answering. */
 export const unavailable = (msg: string): FhirError => new FhirError(503, outcome(issue('transient', msg)), { 'Retry-After': '5' });
 

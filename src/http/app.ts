@@ -11,6 +11,7 @@ import { dashboardRoutes } from './dashboard-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { importDecisionsHandler } from './import-routes.js';
 import { bearerAuth, requestLogger } from './middleware.js';
+import { rateLimit, RateLimiter, type RateLimit } from './rate-limit.js';
 
 /** What the application is built on. */
 export interface AppDeps {
@@ -22,6 +23,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** Largest decisions file (`$import-decisions`). */
   maxImportBytes: number;
+  /** Requests per second per client (rate 0: no limit). */
+  rateLimit?: RateLimit;
   /** Whether Redis answers (for `/readyz`); absent when the process runs without queues. */
   redisReady?: () => Promise<boolean>;
 }
@@ -46,13 +49,18 @@ export function buildApp(deps: AppDeps): Hono {
     return c.json({ status: 'ready', checks });
   });
 
+  const limiter = deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter({ rate: deps.rateLimit.rate, burst: Math.max(1, deps.rateLimit.burst) }) : undefined;
+  app.use('/oauth2/*', rateLimit(limiter));
   app.route('/', authRoutes({ db: deps.services.db, tokens: deps.tokens, baseUrl: deps.baseUrl }));
   app.use('/fhir/*', bearerAuth({ tokens: deps.tokens }));
   app.use('/fhir', bearerAuth({ tokens: deps.tokens }));
+  app.use('/fhir/*', rateLimit(limiter));
+  app.use('/fhir', rateLimit(limiter));
   app.post('/fhir/$import-decisions', importDecisionsHandler(deps.services, deps.maxImportBytes));
   const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
   app.route('/fhir', fhir);
   app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }));
+  app.use('/dashboard/*', rateLimit(limiter));
   app.route('/dashboard', dashboardRoutes(deps.services));
   return app;
 }
