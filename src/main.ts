@@ -13,6 +13,7 @@ import { systemClock, type Clock } from './domain/clock.js';
 import { allKinds } from './domain/kinds.js';
 import type { FhirServices } from './fhir/types.js';
 import { Validator } from './fhir/validation.js';
+import { AuditLog } from './domain/audit.js';
 import { buildApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { fromRoot } from './paths.js';
@@ -103,6 +104,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     jobs: queues,
     durations: config.referralDurations,
     allowPrivateEndpoints: config.notify.allowPrivateEndpoints,
+    audit: new AuditLog(db),
   };
   if (options.workers) {
     if (config.ror) {

@@ -14,6 +14,7 @@ import { REFERRAL_FLAG_SYSTEM } from '../../mappings/referral.js';
 import { completeJob, scheduleJob, type ScheduledJob } from '../queues/schedule.js';
 import type { Database, Queryable } from '../store/db.js';
 import type { Clock } from './clock.js';
+import { auditTrail, flushAudit } from './audit.js';
 import { GATEWAY } from './principal.js';
 import { cancelRequestTasks, reminderMessage } from './referrals.js';
 import { createResource, readResource, updateResource, type CallContext } from './resources.js';
@@ -130,7 +131,8 @@ export async function runDeadline(
     const now = deps.clock.now();
     const state = await loadState(q, data.referral, false);
     const next = state ? nextDeadline(state, deps.durations) : undefined;
-    const ctx: CallContext = { db: deps.db, tx: q, principal: GATEWAY, clock: deps.clock, scheduled, durations: deps.durations };
+    const trail = auditTrail({ principal: GATEWAY, requestId: `deadline-${jobId}` });
+    const ctx: CallContext = { db: deps.db, tx: q, principal: GATEWAY, clock: deps.clock, scheduled, durations: deps.durations, audit: trail };
     let did: DeadlineKind | undefined;
     if (next && next.kind === data.kind && next.at <= now) {
       if (next.kind === 'remind') await remind(ctx, q, data.referral);
@@ -138,6 +140,7 @@ export async function runDeadline(
       if (next.kind === 'archive') await archive(ctx, q, data.referral);
       did = next.kind;
     }
+    await flushAudit(q, trail, now);
     await (deps.complete ? deps.complete(q) : completeJob(q, DEADLINES_QUEUE, jobId));
     await refreshDeadlines(q, data.referral, deps.durations, scheduled);
     return did;

@@ -28,6 +28,7 @@ import {
 import { patientRow, identifierKeys, type Row } from '../../mappings/resource-rows.js';
 import { serviceRequestRow, taskRow } from '../../mappings/referral.js';
 import { badRequest, forbidden, notFound } from '../fhir/outcomes.js';
+import { audit, flushAudit, type AuditTrail } from './audit.js';
 import { scheduleJob, type ScheduledJob } from '../queues/schedule.js';
 import type { Database, Queryable } from '../store/db.js';
 import { insertFirstVersions, lockCurrents, writeNextVersion, type VersionWrite } from '../store/resources.js';
@@ -89,7 +90,9 @@ export async function acceptImport(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
   /** For decisions sent as a FHIR Bundle: the entry each row of the file made from it comes from. */
-  fromBundle?: { entries: number[] }
+  fromBundle?: { entries: number[] },
+  /** The upload's audit trail: its event commits with the import. */
+  trail?: AuditTrail
 ): Promise<{ id: string; job: ScheduledJob; encoding: string }> {
   const id = randomUUID();
   const check = new Utf8Check();
@@ -125,6 +128,8 @@ export async function acceptImport(
     const encoding = check.valid ? 'utf-8' : 'latin1';
     await q.query(`UPDATE decision_import SET encoding = $2, bytes = $3 WHERE id = $1`, [id, encoding, total]);
     const job = await scheduleJob(q, MDPH_IMPORT_QUEUE, `import.${id}`, { importId: id }, new Date());
+    audit(trail, { action: 'C', interaction: 'operation', status: 202, resourceType: 'ServiceRequest', entities: [], query: '$import-decisions', detail: `import ${id} of MDPH ${department}, ${total} bytes` });
+    await flushAudit(q, trail, new Date());
     return { id, job, encoding };
   });
 }

@@ -44,6 +44,7 @@ import { GATEWAY, hasAnyRole, type Principal } from './principal.js';
 import { isDecisionReference, prepareDecisionTask } from './decisions.js';
 import { DECISION_CATEGORY } from '../../mappings/decision.js';
 import { insertFirstVersions, type VersionWrite } from '../store/resources.js';
+import { audit, auditedEntities } from './audit.js';
 import { createResource, readResource, requireKind, stamp, updateResource, type CallContext } from './resources.js';
 
 function durations(ctx: CallContext): ReferralDurations {
@@ -271,6 +272,7 @@ async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: s
     return { resource: task, version: 1, lastUpdated: now, row: { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now }, identifiers: [] };
   });
   await insertFirstVersions(e.q, requireKind('Task'), writes, { prepare: writes.length <= 20 });
+  audit(e.ctx.audit, { action: 'C', interaction: 'create', status: 201, resourceType: 'Task', entities: auditedEntities(writes.map((w) => w.resource)) });
   await scheduleNotifications(e.q, writes.map((w) => w.resource), e.ctx.clock.now(), e.ctx.scheduled, rows[0]?.subscriptions ?? []);
 }
 

@@ -12,6 +12,7 @@ import { conflict, forbidden, notFound, preconditionFailed } from '../fhir/outco
 import type { Database, Queryable } from '../store/db.js';
 import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readHistory, readVersion, writeNextVersion, type HistoryPage } from '../store/resources.js';
 import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
+import { auditWrite, type AuditTrail } from './audit.js';
 import type { Clock } from './clock.js';
 import { kindOf, type ResourceKind } from './kinds.js';
 import type { ScheduledJob } from '../queues/schedule.js';
@@ -36,6 +37,8 @@ export interface CallContext {
   ifMatch?: number;
   /** Subscriptions may point at local/private addresses (tests, single-host set-ups). */
   allowPrivateEndpoints?: boolean;
+  /** The audit trail the call's writes of patient data are recorded on (stored by whoever commits the transaction). */
+  audit?: AuditTrail;
 }
 
 /** The outcome of a write. */
@@ -112,6 +115,10 @@ export async function createResource(
   resource: Resource,
   options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string } = {}
 ): Promise<WriteResult> {
+  return auditWrite(ctx.audit, 'create', await create(ctx, resource, options));
+}
+
+async function create(ctx: CallContext, resource: Resource, options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string }): Promise<WriteResult> {
   const kind = requireKind(resource.resourceType);
   authorize(ctx.principal, kind, 'write');
   if (kind.rules) return inTransaction(ctx, (q) => createWithRules({ ...ctx, tx: q }, kind, resource, options));
@@ -126,7 +133,7 @@ export async function createResource(
       if (holder && options.id && holder !== options.id) {
         throw conflict(`${kind.type}/${options.id} cannot be created: its national identifier is held by ${kind.type}/${holder}`, `${kind.type}.identifier`);
       }
-      if (holder) return updateResource({ ...ctx, tx: q }, resource, holder);
+      if (holder) return update({ ...ctx, tx: q }, resource, holder, {});
       await insertFirstVersion(q, kind, write);
       return { resource: stored, created: true };
     });
@@ -199,6 +206,10 @@ export async function findUpsertTarget(q: Queryable, kind: ResourceKind, resourc
 
 /** Updates (or, where the kind allows client ids, creates) `type/id`; `ifMatch` is the expected version. */
 export async function updateResource(ctx: CallContext, resource: Resource, id: string, options: { ifMatch?: number } = {}): Promise<WriteResult> {
+  return auditWrite(ctx.audit, 'update', await update(ctx, resource, id, options));
+}
+
+async function update(ctx: CallContext, resource: Resource, id: string, options: { ifMatch?: number }): Promise<WriteResult> {
   const kind = requireKind(resource.resourceType);
   authorize(ctx.principal, kind, 'write');
   return inTransaction(ctx, async (q) => {
@@ -217,7 +228,7 @@ export async function updateResource(ctx: CallContext, resource: Resource, id: s
     if (!current) {
       if (!kind.clientIds) throw notFound(`${kind.type}/${id} not found (ids of ${kind.type} are assigned by the server: create with POST)`);
       if (options.ifMatch !== undefined) throw preconditionFailed(`${kind.type}/${id} does not exist; If-Match cannot hold`);
-      return createResource({ ...ctx, tx: q }, resource, { id });
+      return create({ ...ctx, tx: q }, resource, { id });
     }
     if (options.ifMatch !== undefined && options.ifMatch !== current.version) {
       throw preconditionFailed(`Version conflict on ${kind.type}/${id}: If-Match expects version ${options.ifMatch}, current is ${current.version}`);

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import { audit, auditTrail, dropAuditSince, flushAudit } from '../domain/audit.js';
 import type { Principal } from '../domain/principal.js';
 import { hasAnyRole } from '../domain/principal.js';
 import type { Queryable } from '../store/db.js';
@@ -78,7 +79,8 @@ export async function runAsyncBundle(services: FhirServices, requestId: string, 
       );
       const row = rows[0];
       if (!row || row.state === 'completed' || row.state === 'failed' || row.state === 'cancelled') return true;
-      const base: FhirRequest = { method: 'POST', path: '', query: new URLSearchParams(), principal: row.principal ?? undefined, tx };
+      const trail = auditTrail({ principal: row.principal ?? undefined, requestId: `async-${requestId}` });
+      const base: FhirRequest = { method: 'POST', path: '', query: new URLSearchParams(), principal: row.principal ?? undefined, tx, audit: trail };
       if (row.type === 'transaction') {
         const input = await tx.query<{ input: Bundle }>('SELECT input FROM async_request WHERE id = $1', [requestId]);
         await runTransaction(services, tx, requestId, { ...base, body: input.rows[0].input });
@@ -91,6 +93,7 @@ export async function runAsyncBundle(services: FhirServices, requestId: string, 
         [requestId, row.processed, end]
       );
       const answers = await runBatchSlice(services, base, tx, entries.map((e) => e.entry), row.processed);
+      await flushAudit(tx, trail, services.clock.now()); // the refused entries' events
       await tx.query(
         'INSERT INTO async_request_entry (request_id, index, response) SELECT $1, i, r FROM unnest($2::int[], $3::text[]::jsonb[]) AS x(i, r)',
         [requestId, answers.map((_, k) => row.processed + k), answers.map((a) => JSON.stringify(a))]
@@ -116,6 +119,9 @@ async function runTransaction(services: FhirServices, tx: Queryable, requestId: 
     const fhirError = toFhirError(err);
     if (!fhirError) throw err;
     await tx.query('ROLLBACK TO SAVEPOINT async_transaction');
+    dropAuditSince(request.audit, 0);
+    audit(request.audit, { action: 'E', interaction: 'transaction', status: fhirError.status, entities: [], detail: fhirError.outcome.issue?.[0]?.diagnostics?.slice(0, 500) });
+    await flushAudit(tx, request.audit, services.clock.now());
     await tx.query(`UPDATE async_request SET state = 'failed', error = $2::text::jsonb, updated_at = now() WHERE id = $1`, [
       requestId,
       JSON.stringify({ status: fhirError.status, outcome: fhirError.outcome }),

@@ -9,11 +9,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { writeDirectoryBatch, type BatchItem } from '../domain/directory-batch.js';
+import { audit, dropAuditSince, flushAudit } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
 import { createResource, findConditionalMatch, findUpsertTarget, requireKind, type CallContext } from '../domain/resources.js';
 import type { Queryable } from '../store/db.js';
 import { badRequest, FhirError, payloadTooLarge, toFhirError } from './outcomes.js';
-import { conditionalQuery, handleFhir, validateBody, writeResponse } from './router.js';
+import { conditionalQuery, handleFhir, refusalRecord, validateBody, writeResponse } from './router.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 import { findPath } from './walk.js';
 
@@ -245,15 +246,24 @@ async function directoryWrites(services: FhirServices, request: FhirRequest, tx:
 export async function batchEntry(services: FhirServices, request: FhirRequest, entry: BundleEntry, index: number): Promise<BundleEntry> {
   const tx = request.tx;
   if (tx) await tx.query('SAVEPOINT batch_entry');
+  const mark = request.audit?.pending.length ?? 0;
+  let entryReq: FhirRequest | undefined;
   try {
     const plan = planEntry(entry, index);
-    const response = responseEntry(await handleFhir(services, { ...entryRequest(plan, request.principal), tx, scheduled: request.scheduled, memo: request.memo }));
-    if (tx) await tx.query('RELEASE SAVEPOINT batch_entry');
+    entryReq = { ...entryRequest(plan, request.principal), tx, scheduled: request.scheduled, memo: request.memo, audit: request.audit };
+    const response = responseEntry(await handleFhir(services, entryReq));
+    if (tx) {
+      await flushAudit(tx, request.audit, services.clock.now());
+      await tx.query('RELEASE SAVEPOINT batch_entry');
+    }
     return response;
   } catch (err) {
     const fhirError = toFhirError(atEntry(err, index, entry.resource?.resourceType));
     if (!fhirError) throw err;
     if (tx) await tx.query('ROLLBACK TO SAVEPOINT batch_entry');
+    dropAuditSince(request.audit, mark);
+    const refused = entryReq ? refusalRecord(entryReq, err) : undefined;
+    if (refused) audit(request.audit, refused);
     return errorEntry(fhirError);
   }
 }
@@ -276,7 +286,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
   }
   const inTransaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (request.tx ? fn(request.tx) : services.db.transaction(fn));
   const responses = await inTransaction(async (tx: Queryable) => {
-    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints };
+    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, audit: request.audit };
     const references = new Map<string, string>();
     // Phase 1: the id of every created resource (an existing one when a conditional create matches).
     for (const plan of plans.filter((p) => p.method === 'POST')) {
@@ -307,12 +317,13 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
           results[plan.index] = responseEntry(writeResponse(services, await createResource(ctx, resource, { id: plan.id })));
         } else {
           const entryReq = entryRequest({ ...plan, resource: plan.method === 'PUT' ? resolved(plan, references) : undefined }, request.principal);
-          results[plan.index] = responseEntry(await handleFhir(services, { ...entryReq, tx, scheduled: request.scheduled, memo: request.memo }));
+          results[plan.index] = responseEntry(await handleFhir(services, { ...entryReq, tx, scheduled: request.scheduled, memo: request.memo, audit: request.audit }));
         }
       } catch (err) {
         throw atEntry(err, plan.index, plan.type);
       }
     }
+    await flushAudit(tx, request.audit, services.clock.now());
     return results;
   });
   return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };

@@ -10,6 +10,7 @@ import { claimDecisions, pushSdoTask } from '../domain/decisions.js';
 import { computeIndicators, indicatorQuery } from '../domain/indicators.js';
 import { copyRequest, reactivateRequest, remindTask } from '../domain/referrals.js';
 import type { ScheduledJob } from '../queues/schedule.js';
+import { audit, auditedEntities, auditTrail, dropAuditSince, flushAudit, markAudited, PATIENT_DATA, type AuditRecord } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
 import type { SearchQuery } from '../domain/search.js';
 import {
@@ -24,9 +25,10 @@ import {
   type WriteResult,
 } from '../domain/resources.js';
 import { acceptAsyncBundle, asyncStatus, wantsAsync } from './async.js';
+import { auditEventInteraction } from './audit-request.js';
 import { processBundle } from './bundle.js';
 import { capabilityStatement } from './capability.js';
-import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, unauthorized, unsupportedMediaType } from './outcomes.js';
+import { badRequest, notAllowed, notFound, okOutcome, outcome, issue, toFhirError, unauthorized, unsupportedMediaType } from './outcomes.js';
 import { encodeCursor, parseSearch } from './search-request.js';
 import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
 
@@ -100,6 +102,10 @@ function searchBundle(services: FhirServices, type: string, request: FhirRequest
   const kind = requireKind(type);
   const parsed = parseSearch(kind, request.query, services.search, isLenient(request.prefer));
   return searchResources(ctx, parsed.query).then((page) => {
+    const entities = auditedEntities([...page.resources, ...page.included]);
+    if (PATIENT_DATA.has(type) || entities.length > 0) {
+      audit(request.audit, { action: 'R', interaction: 'search-type', status: 200, resourceType: type, entities, query: new URLSearchParams(parsed.canonical).toString() });
+    }
     const link = (cursor?: string): string => {
       const params = new URLSearchParams(parsed.canonical);
       if (!params.has('_count')) params.set('_count', String(parsed.query.count));
@@ -157,6 +163,9 @@ function parseHistoryOptions(services: FhirServices, query: URLSearchParams): { 
 async function history(services: FhirServices, request: FhirRequest, ctx: CallContext, type: string, id?: string): Promise<FhirResponse> {
   const options = parseHistoryOptions(services, request.query);
   const page = await readResourceHistory(ctx, type, { ...options, id });
+  if (PATIENT_DATA.has(type)) {
+    audit(request.audit, { action: 'R', interaction: id ? 'history-instance' : 'history-type', status: 200, resourceType: type, entities: auditedEntities(page.entries.map((e) => e.content)) });
+  }
   const base = `${services.baseUrl}/${type}${id ? `/${id}` : ''}/_history`;
   const link = (cursor?: string): string => {
     const params = new URLSearchParams();
@@ -202,14 +211,75 @@ function validateOperation(services: FhirServices, type: string, body: unknown):
 
 /**
  * Handles one FHIR interaction. Jobs its writes recorded are told to Redis
- * once it has committed (an enclosing Bundle does it for its entries).
+ * once it has committed (an enclosing Bundle does it for its entries). A
+ * write of patient data runs in one transaction with its audit events; the
+ * events of reads and refusals are stored (group commit) before answering.
  */
 export async function handleFhir(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
   if (request.scheduled) return route(services, request, request.scheduled);
   const scheduled: ScheduledJob[] = [];
-  const response = await route(services, { ...request, scheduled, memo: request.memo ?? new Map() }, scheduled);
+  const trail = request.audit ?? auditTrail({ principal: request.principal });
+  const full: FhirRequest = { ...request, scheduled, memo: request.memo ?? new Map(), audit: trail };
+  let response: FhirResponse;
+  try {
+    if (!request.tx && writesPatientData(request)) {
+      response = await services.db.transaction(async (tx) => {
+        const answer = await route(services, { ...full, tx }, scheduled);
+        await flushAudit(tx, trail, services.clock.now());
+        return answer;
+      });
+    } else {
+      response = await route(services, full, scheduled);
+      if (request.tx) await flushAudit(request.tx, trail, services.clock.now());
+    }
+  } catch (err) {
+    // The writes were rolled back, their events with them: what is stored is the refusal.
+    dropAuditSince(trail, 0);
+    const refused = refusalRecord(request, err);
+    if (refused) {
+      audit(trail, refused);
+      await services.audit.append(trail, services.clock.now()).catch(() => undefined); // the error answered is the request's own
+    }
+    markAudited(err);
+    throw err;
+  }
   if (!request.tx) await pushScheduled(services, scheduled);
+  await services.audit.append(trail, services.clock.now());
   return response;
+}
+
+/** Whether a request writes patient data outside any transaction yet (a create, an update or an operation). */
+function writesPatientData(request: FhirRequest): boolean {
+  const method = request.method.toUpperCase();
+  if (method === 'GET' || method === 'HEAD') return false;
+  const [type, second] = request.path.split('/').filter((s) => s !== '');
+  return PATIENT_DATA.has(type) && second !== '_search' && second !== '$validate';
+}
+
+/** The audit event of a request on patient data that failed (none for other requests). */
+export function refusalRecord(request: FhirRequest, err: unknown): AuditRecord | undefined {
+  const status = toFhirError(err)?.status ?? 500;
+  const detail = (toFhirError(err)?.outcome.issue?.[0]?.diagnostics ?? 'Internal error').slice(0, 500);
+  const method = request.method.toUpperCase();
+  const segments = request.path.split('/').filter((s) => s !== '');
+  const [type, second, third] = segments;
+  if (segments.length === 0) {
+    const interaction = (request.body as Bundle | undefined)?.type === 'transaction' ? 'transaction' : 'batch';
+    return method === 'POST' ? { action: 'E', interaction, status, entities: [], detail } : undefined;
+  }
+  if (!PATIENT_DATA.has(type)) return undefined;
+  const id = second !== undefined && ID.test(second) ? second : undefined;
+  const entities = id ? [{ type, id }] : [];
+  const operation = [second, third].find((s) => s?.startsWith('$'));
+  if (operation) return { action: 'E', interaction: 'operation', status, resourceType: type, entities, query: operation, detail };
+  if (method === 'GET' || second === '_search') {
+    const interaction = segments.length === 1 || second === '_search' ? 'search-type' : third === '_history' ? (segments.length === 4 ? 'vread' : 'history-instance') : second === '_history' ? 'history-type' : 'read';
+    return { action: 'R', interaction, status, resourceType: type, entities, ...(interaction === 'search-type' ? { query: request.query.toString().slice(0, 2_000) } : {}), detail };
+  }
+  if (method === 'POST') return { action: 'C', interaction: 'create', status, resourceType: type, entities, detail };
+  if (method === 'PUT') return { action: 'U', interaction: 'update', status, resourceType: type, entities, detail };
+  if (method === 'DELETE') return { action: 'D', interaction: 'delete', status, resourceType: type, entities, detail };
+  return { action: 'E', interaction: method.toLowerCase(), status, resourceType: type, entities, detail };
 }
 
 /** Whether a body claims the SDO Task profile (ESMS software's status pushes). */
@@ -276,7 +346,7 @@ async function instanceOperation(services: FhirServices, request: FhirRequest, c
 }
 
 async function route(services: FhirServices, request: FhirRequest, scheduled: ScheduledJob[]): Promise<FhirResponse> {
-  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints };
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, audit: request.audit };
   const segments = request.path.split('/').filter((s) => s !== '');
   const method = request.method.toUpperCase();
   const [type, second, third, fourth] = segments;
@@ -311,6 +381,10 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     });
     return { status: 200, body };
   }
+  if (type === 'AuditEvent') {
+    if (segments[1] !== undefined) checkId(segments[1]);
+    return auditEventInteraction(services, request, segments);
+  }
   if (type === '$import-decisions') throw unsupportedMediaType('POST the decisions file with Content-Type text/csv and Prefer: respond-async');
   if (!TYPE.test(type)) throw notFound(`Unknown path /${segments.join('/')}`);
   if (!kindOf(type)) {
@@ -343,15 +417,23 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     const birthDate = dateParameter(request.body, 'birthDate');
     if (!individual || !birthDate) throw badRequest('$claim takes Parameters individualNumber (valueString) and birthDate (valueDate)', 'Parameters.parameter');
     const tasks = await claimDecisions(ctx, individual, birthDate, stringParameter(request.body, 'department'));
+    audit(request.audit, { action: 'E', interaction: 'operation', status: 200, resourceType: type, entities: auditedEntities(tasks), query: '$claim' });
     return { status: 200, body: { resourceType: 'Bundle', type: 'collection', entry: tasks.map((t) => ({ fullUrl: `${services.baseUrl}/Task/${t.id}`, resource: t })) } };
   }
   if (second?.startsWith('$')) throw notFound(`Operation ${second} is not supported on ${type}`);
 
   const id = checkId(second);
-  if (segments.length === 3 && third.startsWith('$')) return instanceOperation(services, request, ctx, type, id, third);
+  if (segments.length === 3 && third.startsWith('$')) {
+    const response = await instanceOperation(services, request, ctx, type, id, third);
+    if (PATIENT_DATA.has(type)) {
+      audit(request.audit, { action: 'E', interaction: 'operation', status: response.status, resourceType: type, entities: [{ type, id }, ...auditedEntities([response.body])], query: third });
+    }
+    return response;
+  }
   if (segments.length === 2) {
     if (method === 'GET') {
       const resource = await readResource(ctx, type, id);
+      if (PATIENT_DATA.has(type)) audit(request.audit, { action: 'R', interaction: 'read', status: 200, resourceType: type, entities: auditedEntities([resource]) });
       return { status: 200, body: resource, headers: versionHeaders(services, resource) };
     }
     if (method === 'PUT' && type === 'Task' && isSdoTask(request.body)) {
@@ -371,6 +453,7 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     if (segments.length === 4) {
       if (!/^\d{1,9}$/.test(fourth)) throw notFound(`${type}/${id}/_history/${fourth} not found`);
       const resource = await readResourceVersion(ctx, type, id, Number(fourth));
+      if (PATIENT_DATA.has(type)) audit(request.audit, { action: 'R', interaction: 'vread', status: 200, resourceType: type, entities: auditedEntities([resource]) });
       return { status: 200, body: resource, headers: versionHeaders(services, resource) };
     }
   }

@@ -45,7 +45,7 @@ export function splitValues(value: string): string[] {
   return parts.filter((p) => p !== '');
 }
 
-function parseCount(raw: string, limits: SearchLimits): number {
+export function parseCount(raw: string, limits: SearchLimits): number {
   if (!/^\d{1,9}$/.test(raw)) throw badRequest(`_count must be a non-negative integer, got "${raw}"`, '_count');
   return Math.min(Number(raw), limits.maxCount);
 }
@@ -63,7 +63,7 @@ function parseSort(raw: string, kind: ResourceKind): SortKey[] {
   });
 }
 
-function decodeCursor(raw: string, length: number): unknown[] {
+export function decodeCursor(raw: string, length: number): unknown[] {
   try {
     const value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
     if (Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'string' || v === null)) return value;

@@ -1,5 +1,6 @@
 /** The FHIR core's plain request and response: no HTTP framework in sight. */
 import type { Resource } from '@medplum/fhirtypes';
+import type { AuditLog, AuditTrail } from '../domain/audit.js';
 import type { Clock } from '../domain/clock.js';
 import type { Principal } from '../domain/principal.js';
 import type { ReferralDurations } from '../../mappings/duration.js';
@@ -26,6 +27,8 @@ export interface FhirRequest {
   scheduled?: ScheduledJob[];
   /** Look-ups shared by the entries of a Bundle. */
   memo?: Map<string, unknown>;
+  /** The request's audit trail (shared by the entries of a Bundle). */
+  audit?: AuditTrail;
 }
 
 /** What the router answers. */
@@ -52,6 +55,8 @@ export interface FhirServices {
   durations?: ReferralDurations;
   /** Subscriptions may point at local or private addresses. */
   allowPrivateEndpoints?: boolean;
+  /** Stores the audit events of reads and refusals. */
+  audit: AuditLog;
 }
 
 /** Tells Redis about jobs recorded by a committed request, queue by queue (best effort: the reconciler catches up). */

@@ -5,6 +5,7 @@ import { notFound, unavailable } from '../fhir/outcomes.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
 import './context.js';
+import { auditRefusal } from './audit-trail.js';
 import { authRoutes } from './auth-routes.js';
 import { onError, sendFhir } from './errors.js';
 import { dashboardRoutes } from './dashboard-routes.js';
@@ -32,7 +33,10 @@ export interface AppDeps {
 /** Builds the Hono application. */
 export function buildApp(deps: AppDeps): Hono {
   const app = new Hono();
-  app.onError(onError);
+  app.onError(async (err, c) => {
+    await auditRefusal(deps.services, c, err);
+    return onError(err, c);
+  });
   app.notFound((c) => sendFhir(404, notFound(`No route for ${c.req.method} ${c.req.path}`).outcome));
   app.use('*', requestLogger({ logger: deps.logger }));
 

@@ -8,5 +8,7 @@ declare module 'hono' {
     principal: Principal | undefined;
     /** The request's logger (carries the request id). */
     log: Logger;
+    /** The request's id (the caller's `X-Request-Id` if sane, else a new one). */
+    requestId: string;
   }
 }

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../fhir/outcomes.js';
 import { handleFhir } from '../fhir/router.js';
 import type { FhirServices } from '../fhir/types.js';
+import { trailOf } from './audit-trail.js';
 import { sendFhir } from './errors.js';
 
 const JSON_TYPES = /^application\/(fhir\+)?json\s*(;|$)/i;
@@ -61,6 +62,7 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
       ifNoneExist: c.req.header('if-none-exist'),
       prefer: c.req.header('prefer'),
       principal: c.get('principal'),
+      audit: trailOf(c),
     });
     const minimal = /return\s*=\s*minimal/i.test(c.req.header('prefer') ?? '') && (c.req.method === 'POST' || c.req.method === 'PUT');
     return sendFhir(response.status, minimal ? undefined : response.body, response.headers);

@@ -10,6 +10,8 @@ import { acceptImport, FileTooLarge, importDepartment } from '../domain/decision
 import type { Principal } from '../domain/principal.js';
 import { badRequest, payloadTooLarge, unauthorized, unsupportedMediaType } from '../fhir/outcomes.js';
 import { pushScheduled, type FhirServices } from '../fhir/types.js';
+import type { AuditTrail } from '../domain/audit.js';
+import { trailOf } from './audit-trail.js';
 import { sendFhir } from './errors.js';
 
 /**
@@ -18,7 +20,7 @@ import { sendFhir } from './errors.js';
  * entry): checked as FHIR first (400, nothing stored), then imported through
  * the same pipeline as a file, the report naming entries and elements.
  */
-async function acceptBundle(services: FhirServices, principal: Principal, department: string, text: string, maxBytes: number): Promise<Awaited<ReturnType<typeof acceptImport>>> {
+async function acceptBundle(services: FhirServices, principal: Principal, department: string, text: string, maxBytes: number, trail: AuditTrail): Promise<Awaited<ReturnType<typeof acceptImport>>> {
   if (Buffer.byteLength(text) > maxBytes) throw payloadTooLarge(`The Bundle is over the limit of ${maxBytes} bytes`);
   let bundle: unknown;
   try {
@@ -33,7 +35,7 @@ async function acceptBundle(services: FhirServices, principal: Principal, depart
   async function* file(): AsyncGenerator<Uint8Array> {
     yield Buffer.from(rowsToCsv(rows), 'utf8');
   }
-  return acceptImport(services.db, principal, department, file(), Number.MAX_SAFE_INTEGER, { entries: rows.map((r) => r.entry) });
+  return acceptImport(services.db, principal, department, file(), Number.MAX_SAFE_INTEGER, { entries: rows.map((r) => r.entry) }, trail);
 }
 
 export function importDecisionsHandler(services: FhirServices, maxBytes: number) {
@@ -52,8 +54,8 @@ export function importDecisionsHandler(services: FhirServices, maxBytes: number)
     if (!body) throw badRequest('The file is empty');
     try {
       const accepted = isFhir
-        ? await acceptBundle(services, principal, department, await c.req.text(), maxBytes)
-        : await acceptImport(services.db, principal, department, body as unknown as AsyncIterable<Uint8Array>, maxBytes);
+        ? await acceptBundle(services, principal, department, await c.req.text(), maxBytes, trailOf(c))
+        : await acceptImport(services.db, principal, department, body as unknown as AsyncIterable<Uint8Array>, maxBytes, undefined, trailOf(c));
       await pushScheduled(services, [accepted.job]);
       return sendFhir(
         202,

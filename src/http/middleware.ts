@@ -14,6 +14,7 @@ export function requestLogger(options: { logger: Logger }): MiddlewareHandler {
     const id = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const log = options.logger.child({ reqId: id });
     c.set('log', log);
+    c.set('requestId', id);
     const start = performance.now();
     await next();
     c.res.headers.set('X-Request-Id', id);
