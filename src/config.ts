@@ -40,6 +40,8 @@ export interface Config {
   statementTimeoutMs: number;
   /** How often the reconciler re-creates missing Redis jobs from PostgreSQL, in ms. */
   reconcileIntervalMs: number;
+  /** How long a running job stays locked to its worker without renewal (ms): a killed worker's job is taken up after it. */
+  jobLockMs: number;
   /** Jobs further ahead than this (ms) wait in PostgreSQL; the reconciler hands them to Redis as they come near. */
   scheduleHorizonMs: number;
   /** Deadlines of admission requests (reminders, automatic cancellation, archiving). */
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statementTimeoutMs: int(env, 'AIGUILLAGE_STATEMENT_TIMEOUT_MS', 30_000),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),
     scheduleHorizonMs: int(env, 'AIGUILLAGE_SCHEDULE_HORIZON_MS', 3_600_000),
+    jobLockMs: int(env, 'AIGUILLAGE_JOB_LOCK_MS', 30_000),
     referralDurations: {
       manualReminder: duration(env, 'AIGUILLAGE_MANUAL_REMINDER_AFTER', DEFAULT_REFERRAL_DURATIONS.manualReminder),
       automaticReminder: duration(env, 'AIGUILLAGE_AUTOMATIC_REMINDER_AFTER', DEFAULT_REFERRAL_DURATIONS.automaticReminder),

@@ -77,7 +77,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     externalIdp: config.externalIdp,
   });
   const queues = new Queues(
-    { redisUrl: config.redisUrl, prefix: config.queuePrefix, reconcileIntervalMs: config.reconcileIntervalMs, horizonMs: config.scheduleHorizonMs },
+    { redisUrl: config.redisUrl, prefix: config.queuePrefix, reconcileIntervalMs: config.reconcileIntervalMs, horizonMs: config.scheduleHorizonMs, jobLockMs: config.jobLockMs },
     db,
     logger
   );

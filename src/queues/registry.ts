@@ -40,6 +40,12 @@ export interface QueueSettings {
    * near schedule, not months of deadlines.
    */
   horizonMs?: number;
+  /**
+   * How long a worker holds a running job without renewing it (ms). A worker
+   * killed mid-job leaves its job locked this long; then another worker takes
+   * it up (every job resumes where it stopped, so it may stall any number of times).
+   */
+  jobLockMs?: number;
 }
 
 function connectionOptions(url: string, forWorker: boolean): ConnectionOptions {
@@ -177,6 +183,9 @@ export class Queues {
         connection,
         prefix: this.settings.prefix,
         concurrency: definition.concurrency ?? 1,
+        lockDuration: this.settings.jobLockMs ?? 30_000,
+        stalledInterval: this.settings.jobLockMs ?? 30_000,
+        maxStalledCount: 1_000_000,
       });
       worker.on('error', this.onRedisError);
       worker.on('failed', (job, err) => {

@@ -66,6 +66,11 @@ class PostgresDatabase implements Database {
       },
     };
     let broken = false;
+    // A connection lost mid-transaction is reported on the client: mark it broken (not thrown as uncaught).
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const value = await fn(tx);
@@ -79,6 +84,7 @@ class PostgresDatabase implements Database {
       }
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
