@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHeader, COLUMNS, decisionIds, decisionMoves, DECISION_MOVES, isDecisionId, parseRow, type Column } from './decision.js';
+import { checkHeader, COLUMNS, decisionIds, decisionMoves, DECISION_MOVES, isDecisionId, parseRow, validityAlertOf, type Column } from './decision.js';
 
 const row = (over: Partial<Record<Column, string>> = {}): Partial<Record<Column, string>> => ({
   numero_individu: 'I1',
@@ -61,5 +61,13 @@ describe('status moves', () => {
     for (const from of Object.keys(DECISION_MOVES) as (keyof typeof DECISION_MOVES)[]) {
       for (const reserved of ['46', '54', '37'] as const) expect(decisionMoves(from, 'esms')).not.toContain(reserved);
     }
+  });
+});
+
+describe('validity colour codes', () => {
+  it('red within 30 days (today included), orange up to 90, green beyond, expired once the last day has passed', () => {
+    const today = '2026-03-01';
+    const at = (days: number): string => new Date(Date.parse(`${today}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+    expect([-400, -1, 0, 30, 31, 90, 91, 2000].map((d) => validityAlertOf(at(d), today))).toEqual(['expired', 'expired', 'red', 'red', 'orange', 'orange', 'green', 'green']);
   });
 });

@@ -395,3 +395,33 @@ export function rowsToCsv(rows: { cells: Partial<Record<Column, string>> }[]): s
   const quote = (v: string): string => (/[;"\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
   return [COLUMNS.join(';'), ...rows.map((r) => COLUMNS.map((c) => quote(r.cells[c] ?? '')).join(';'))].join('\n') + '\n';
 }
+
+/**
+ * The colour codes that flag decisions nearing the end of their validity on
+ * ESMS dashboards (seed 000: "des codes couleurs pour permettre d'identifier
+ * rapidement les DO arrivant prochainement en fin de validité"). The seeds
+ * give no thresholds; these are the gateway's, in days from today: red within
+ * 30 days, orange within 90 (the indicators' horizon), green beyond, and
+ * expired once the last day has passed. Searched with `validity-alert`.
+ */
+export const VALIDITY_ALERTS = {
+  expired: { display: 'Validité échue', from: undefined, to: -1 },
+  red: { display: 'Fin de validité dans 30 jours ou moins', from: 0, to: 30 },
+  orange: { display: 'Fin de validité dans 31 à 90 jours', from: 31, to: 90 },
+  green: { display: 'Fin de validité dans plus de 90 jours', from: 91, to: undefined },
+} as const satisfies Record<string, { display: string; from: number | undefined; to: number | undefined }>;
+
+export type ValidityAlert = keyof typeof VALIDITY_ALERTS;
+
+export function isValidityAlert(code: string): code is ValidityAlert {
+  return Object.hasOwn(VALIDITY_ALERTS, code);
+}
+
+/** The colour of a validity ending on `validTo` (YYYY-MM-DD), seen on `today`. */
+export function validityAlertOf(validTo: string, today: string): ValidityAlert {
+  const days = Math.round((Date.parse(`${validTo}T00:00:00Z`) - Date.parse(`${today}T00:00:00Z`)) / 86_400_000);
+  return (Object.keys(VALIDITY_ALERTS) as ValidityAlert[]).find((code) => {
+    const { from, to } = VALIDITY_ALERTS[code];
+    return (from === undefined || days >= from) && (to === undefined || days <= to);
+  }) as ValidityAlert;
+}

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Bundle, OperationOutcome, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DECISION_MOVES, decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, type DecisionSide, type EsmsStatus } from '../mappings/decision.js';
+import { DECISION_MOVES, decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, VALIDITY_ALERTS, validityAlertOf, type DecisionSide, type EsmsStatus } from '../mappings/decision.js';
 import { CHUNK_ROWS, runImport } from '../src/domain/decision-import.js';
 import { GATEWAY } from '../src/domain/principal.js';
 import { updateResource } from '../src/domain/resources.js';
@@ -380,6 +380,27 @@ describe('claims and expiring decisions', () => {
     expect((await get('mdph75', 'ServiceRequest?expiring-within=soon')).status).toBe(400);
     const ended = await decisionsOf('mdph75', '&validity-end=lt2022-01-01');
     expect(ended.map((d) => d.identifier?.[0].value)).toEqual(['DEC-3']);
+  });
+
+  it('finds decisions by the colour of their end of validity, on decisions and on their tasks', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const all = await decisionsOf('mdph75');
+    const colourOf = new Map(all.map((d) => [d.id, validityAlertOf(d.occurrencePeriod?.end as string, today)]));
+    const tasksOf75 = ((await get('mdph75', 'Task?_count=500')).body.entry ?? []).map((e: { resource: Task }) => e.resource);
+    const colours = new Set<string>();
+    for (const code of Object.keys(VALIDITY_ALERTS)) {
+      const expected = all.filter((d) => colourOf.get(d.id) === code).map((d) => d.id).sort();
+      if (expected.length > 0) colours.add(code);
+      expect((await decisionsOf('mdph75', `&validity-alert=${code}`)).map((d) => d.id).sort(), code).toEqual(expected);
+      // And on the decisions' tasks (what an ESMS pulls).
+      const tasks = ((await get('mdph75', `Task?validity-alert=${code}&_count=500`)).body.entry ?? []).map((e: { resource: Task }) => e.resource.id).sort();
+      expect(tasks, `tasks ${code}`).toEqual(tasksOf75.filter((t: Task) => colourOf.get(t.focus?.reference?.split('/')[1]) === code).map((t: Task) => t.id).sort());
+    }
+    // The fixture spans several colours, so the search is not trivially empty.
+    expect(colours.size).toBeGreaterThanOrEqual(2);
+    const either = await decisionsOf('mdph75', '&validity-alert=red,orange');
+    expect(either.length).toBe(all.filter((d) => ['red', 'orange'].includes(validityAlertOf(d.occurrencePeriod?.end as string, today))).length);
+    expect((await get('mdph75', 'ServiceRequest?validity-alert=purple')).status).toBe(400);
   });
 
   it('decisions are not written through ServiceRequest', async () => {

@@ -21,6 +21,8 @@ export type ParamKind =
   | { kind: 'last-updated' }
   /** A date column that falls between today and N days ahead. */
   | { kind: 'days-ahead'; column: string }
+  /** A date column's colour code (VALIDITY_ALERTS: expired, red, orange, green) as of today. */
+  | { kind: 'validity-alert'; column: string }
   /** An instant column; `:missing=true` finds rows without one. */
   | { kind: 'instant'; column: string }
   | { kind: 'identifier' }
@@ -183,6 +185,8 @@ const DIRECTORY_ACCESS: AccessRule = { read: 'public', write: ['ror', 'admin'] }
 
 /** Clinical roles that handle patient identities. */
 const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'admin'];
+/** …and those that record or change them: admin-social "may write only the administrative volet" (DESIGN). */
+const PATIENT_WRITE_ROLES: readonly Role[] = PATIENT_ROLES.filter((role) => role !== 'admin-social');
 
 /** Roles that take part in admission requests. */
 const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'admin'];
@@ -208,7 +212,7 @@ export const KINDS = {
     includes: [],
     access: {
       read: PATIENT_ROLES,
-      write: PATIENT_ROLES,
+      write: PATIENT_WRITE_ROLES,
       ownerColumn: 'owner_org',
       // and the parties of a request about the patient
       visibleTo: (key) => sql`EXISTS (SELECT 1 FROM task x WHERE x.patient_id = t.id AND (x.owner_keys @> ARRAY[${key}]::text[] OR x.requester_keys @> ARRAY[${key}]::text[]))`,
@@ -322,6 +326,7 @@ export const KINDS = {
       token('category', 'category_codes', 'The care wanted (SMR, HAD, USP, EHPAD…), or https://aiguillage.org/fhir/CodeSystem/request-kind|orientation-decision'),
       { code: 'validity-end', type: 'date', kind: 'date-range', low: 'validity_end', high: 'validity_end', documentation: 'Orientation decisions: end of validity (eq, lt, le, gt, ge…)', sort: "coalesce(t.validity_end, 'infinity'::date)" },
       { code: 'expiring-within', type: 'special', kind: 'days-ahead', column: 'validity_end', documentation: 'Orientation decisions whose validity ends within N days from today (e.g. 30, 90)' },
+      { code: 'validity-alert', type: 'token', kind: 'validity-alert', column: 'validity_end', documentation: 'Orientation decisions by the colour of their end of validity: expired, red (30 days or less), orange (31 to 90), green (beyond)' },
       { code: 'department', type: 'token', kind: 'code', column: 'department', documentation: 'Orientation decisions: the MDPH’s department' },
     ],
     includes: [
@@ -356,6 +361,8 @@ export const KINDS = {
       { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'requested | received | accepted | in-progress | completed | rejected | cancelled' },
       token('business-status', 'business_status_tokens', 'https://aiguillage.org/fhir/CodeSystem/referral-status code: sent, read, agreed-in-principle, accepted, confirmed, admitted, refused, cancelled'),
       { ...TAG_PARAM, documentation: 'A tag, e.g. https://aiguillage.org/fhir/CodeSystem/referral-flag|archived' },
+      { code: 'expiring-within', type: 'special', kind: 'days-ahead', column: 'validity_end', documentation: 'Tasks of orientation decisions whose validity ends within N days from today' },
+      { code: 'validity-alert', type: 'token', kind: 'validity-alert', column: 'validity_end', documentation: 'Tasks of orientation decisions by the colour of their end of validity: expired, red (30 days or less), orange (31 to 90), green (beyond)' },
     ],
     includes: [
       { param: 'focus', target: 'ServiceRequest', column: 'referral_id', array: false },

@@ -3,7 +3,8 @@
  * keyset-paged so that the links of a result stay valid while data changes.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { instantRange, dateRange } from '../../mappings/fhir-date.js';
+import { instantRange, dateRange, sqlInstant } from '../../mappings/fhir-date.js';
+import { isValidityAlert, VALIDITY_ALERTS } from '../../mappings/decision.js';
 import { canonicalSystem } from '../../mappings/identifier-systems.js';
 import { parseReference } from '../../mappings/reference.js';
 import { normalizeText } from '../../mappings/text.js';
@@ -47,6 +48,7 @@ export const MODIFIERS: Record<SearchParamDef['kind'], readonly string[]> = {
   'last-updated': [],
   instant: ['missing'],
   'days-ahead': [],
+  'validity-alert': [],
   identifier: ['not'],
   string: ['contains', 'exact'],
   'string-array': ['contains'],
@@ -83,8 +85,8 @@ function instantCondition(column: SqlFragment, value: string, expression: string
   const { prefix, rest } = splitPrefix(value);
   const range = instantRange(rest);
   if (!range) throw badRequest(`Invalid date "${value}": expected a FHIR date or dateTime, optionally prefixed (eq, ne, gt, lt, ge, le, sa, eb, ap)`, expression);
-  const low = new Date(range.low).toISOString();
-  const high = new Date(range.high).toISOString();
+  const low = sqlInstant(range.low);
+  const high = sqlInstant(range.high);
   switch (prefix) {
     case 'eq':
     case 'ap':
@@ -206,6 +208,13 @@ function valueCondition(criterion: Criterion, value: string, kind: ResourceKind)
       if (!/^\d{1,4}$/.test(value)) throw badRequest(`Invalid value "${value}" for ${p.code}: a number of days (0–9999)`, expression);
       return sql`(t.${raw(p.column)} >= current_date AND t.${raw(p.column)} <= current_date + ${Number(value)}::int)`;
     }
+    case 'validity-alert': {
+      if (!isValidityAlert(value)) throw badRequest(`Invalid value "${value}" for ${p.code}: one of ${Object.keys(VALIDITY_ALERTS).join(', ')}`, expression);
+      const { from, to } = VALIDITY_ALERTS[value];
+      const column = sql`t.${raw(p.column)}`;
+      const bounds = [...(from !== undefined ? [sql`${column} >= current_date + ${from}::int`] : []), ...(to !== undefined ? [sql`${column} <= current_date + ${to}::int`] : [])];
+      return sql`(${column} IS NOT NULL AND ${join(bounds, ' AND ')})`;
+    }
     case 'instant':
       if (criterion.modifier === 'missing') {
         if (value !== 'true' && value !== 'false') throw badRequest(`Invalid value "${value}" for ${p.code}:missing: expected true or false`, expression);
@@ -322,7 +331,12 @@ export async function runSearch(
                 ORDER BY ${join(order, ', ')}
                 LIMIT ${query.count + 1}`,
             options
-          )
+          ).catch((err: unknown) => {
+            // A cursor is the server's own text, but it comes back from the client: one PostgreSQL cannot read as
+            // the sort keys' types (a data exception, SQLSTATE class 22) was forged or damaged.
+            if (query.after && /^22/.test(String((err as { code?: unknown }).code))) throw badRequest('Invalid _cursor: use the links of a previous page as given', '_cursor');
+            throw err;
+          })
         ).rows;
   const page = rows.slice(0, query.count);
   const last = page[page.length - 1];
