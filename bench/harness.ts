@@ -16,6 +16,10 @@ export interface BenchServer {
   dbName: string;
   pid: number;
   token(roles: Role[], organization?: string): Promise<string>;
+  /** The server's resident memory now, in MB (VmRSS of the gateway process). */
+  rss(): number;
+  /** CPU time the gateway process has used so far (user + system), in seconds. */
+  cpuSeconds(): number;
   /** Samples the server's resident memory every 250 ms; returns a function giving the peak in MB and stopping. */
   sampleRss(): () => number;
   /** Stops the gateway process only (the database stays, for measurements after it). */
@@ -29,6 +33,16 @@ function rssMb(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : 0;
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`: 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+function cpuSeconds(pid: number): number {
+  // The fields after the command name (in parentheses, and it may hold spaces) start at the state; utime and stime are the 12th and 13th.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** Starts the gateway (API + workers) on a fresh database. */
@@ -53,6 +67,8 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
       LOG_LEVEL: 'warn',
       AIGUILLAGE_QUEUE_PREFIX: `bench-${dbName}`,
       AIGUILLAGE_DB_POOL_SIZE: '16',
+      // A bench drives one client far beyond any per-client limit: it would measure the limiter.
+      AIGUILLAGE_RATE_LIMIT: '0',
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -93,6 +109,8 @@ export async function startBenchServer(env: Record<string, string> = {}): Promis
       });
       return ((await res.json()) as { access_token: string }).access_token;
     },
+    rss: () => rssMb(server.pid as number),
+    cpuSeconds: () => cpuSeconds(server.pid as number),
     sampleRss() {
       let peak = rssMb(server.pid as number);
       const timer = setInterval(() => {

@@ -11,60 +11,13 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../src/logger.js';
 import { Queues } from '../src/queues/registry.js';
 import { startBenchServer } from './harness.js';
+import { createUnits, HOSPITAL, sample, submission } from './referral-fixtures.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PENDING = Number(process.env.BENCH_PENDING_DEADLINES ?? 1_000_000);
 const UNITS = 50;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-function nir(): string {
-  let digits = '2';
-  for (const b of randomBytes(14)) digits += String(b % 10);
-  return digits;
-}
-
-function volet(kind: string): object {
-  return {
-    resourceType: 'QuestionnaireResponse',
-    questionnaire: `https://aiguillage.org/fhir/Questionnaire/${kind}`,
-    status: 'completed',
-    subject: { reference: 'urn:uuid:p' },
-    item: [{ linkId: '1', text: kind, answer: [{ valueString: 'Renseigné' }] }],
-  };
-}
-
-function submission(): string {
-  const value = nir();
-  const units = new Set<number>();
-  while (units.size < 5) units.add(Math.floor(Math.random() * UNITS));
-  return JSON.stringify({
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
-      {
-        fullUrl: 'urn:uuid:p',
-        resource: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value }], name: [{ family: 'Martin', given: ['Louise'] }], birthDate: '1938-02-11', gender: 'female' },
-        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=urn:oid:1.2.250.1.213.1.4.8|${value}` },
-      },
-      { fullUrl: 'urn:uuid:m', resource: volet('volet-medical'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-      { fullUrl: 'urn:uuid:s', resource: volet('volet-soins'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-      { fullUrl: 'urn:uuid:a', resource: volet('volet-administratif'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
-      {
-        fullUrl: 'urn:uuid:r',
-        resource: {
-          resourceType: 'ServiceRequest',
-          status: 'active',
-          intent: 'order',
-          subject: { reference: 'urn:uuid:p' },
-          performer: [...units].map((u) => ({ reference: `HealthcareService/unit-${u}` })),
-          supportingInfo: [{ reference: 'urn:uuid:m' }, { reference: 'urn:uuid:s' }, { reference: 'urn:uuid:a' }],
-        },
-        request: { method: 'POST', url: 'ServiceRequest' },
-      },
-    ],
-  });
-}
 
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
@@ -77,18 +30,11 @@ export async function benchReferrals(): Promise<string> {
   const { base, db } = server;
   const lines: string[] = [];
   try {
-    const admin = { Authorization: `Bearer ${await server.token(['admin'])}`, 'Content-Type': 'application/fhir+json' };
-    const put = async (path: string, body: object): Promise<void> => {
-      const res = await fetch(`${base}/fhir/${path}`, { method: 'PUT', headers: admin, body: JSON.stringify(body) });
-      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    };
-    for (let u = 0; u < UNITS; u++) {
-      await put(`Organization/org-${u}`, { resourceType: 'Organization', id: `org-${u}`, name: `Établissement ${u}`, identifier: [{ system: 'https://finess.esante.gouv.fr', value: String(750100000 + u) }] });
-      await put(`HealthcareService/unit-${u}`, { resourceType: 'HealthcareService', id: `unit-${u}`, name: `Unité ${u}`, providedBy: { reference: `Organization/org-${u}` } });
-    }
-    const prescriber = `Bearer ${await server.token(['prescriber'], 'https://finess.esante.gouv.fr|750000001')}`;
+    const units = (await createUnits(server, UNITS)).map((u) => u.id);
+    const body = (): string => submission(sample(units, 5));
+    const prescriber = `Bearer ${await server.token(['prescriber'], HOSPITAL)}`;
     process.stderr.write(`referrals: ${DURATION}s, ${CONNECTIONS} connections, PostgreSQL ${server.dbName}\n`);
-    await autocannon({ url: `${base}/fhir`, method: 'POST', connections: 4, duration: 2, headers: { Authorization: prescriber, 'Content-Type': 'application/fhir+json' }, requests: [{ setupRequest: (r) => ({ ...r, body: submission() }) }] });
+    await autocannon({ url: `${base}/fhir`, method: 'POST', connections: 4, duration: 2, headers: { Authorization: prescriber, 'Content-Type': 'application/fhir+json' }, requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }] });
     const peak = server.sampleRss();
     const result = await autocannon({
       url: `${base}/fhir`,
@@ -96,7 +42,7 @@ export async function benchReferrals(): Promise<string> {
       connections: CONNECTIONS,
       duration: DURATION,
       headers: { Authorization: prescriber, 'Content-Type': 'application/fhir+json' },
-      requests: [{ setupRequest: (r) => ({ ...r, body: submission() }) }],
+      requests: [{ setupRequest: (r) => ({ ...r, body: body() }) }],
     });
     const rss = peak();
     const errors = result.errors + result.timeouts + result.non2xx;
