@@ -341,6 +341,9 @@ async function applyChunk(
   const rejected = new Set(errors.map((e) => e.n)).size;
   const scheduled: ScheduledJob[] = [];
   await deps.db.transaction(async (q) => {
+    // The chunk's rows and its progress row commit together: should a crash lose this commit
+    // (not yet flushed to disk), the chunk is simply applied again when the import resumes.
+    if (deps.db.kind === 'postgres') await q.query(`SET LOCAL synchronous_commit = off`);
     const now = deps.clock.now().toISOString();
     // The chunk is recorded first: a second run of the same chunk waits here, then finds it done.
     const { rows: mine } = await q.query(
@@ -392,7 +395,9 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
   const storedDecisions = await lockCurrents(q, KINDS.ServiceRequest, [...ids].sort(), false);
   const decisionCreates: VersionWrite[] = [];
   const newTasks: DecisionTaskInput[] = [];
-  const { rows: existingTasks } = await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = ANY($1::text[])`, [ids]);
+  // Tasks exist only for decisions stored before (a decision's tasks are written with it, or claimed after it).
+  const known = ids.filter((id) => storedDecisions.has(id));
+  const existingTasks = known.length > 0 ? (await q.query<{ id: string }>(`SELECT id FROM task WHERE referral_id = ANY($1::text[])`, [known])).rows : [];
   const haveTask = new Set(existingTasks.map((t) => t.id));
   for (let i = 0; i < decisions.length; i++) {
     const { row, targets } = decisions[i];
