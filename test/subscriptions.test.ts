@@ -120,4 +120,22 @@ describe('subscriptions', () => {
     const subscriptionNow = await as(w, w.unit.usp).get(`Subscription/${created.body.id}`);
     expect(subscriptionNow.body.status).toBe('active');
   });
+
+  it('tells a subscriber that lost the right to read the type nothing, without retrying', async () => {
+    const port = await freePort();
+    const heard: Delivery[] = [];
+    await listen(port, heard);
+    const token = await t.tokenFor(['receiver'], 'Organization/org-smr');
+    const created = await as(w, token).post('Subscription', subscription('Task', port));
+    expect(created.status).toBe(201);
+    const { clientId } = await t.gateway.tokens.verify(token);
+    // Its client is given a role that reads no Task.
+    await t.gateway.db.query(`UPDATE oauth_client SET roles = '{ror}' WHERE id = $1`, [clientId]);
+    const { tasks } = await submit(w, ['smr']);
+    const jobs = async () =>
+      (await t.gateway.db.query<{ state: string; attempts: number }>(`SELECT state, attempts FROM job_schedule WHERE queue = 'notify' AND data->>'subscription' = $1`, [created.body.id])).rows;
+    await waitFor('the notification job to run', async () => (await jobs()).length > 0 && (await jobs()).every((j) => j.state === 'done'));
+    expect((await jobs()).every((j) => j.attempts === 1)).toBe(true);
+    expect(heard.filter((d) => focusOf(d)?.endsWith(`/Task/${tasks.smr.id}`))).toHaveLength(0);
+  });
 });

@@ -22,7 +22,7 @@ import {
 } from '../../mappings/decision.js';
 import { parseReference } from '../../mappings/reference.js';
 import type { Row } from '../../mappings/resource-rows.js';
-import { conflict, forbidden, notFound, ruleViolation } from '../fhir/outcomes.js';
+import { conflict, forbidden, notFound, ruleViolation, unauthorized } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
 import { createDecisionTasks } from './decision-import.js';
 import type { Prepared, WriteEvent } from './kinds.js';
@@ -108,6 +108,7 @@ function inputText(task: Task, name: string): string | undefined {
  */
 export async function pushSdoTask(ctx: CallContext, sdo: Task, id?: string): Promise<WriteResult> {
   const run = async (q: Queryable): Promise<WriteResult> => {
+    if (!ctx.principal) throw unauthorized();
     if (!hasAnyRole(ctx.principal, ['esms', 'mdph'])) throw forbidden('SDO statuses are pushed by ESMS software (role esms)');
     const national = inputText(sdo, 'idNat_Decision');
     const status = input(sdo, 'statutESMS')?.valueCodeableConcept?.coding?.find((c) => c.code)?.code;

@@ -445,6 +445,12 @@ export async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     if (parseReference(response.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) throw ruleViolation('A volet keeps its subject', 'QuestionnaireResponse.subject');
     return { resource: response };
   }
+  if (!p?.gateway) {
+    // As a request's subject: a patient the caller may see (another organization's is answered as a missing one).
+    const subject = parseReference(response.subject?.reference)?.id as string;
+    const { rows } = await run<{ found: boolean }>(e.q, sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${subject} AND ${visibleRows(p, requireKind('Patient'))}) AS found`, { prepare: true });
+    if (!rows[0].found) throw ruleViolation(`Patient/${subject} does not exist`, 'QuestionnaireResponse.subject');
+  }
   return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.ctx, e.q) } };
 }
 

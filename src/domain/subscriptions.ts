@@ -7,7 +7,8 @@ import type { Subscription } from '@medplum/fhirtypes';
 import { isIP } from 'node:net';
 import { FhirError, forbidden, ruleViolation } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
-import { kindOf, type Prepared, type WriteEvent } from './kinds.js';
+import { authorize } from './access.js';
+import { kindOf, type Prepared, type ResourceKind, type WriteEvent } from './kinds.js';
 import type { Principal } from './principal.js';
 
 /** The types a subscription may watch. */
@@ -41,7 +42,7 @@ export function parseCriteria(criteria: string | undefined): { type: string; par
 
 export async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const subscription = e.resource as Subscription;
-  parseCriteria(subscription.criteria);
+  const { type } = parseCriteria(subscription.criteria);
   const channel = subscription.channel;
   if (channel?.type !== 'rest-hook') throw ruleViolation('Only rest-hook channels are supported', 'Subscription.channel.type');
   let endpoint: URL;
@@ -58,6 +59,8 @@ export async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const wanted = subscription.status;
   const previous = e.previous?.content as Subscription | undefined;
   if (e.ctx.principal?.gateway) return { resource: subscription };
+  // A subscriber is told only of what it may read: one that may read none of the type would subscribe to nothing.
+  authorize(e.ctx.principal, kindOf(type) as ResourceKind, 'read');
   if (!e.ctx.allowPrivateEndpoints && isPrivateHost(endpoint.hostname)) {
     throw ruleViolation('channel.endpoint is a local or private address; subscribers are reached on public addresses', 'Subscription.channel.endpoint');
   }

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { authorize } from '../domain/access.js';
 import { writeDirectoryBatch, type BatchItem } from '../domain/directory-batch.js';
 import { audit, dropAuditSince, flushAudit } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
@@ -155,6 +156,8 @@ export function checkBundle(services: FhirServices, body: unknown): Bundle & { t
   if (!Array.isArray(bundle.entry ?? [])) throw badRequest('Bundle.entry must be an array', 'Bundle.entry');
   const entries = bundle.entry ?? [];
   if (entries.length > services.maxBundleEntries) throw payloadTooLarge(`A Bundle may carry at most ${services.maxBundleEntries} entries; this one has ${entries.length}`);
+  const notObject = entries.findIndex((e) => !e || typeof e !== 'object' || Array.isArray(e));
+  if (notObject >= 0) throw badRequest(`entry[${notObject}] must be an object`, entryPath(notObject));
   return { ...bundle, type: bundle.type, entry: entries };
 }
 
@@ -291,6 +294,8 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
     // Phase 1: the id of every created resource (an existing one when a conditional create matches).
     for (const plan of plans.filter((p) => p.method === 'POST')) {
       try {
+        // Before any look-up: a conditional create's match is returned as the answer, so it is the caller's only if it may create.
+        authorize(ctx.principal, requireKind(plan.type), 'write');
         if (plan.ifNoneExist) {
           const condition = conditionalQuery(services, plan.type, plan.ifNoneExist);
           plan.matched = await findConditionalMatch(tx, ctx.principal, requireKind(plan.type), condition);

@@ -5,11 +5,13 @@
  */
 import type { Bundle, BundleEntry, Parameters, Resource, Task } from '@medplum/fhirtypes';
 import { SDO_TASK_PROFILE } from '../../mappings/decision.js';
+import { FIRST_INSTANT, instantRange, LAST_INSTANT, sqlInstant } from '../../mappings/fhir-date.js';
 import { importReport } from '../domain/decision-import.js';
 import { claimDecisions, pushSdoTask } from '../domain/decisions.js';
 import { computeIndicators, indicatorQuery } from '../domain/indicators.js';
 import { copyRequest, reactivateRequest, remindTask } from '../domain/referrals.js';
 import type { ScheduledJob } from '../queues/schedule.js';
+import { authorize } from '../domain/access.js';
 import { audit, auditedEntities, auditTrail, dropAuditSince, flushAudit, markAudited, PATIENT_DATA, type AuditRecord } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
 import type { SearchQuery } from '../domain/search.js';
@@ -100,6 +102,8 @@ export function conditionalQuery(services: FhirServices, type: string, criteria:
 
 function searchBundle(services: FhirServices, type: string, request: FhirRequest, ctx: CallContext): Promise<FhirResponse> {
   const kind = requireKind(type);
+  // Who asks is settled before what is asked: no token is 401 and a role that may not read the type 403, whatever the parameters.
+  authorize(ctx.principal, kind, 'read');
   const parsed = parseSearch(kind, request.query, services.search, isLenient(request.prefer));
   return searchResources(ctx, parsed.query).then((page) => {
     const entities = auditedEntities([...page.resources, ...page.included]);
@@ -143,12 +147,16 @@ function parseHistoryOptions(services: FhirServices, query: URLSearchParams): { 
       if (!/^\d{1,9}$/.test(value)) throw badRequest(`_count must be a non-negative integer, got "${value}"`, '_count');
       count = Math.min(Number(value), services.search.maxCount);
     } else if (key === '_since') {
-      if (Number.isNaN(Date.parse(value)) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw badRequest(`_since must be an instant, got "${value}"`, '_since');
-      since = new Date(value).toISOString();
+      const range = /^\d{4}-\d{2}-\d{2}T/.test(value) ? instantRange(value) : undefined;
+      if (!range) throw badRequest(`_since must be an instant, got "${value}"`, '_since');
+      // Within the years PostgreSQL reads (no version is stored outside them), and as the links can repeat it.
+      since = new Date(Math.min(Math.max(range.low, FIRST_INSTANT), LAST_INSTANT)).toISOString();
     } else if (key === '_cursor') {
       try {
         const [lastUpdated, id, version] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as [string, string, number];
-        if (typeof lastUpdated !== 'string' || Number.isNaN(Date.parse(lastUpdated)) || typeof id !== 'string' || !Number.isInteger(version)) throw new Error();
+        // As the server wrote it: an ISO instant of years 0001–9999, an id, a version number.
+        const instant = typeof lastUpdated === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(lastUpdated) ? Date.parse(lastUpdated) : NaN;
+        if (Number.isNaN(instant) || sqlInstant(instant) !== lastUpdated || typeof id !== 'string' || id.includes('\u0000') || !Number.isInteger(version) || version < 1 || version > 2 ** 31 - 1) throw new Error();
         after = { lastUpdated, id, version };
       } catch {
         throw badRequest('Invalid _cursor: use the links of a previous page as given', '_cursor');
@@ -363,6 +371,7 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     if (method !== 'GET') throw notAllowed('metadata is read with GET');
     return { status: 200, body: capabilityStatement(services.baseUrl, services.validator.profiles, services.version, services.clock.now().toISOString().slice(0, 10)) };
   }
+  if ((type === '_async' || type === '_import') && segments.length === 2 && method === 'GET' && !request.principal) throw unauthorized();
   if (type === '_async' && segments.length === 2 && method === 'GET') return asyncStatus(services, request.principal, checkId(second));
   if (type === '_import' && segments.length === 2 && method === 'GET') {
     const report = await importReport(services.db, request.principal, checkId(second));
@@ -399,7 +408,8 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
     if (method === 'GET') return searchBundle(services, type, request, ctx);
     if (method === 'POST') {
       const resource = validateBody(services, request.body, type);
-      const ifNoneExist = request.ifNoneExist ? conditionalQuery(services, type, request.ifNoneExist) : undefined;
+      // An empty If-None-Exist is a condition without criteria (400), not the absence of one.
+      const ifNoneExist = request.ifNoneExist !== undefined ? conditionalQuery(services, type, request.ifNoneExist) : undefined;
       return writeResponse(services, await createResource(ctx, resource, { ifNoneExist }));
     }
     throw notAllowed(`${method} /${type} is not supported`);

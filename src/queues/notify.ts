@@ -14,6 +14,7 @@ import { lookup } from 'node:dns/promises';
 import { GATEWAY, type Principal } from '../domain/principal.js';
 import { readResource, requireKind, searchResources, updateResource } from '../domain/resources.js';
 import { isPrivateHost, parseCriteria } from '../domain/subscriptions.js';
+import { FhirError } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
@@ -69,8 +70,12 @@ export function notifyQueue(services: () => FhirServices, config: Config, logger
       if (type !== data.type) return;
       // Does the subscriber see this resource, matching its criteria, now?
       const search = parseSearch(requireKind(type), new URLSearchParams([...params, ['_id', data.id]]), { defaultCount: 1, maxCount: 1 });
-      const found = await searchResources({ db: s.db, principal: subscriber, clock: s.clock }, search.query);
-      if (found.resources.length === 0) return;
+      const found = await searchResources({ db: s.db, principal: subscriber, clock: s.clock }, search.query).catch((err: unknown) => {
+        // A subscriber whose roles no longer let it read the type is told nothing (not retried).
+        if (err instanceof FhirError && (err.status === 401 || err.status === 403)) return undefined;
+        throw err;
+      });
+      if (!found || found.resources.length === 0) return;
       const focus = `${s.baseUrl}/${data.type}/${data.id}`;
       const headers: Record<string, string> = { 'Content-Type': 'application/fhir+json' };
       for (const header of subscription.channel.header ?? []) {
