@@ -51,6 +51,8 @@ export async function createClient(q: Queryable, input: { name: string; roles: R
 /** The active client whose id and secret match, or undefined. */
 export async function authenticateClient(q: Queryable, id: string, secret: string): Promise<Client | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+  // scrypt keys HMAC with the secret, and HMAC pads short keys with zeros: "s" and "s\0" would both pass.
+  if (secret.includes('\u0000')) return undefined;
   const { rows } = await q.query<{ id: string; name: string; roles: Role[]; organization: string | null; secret_hash: string }>(
     'SELECT id, name, roles, organization, secret_hash FROM oauth_client WHERE id = $1 AND active',
     [id]

@@ -14,8 +14,9 @@ import { hasAnyRole } from '../domain/principal.js';
 import type { Queryable } from '../store/db.js';
 import { scheduleJob } from '../queues/schedule.js';
 import { checkBundle, processBundle, runBatchSlice } from './bundle.js';
-import { FhirError, notFound, okOutcome, toFhirError } from './outcomes.js';
+import { badRequest, FhirError, notFound, okOutcome, toFhirError } from './outcomes.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
+import { findControlCharacter } from './validation.js';
 
 /** The queue that runs directory work: pushed Bundles and ROR pulls. */
 export const ROR_SYNC_QUEUE = 'ror-sync';
@@ -40,6 +41,9 @@ function statusUrl(services: FhirServices, id: string): string {
 /** Records a Bundle for asynchronous processing and answers 202. */
 export async function acceptAsyncBundle(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
   const bundle = checkBundle(services, request.body);
+  // The Bundle is stored before its entries are checked: what PostgreSQL cannot store (NUL, lone surrogates) is refused now.
+  const unstorable = findControlCharacter(bundle, 'Bundle');
+  if (unstorable) throw badRequest('Strings may not contain control characters other than tab, CR and LF, nor lone surrogates', unstorable);
   const id = randomUUID();
   const jobId = `bundle-${id}`;
   const data: AsyncBundleJob = { kind: 'bundle', requestId: id };

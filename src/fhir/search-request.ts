@@ -101,8 +101,8 @@ export function parseSearch(kind: ResourceKind, params: URLSearchParams, limits:
         if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest(`_total must be none, estimate or accurate, got "${value}"`, '_total');
         total = value !== 'none';
       } else if (key === '_include') {
-        const [type, code, target] = value.split(':');
-        const include = type === kind.type ? kind.includes.find((i) => i.param === code && (!target || target === i.target)) : undefined;
+        const [type, code, target, ...extra] = value.split(':');
+        const include = type === kind.type && extra.length === 0 ? kind.includes.find((i) => i.param === code && (!target || target === i.target)) : undefined;
         if (!include) {
           const supported = kind.includes.map((i) => `${kind.type}:${i.param}`);
           throw badRequest(`Unsupported _include "${value}"; supported: ${supported.join(', ') || 'none'}`, '_include');
@@ -124,12 +124,14 @@ export function parseSearch(kind: ResourceKind, params: URLSearchParams, limits:
       const supported = kind.searchParams.map((p) => p.code).join(', ');
       throw badRequest(`Unknown search parameter "${key}" for ${kind.type}; supported: ${supported}, _count, _sort, _include, _total`, key);
     }
-    if (modifier !== undefined && !MODIFIERS[param.kind].includes(modifier)) {
+    // :exact needs a column of exact values, which not every string parameter has.
+    const unsupported = modifier !== undefined && (!MODIFIERS[param.kind].includes(modifier) || (modifier === 'exact' && !('exactColumn' in param && param.exactColumn)));
+    if (unsupported) {
       if (lenient) {
         ignored.push(key);
         continue;
       }
-      const supported = MODIFIERS[param.kind].map((m) => `:${m}`).join(', ');
+      const supported = MODIFIERS[param.kind].filter((m) => m !== 'exact' || ('exactColumn' in param && param.exactColumn)).map((m) => `:${m}`).join(', ');
       throw badRequest(`Modifier ":${modifier}" is not supported on ${kind.type}.${code}${supported ? `; supported: ${supported}` : ''}`, key);
     }
     const values = splitValues(value);

@@ -13,7 +13,7 @@ import addFormats from 'ajv-formats';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { fromRoot } from '../paths.js';
 import { FhirError, issue, outcome } from './outcomes.js';
-import { findPath } from './walk.js';
+import { findPath, MAX_JSON_DEPTH, nestsDeeperThan } from './walk.js';
 
 const require = createRequire(import.meta.url);
 const FHIR_SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
@@ -25,6 +25,18 @@ interface JsonSchema {
   description?: string;
   discriminator?: unknown;
   definitions: Record<string, { properties?: Record<string, { const?: string }>; oneOf?: { $ref: string }[] }>;
+}
+
+/** The format of FHIR date, dateTime and instant values whose day, when given, exists. */
+const CALENDAR_FORMAT = 'fhir-calendar-day';
+
+/** Whether the day of a FHIR date/dateTime/instant (already matching its pattern), if it has one, exists. */
+function isCalendarDay(value: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!m) return true;
+  const day = new Date(0);
+  day.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return day.getUTCMonth() === Number(m[2]) - 1 && day.getUTCDate() === Number(m[3]);
 }
 
 /** A gateway profile schema, as listed in the CapabilityStatement. */
@@ -53,6 +65,21 @@ function loadFhirSchema(): { schema: JsonSchema; resourceTypes: Set<string> } {
   for (const [name, definition] of Object.entries(schema.definitions)) {
     if (definition.properties?.resourceType?.const === name && !resourceTypes.has(name)) delete schema.definitions[name];
     if (name.startsWith('ViewDefinition')) delete schema.definitions[name];
+    // The schema describes complex types by their properties alone, which JSON Schema applies to objects only:
+    // without this, a number, a string or null passes where an Identifier or a HumanName is expected.
+    if (definition.properties && !('type' in definition)) (definition as { type?: string }).type = 'object';
+  }
+  // The patterns of the date types let days that do not exist through (2021-02-29, 2024-04-31): a format checks
+  // them, on the types and on the choice elements (deceasedDateTime…) that repeat their pattern inline.
+  type Primitive = { pattern?: string; format?: string; items?: Primitive };
+  const datePatterns = new Set(['date', 'dateTime', 'instant'].map((name) => (schema.definitions[name] as Primitive | undefined)?.pattern));
+  const checkDays = (p: Primitive | undefined): void => {
+    if (p?.pattern && datePatterns.has(p.pattern)) p.format = CALENDAR_FORMAT;
+    if (p?.items) checkDays(p.items);
+  };
+  for (const definition of Object.values(schema.definitions)) {
+    checkDays(definition as Primitive);
+    for (const property of Object.values(definition.properties ?? {})) checkDays(property as Primitive);
   }
   const oneOf = (schema.definitions.ResourceList.oneOf ?? []).filter((r) => resourceTypes.has(r.$ref.split('/').pop() ?? ''));
   schema.definitions.ResourceList = { type: 'object', required: ['resourceType'], discriminator: { propertyName: 'resourceType' }, oneOf } as never;
@@ -73,6 +100,7 @@ export class Validator {
     this.ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true });
     this.ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
     addFormats.default(this.ajv);
+    this.ajv.addFormat(CALENDAR_FORMAT, { type: 'string', validate: isCalendarDay });
     ajvErrors.default(this.ajv);
     const { schema, resourceTypes } = loadFhirSchema();
     this.resourceTypes = resourceTypes;
@@ -125,8 +153,9 @@ export class Validator {
       return { base: [issue('structure', `Unknown or missing resourceType ${JSON.stringify(type ?? null)}`, path ? `${path}.resourceType` : 'resourceType')], profile: [] };
     }
     const root = path ?? type;
+    if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return { base: [issue('too-costly', `The resource nests deeper than ${MAX_JSON_DEPTH} levels`, root)], profile: [] };
     const control = findControlCharacter(value, root);
-    if (control) return { base: [issue('structure', 'Strings may not contain control characters other than tab, CR and LF', control)], profile: [] };
+    if (control) return { base: [issue('structure', 'Strings may not contain control characters other than tab, CR and LF, nor lone surrogates', control)], profile: [] };
     const validate = this.baseValidator(type);
     if (!validate(value)) return { base: toIssues(validate.errors ?? [], root, 'structure'), profile: [] };
     const declared = ((value as Resource).meta?.profile ?? []).filter((url) => this.profileValidators.has(url));
@@ -139,9 +168,10 @@ export class Validator {
   }
 }
 
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/;
+// Control characters FHIR forbids, and lone surrogates, which have no UTF-8 form (PostgreSQL refuses them).
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}/u;
 
-/** The path of the first string (or key) holding a control character FHIR forbids, if any. */
+/** The path of the first string (or key) holding a control character FHIR forbids or a lone surrogate, if any. */
 export function findControlCharacter(value: unknown, path: string): string | undefined {
   if (typeof value === 'string') return CONTROL.test(value) ? path : undefined;
   return findPath(value, path, (key, v) => CONTROL.test(key) || (typeof v === 'string' && CONTROL.test(v)));

@@ -19,3 +19,22 @@ export function findPath(value: unknown, path: string, test: (key: string, value
   }
   return undefined;
 }
+
+/**
+ * Most levels of nesting a request body may have. FHIR resources nest a few
+ * dozen levels at most; deeper bodies would overflow the stack of the
+ * recursive walks (validation, references, storage) and PostgreSQL's jsonb.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether a JSON value nests arrays and objects deeper than `max` (an iterative walk: any depth is safe). */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (!node || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) if (child && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}

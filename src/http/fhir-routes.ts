@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../fhir/outcomes.js';
 import { handleFhir } from '../fhir/router.js';
 import type { FhirServices } from '../fhir/types.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../fhir/walk.js';
 import { trailOf } from './audit-trail.js';
 import { sendFhir } from './errors.js';
 
@@ -12,9 +13,9 @@ const FORM_TYPE = /^application\/x-www-form-urlencoded\s*(;|$)/i;
 
 function checkAccept(c: Context): void {
   const accept = c.req.header('accept');
-  if (!accept) return;
-  const ok = accept.split(',').some((part) => /^\s*(\*\/\*|application\/\*|application\/(fhir\+)?json)\s*(;|$)/i.test(part));
+  const ok = !accept || accept.split(',').some((part) => /^\s*(\*\/\*|application\/\*|application\/(fhir\+)?json)\s*(;|$)/i.test(part));
   if (!ok) throw new FhirError(406, outcome(issue('not-supported', `Only application/fhir+json is served; Accept was "${accept}"`)));
+  // _format is checked with or without an Accept header.
   const format = c.req.query('_format');
   if (format && !/json/i.test(format)) throw new FhirError(406, outcome(issue('not-supported', `Only JSON is served; _format was "${format}"`)));
 }
@@ -27,11 +28,34 @@ async function readBody(c: Context): Promise<{ body?: unknown; form?: URLSearchP
   if (FORM_TYPE.test(type) && c.req.path.endsWith('/_search')) return { form: new URLSearchParams(text) };
   if (!JSON_TYPES.test(type)) throw unsupportedMediaType(`Content-Type must be application/fhir+json (or application/json), got "${type || 'none'}"`);
   if (text.trim() === '') throw badRequest('The request body is empty');
+  let body: unknown;
   try {
-    return { body: JSON.parse(text) as unknown };
+    body = JSON.parse(text);
   } catch (err) {
     throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
   }
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw badRequest(`The body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  return { body };
+}
+
+/**
+ * Decodes a path below `/fhir` segment by segment: bad percent-encoding, and
+ * an encoded `/` (which would make a segment of its own), are 400.
+ */
+function decodePath(raw: string): string {
+  return raw
+    .split('/')
+    .map((segment) => {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        throw badRequest(`The path segment "${segment}" is not valid percent-encoding`);
+      }
+      if (decoded.includes('/')) throw badRequest(`The path segment "${segment}" holds an encoded "/"`);
+      return decoded;
+    })
+    .join('/');
 }
 
 /** The `/fhir` routes. */
@@ -52,7 +76,7 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
     const url = new URL(c.req.url);
     const query = new URLSearchParams(url.search);
     if (form) for (const [k, v] of form) query.append(k, v);
-    const path = decodeURIComponent(url.pathname.replace(/^\/fhir\/?/, ''));
+    const path = decodePath(url.pathname.replace(/^\/fhir\/?/, ''));
     const response = await handleFhir(services, {
       method: c.req.method,
       path,
