@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
 import type { Database, Queryable } from '../store/db.js';
+import { run, sql, type SqlFragment } from '../store/sql.js';
 import type { Principal } from './principal.js';
 
 /** The resource types that hold patient data: every interaction with them is audited. */
@@ -116,16 +117,22 @@ function rowsOf(trail: AuditTrail, records: readonly AuditRecord[], recorded: st
   }));
 }
 
+function insertSql(rows: AuditRow[]): SqlFragment {
+  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail)
+     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail
+       FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
+            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text)`;
+}
+
 async function insertRows(q: Queryable, rows: AuditRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await q.query(
-    `INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail)
-     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail
-       FROM jsonb_to_recordset($1::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
-            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text)`,
-    [JSON.stringify(rows)],
-    'audit-insert'
-  );
+  await run(q, insertSql(rows), { prepare: true });
+}
+
+/** The insert of a trail's pending events, to run within another statement (and the trail emptied). */
+export function auditInsert(trail: AuditTrail, now: Date): SqlFragment | undefined {
+  if (trail.pending.length === 0) return undefined;
+  return insertSql(rowsOf(trail, trail.pending.splice(0), now.toISOString()));
 }
 
 /** Stores a trail's pending events within `q` (the write's transaction), and empties it. */
@@ -169,8 +176,14 @@ const GROUP_ROWS = 1_000;
 export class AuditLog {
   private waiting: Waiting[] = [];
   private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastInsert = -Infinity;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Under load (an insert less than 5 ms ago), how long events wait for others to share their insert. */
+    private readonly lingerMs = 1
+  ) {}
 
   /** Stores a trail's pending events (outside any transaction) and empties it. */
   append(trail: AuditTrail | undefined, now: Date): Promise<void> {
@@ -178,11 +191,17 @@ export class AuditLog {
     const rows = rowsOf(trail, trail.pending.splice(0), now.toISOString());
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ rows, resolve, reject });
-      if (!this.running) void this.drain();
+      if (this.running || this.timer) return;
+      if (performance.now() - this.lastInsert > 5) return void this.drain();
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.drain();
+      }, this.lingerMs);
     });
   }
 
   private async drain(): Promise<void> {
+    if (this.running) return;
     this.running = true;
     try {
       while (this.waiting.length > 0) {
@@ -199,6 +218,7 @@ export class AuditLog {
         } catch (err) {
           for (const w of group) w.reject(err);
         }
+        this.lastInsert = performance.now();
       }
     } finally {
       this.running = false;

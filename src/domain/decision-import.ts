@@ -36,7 +36,7 @@ import type { Clock } from './clock.js';
 import { KINDS } from './kinds.js';
 import { activeSubscriptionsSql, scheduleNotifications } from './notifications.js';
 import { hasAnyRole, type Principal } from './principal.js';
-import { lockKeys, sameContent, stamp } from './resources.js';
+import { sameContent, stamp } from './resources.js';
 
 export const MDPH_IMPORT_QUEUE = 'mdph-import';
 const PART_BYTES = 1 << 20;
@@ -163,8 +163,27 @@ export interface ImportDeps {
   onChunk?: (progress: { rowsDone: number; bytes: number }) => Promise<void> | void;
 }
 
-/** Chunks applied at once (each in its own transaction and connection). */
-const PARALLEL_CHUNKS = 3;
+/**
+ * Chunks applied at once, each in its own transaction and connection: rows
+ * are dealt into this many lanes by person (FNV-1a of the individual number),
+ * and a lane's chunks run one after another. Chunks running side by side thus
+ * share no person and no decision (a decision is one person's), and need no
+ * lock between them.
+ */
+const LANES = 3;
+
+function laneOf(individual: string | undefined): number {
+  let hash = 0x811c9dc5;
+  const text = (individual ?? '').trim();
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % LANES;
+}
+
+/** Rows waiting in a lane, and the lane's chunk being applied. */
+interface Lane {
+  rows: { n: number; cells: string[] }[];
+  running: Promise<void>;
+}
 
 /** Runs (or resumes) an import to its end. */
 export async function runImport(deps: ImportDeps, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
@@ -180,26 +199,30 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   );
   let header: Column[] | undefined;
   let rowNumber = 0; // data rows, 1-based; the header is line 1
-  let chunk: { n: number; cells: string[] }[] = [];
+  const lanes: Lane[] = Array.from({ length: LANES }, () => ({ rows: [], running: Promise.resolve() }));
   const today = deps.clock.now().toISOString().slice(0, 10);
-  const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let chunkCount = 0;
   let decisionColumn = -1;
-  const launch = async (rowsOfChunk: { n: number; cells: string[] }[]): Promise<void> => {
+  let individualColumn = -1;
+  let previous: { decision: string | undefined; lane: number } = { decision: undefined, lane: 0 };
+  // Chunks are numbered in the order they fill, which depends on the file alone: a resumed run skips those committed.
+  const launch = async (lane: Lane): Promise<void> => {
+    const rowsOfChunk = lane.rows;
+    lane.rows = [];
     const chunkNo = chunkCount++;
     if (applied.has(chunkNo)) return; // committed by an earlier run
-    while (inFlight.size >= PARALLEL_CHUNKS) await Promise.race(inFlight);
+    await lane.running;
     if (failure) return;
-    const running: Promise<void> = applyChunk(deps, importId, job.department, header as Column[], chunkNo, rowsOfChunk, today, read)
-      .catch((err: unknown) => {
-        failure ??= err;
-      })
-      .finally(() => inFlight.delete(running));
-    inFlight.add(running);
+    lane.running = applyChunk(deps, importId, job.department, header as Column[], chunkNo, rowsOfChunk, today, read).catch((err: unknown) => {
+      failure ??= err;
+    });
+  };
+  const launchRest = async (): Promise<void> => {
+    for (const lane of lanes) if (lane.rows.length > 0) await launch(lane);
   };
   const drain = async (): Promise<void> => {
-    await Promise.all(inFlight);
+    await Promise.all(lanes.map((l) => l.running));
     if (failure) throw failure;
   };
   try {
@@ -213,25 +236,29 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
         }
         header = record.map((h) => h.trim().toLowerCase() as Column);
         decisionColumn = header.indexOf('id_decision');
+        individualColumn = header.indexOf('numero_individu');
         continue;
       }
       rowNumber++;
-      // A full chunk ends where the decision changes: chunks running side by side share no decision.
-      if ((chunk.length >= CHUNK_ROWS && record[decisionColumn] !== chunk[chunk.length - 1].cells[decisionColumn]) || chunk.length >= CHUNK_ROWS * 5) {
-        await launch(chunk);
-        chunk = [];
-      }
-      chunk.push({ n: rowNumber, cells: record });
+      // A decision's rows go where its first row went (a decision is one person's; its first row names the person).
+      const decision = record[decisionColumn];
+      const laneNo = decision === previous.decision ? previous.lane : laneOf(record[individualColumn]);
+      previous = { decision, lane: laneNo };
+      const lane = lanes[laneNo];
+      // A full chunk ends where the decision changes, so that a decision's rows are applied together.
+      const last = lane.rows[lane.rows.length - 1];
+      if ((lane.rows.length >= CHUNK_ROWS && record[decisionColumn] !== last.cells[decisionColumn]) || lane.rows.length >= CHUNK_ROWS * 5) await launch(lane);
+      lane.rows.push({ n: rowNumber, cells: record });
     }
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('CSV_')) {
-      if (chunk.length > 0) await launch(chunk);
+      await launchRest();
       await drain();
       await fail(deps.db, importId, `The file is not valid CSV after data row ${rowNumber}: ${(err as Error).message}`);
       return summary(deps.db, importId);
     }
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(lanes.map((l) => l.running));
     throw err;
   }
   await drain();
@@ -239,7 +266,7 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     await fail(deps.db, importId, 'The file has no header line');
     return summary(deps.db, importId);
   }
-  if (chunk.length > 0) await launch(chunk);
+  await launchRest();
   await drain();
   await deps.db.transaction(async (q) => {
     await q.query(
@@ -339,8 +366,9 @@ async function applyChunk(
     }
   }
   const rejected = new Set(errors.map((e) => e.n)).size;
-  const scheduled: ScheduledJob[] = [];
-  await deps.db.transaction(async (q) => {
+  let scheduled: ScheduledJob[] = [];
+  const apply = () => deps.db.transaction(async (q) => {
+    scheduled = [];
     // The chunk's rows and its progress row commit together: should a crash lose this commit
     // (not yet flushed to disk), the chunk is simply applied again when the import resumes.
     if (deps.db.kind === 'postgres') await q.query(`SET LOCAL synchronous_commit = off`);
@@ -351,10 +379,10 @@ async function applyChunk(
       [importId, chunkNo, chunk[chunk.length - 1].n, chunk.length, ok, rejected]
     );
     if (mine.length === 0) return;
-    // Chunks run side by side: the persons and decisions they share are taken in one order.
-    const grouped = [...decisions.values()];
-    await lockKeys(q, 'Decision', [...grouped.map((d) => `d|${d.row.idDecision}`), ...grouped.map((d) => `p|${d.row.individual}`)].map((k) => `${dept}|${k}`));
-    await writeDecisions(q, dept, grouped, now, scheduled);
+    // No lock against the chunks running beside it: they share no person (see LANES). Should one
+    // create a person or a decision this chunk creates too (a decision naming several persons, or
+    // another import of the department), one insert fails on its key, and the chunk is applied again.
+    await writeDecisions(q, dept, [...decisions.values()], now, scheduled);
     if (errors.length > 0) {
       await q.query(
         `INSERT INTO decision_import_error (import_id, row_number, column_name, reason)
@@ -363,9 +391,23 @@ async function applyChunk(
       );
     }
   });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await apply();
+      break;
+    } catch (err) {
+      // Rolled back whole: applied again, it reads what the other chunk committed meanwhile.
+      const code = (err as { code?: string }).code;
+      if ((code !== '23505' && code !== '40P01') || attempt >= CHUNK_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+  }
   if (scheduled.length > 0) await deps.push?.(scheduled);
   await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: read.bytes });
 }
+
+/** Times a chunk is applied before its import fails, when it keeps meeting another chunk's rows. */
+const CHUNK_ATTEMPTS = 5;
 
 /**
  * Writes a chunk's decisions: persons and decisions upserted (a new version

@@ -12,7 +12,7 @@ import { conflict, forbidden, notFound, preconditionFailed } from '../fhir/outco
 import type { Database, Queryable } from '../store/db.js';
 import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readHistory, readVersion, writeNextVersion, type HistoryPage } from '../store/resources.js';
 import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
-import { auditWrite, type AuditTrail } from './audit.js';
+import { auditInsert, auditWrite, flushAudit, PATIENT_DATA, type AuditTrail } from './audit.js';
 import type { Clock } from './clock.js';
 import { kindOf, type ResourceKind } from './kinds.js';
 import type { ScheduledJob } from '../queues/schedule.js';
@@ -115,10 +115,38 @@ export async function createResource(
   resource: Resource,
   options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string } = {}
 ): Promise<WriteResult> {
-  return auditWrite(ctx.audit, 'create', await create(ctx, resource, options));
+  const kind = requireKind(resource.resourceType);
+  // A plain create of patient data is one statement: the resource, its history, its identifiers and its audit event.
+  if (!ctx.tx && isAudited(ctx, kind) && !kind.rules && !options.ifNoneExist && !kind.upsertOnNationalKeys) return create(ctx, resource, options, ctx.audit);
+  return withAudit(ctx, kind, 'create', (c) => create(c, resource, options));
 }
 
-async function create(ctx: CallContext, resource: Resource, options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string }): Promise<WriteResult> {
+/**
+ * Runs a write and records it on the audit trail. Patient data written
+ * outside any transaction gets one, which stores the write's events before
+ * it commits; within a transaction, its owner stores them.
+ */
+async function withAudit(ctx: CallContext, kind: ResourceKind, interaction: 'create' | 'update', fn: (ctx: CallContext) => Promise<WriteResult>): Promise<WriteResult> {
+  if (ctx.tx || !isAudited(ctx, kind)) return auditWrite(ctx.audit, interaction, await fn(ctx));
+  const trail = ctx.audit as AuditTrail;
+  return ctx.db.transaction(async (q) => {
+    const result = auditWrite(trail, interaction, await fn({ ...ctx, tx: q }));
+    await flushAudit(q, trail, ctx.clock.now());
+    return result;
+  });
+}
+
+function isAudited(ctx: CallContext, kind: ResourceKind): boolean {
+  return !!ctx.audit && PATIENT_DATA.has(kind.type);
+}
+
+async function create(
+  ctx: CallContext,
+  resource: Resource,
+  options: { ifNoneExist?: { query: SearchQuery; key: string }; id?: string },
+  /** A plain create (no rules, no condition, no transaction): its event is stored by the insert itself. */
+  inline?: AuditTrail
+): Promise<WriteResult> {
   const kind = requireKind(resource.resourceType);
   authorize(ctx.principal, kind, 'write');
   if (kind.rules) return inTransaction(ctx, (q) => createWithRules({ ...ctx, tx: q }, kind, resource, options));
@@ -140,8 +168,10 @@ async function create(ctx: CallContext, resource: Resource, options: { ifNoneExi
   }
   const conditional = options.ifNoneExist;
   if (!conditional) {
-    await insertFirstVersion(queryable(ctx), kind, write);
-    return { resource: stored, created: true };
+    const result = { resource: stored, created: true };
+    if (inline) auditWrite(inline, 'create', result);
+    await insertFirstVersion(queryable(ctx), kind, write, inline ? auditInsert(inline, ctx.clock.now()) : undefined);
+    return result;
   }
   return inTransaction(ctx, async (q) => {
     const match = await findConditionalMatch(q, ctx.principal, kind, conditional);
@@ -206,7 +236,7 @@ export async function findUpsertTarget(q: Queryable, kind: ResourceKind, resourc
 
 /** Updates (or, where the kind allows client ids, creates) `type/id`; `ifMatch` is the expected version. */
 export async function updateResource(ctx: CallContext, resource: Resource, id: string, options: { ifMatch?: number } = {}): Promise<WriteResult> {
-  return auditWrite(ctx.audit, 'update', await update(ctx, resource, id, options));
+  return withAudit(ctx, requireKind(resource.resourceType), 'update', (c) => update(c, resource, id, options));
 }
 
 async function update(ctx: CallContext, resource: Resource, id: string, options: { ifMatch?: number }): Promise<WriteResult> {

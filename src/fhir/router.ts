@@ -260,8 +260,12 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
 function writesPatientData(request: FhirRequest): boolean {
   const method = request.method.toUpperCase();
   if (method === 'GET' || method === 'HEAD') return false;
-  const [type, second] = request.path.split('/').filter((s) => s !== '');
-  return PATIENT_DATA.has(type) && second !== '_search' && second !== '$validate';
+  const segments = request.path.split('/').filter((s) => s !== '');
+  const [type, second] = segments;
+  if (!PATIENT_DATA.has(type) || second === '_search' || second === '$validate') return false;
+  // A plain create or update stores its own audit event, in its transaction or its one statement (domain/resources.ts).
+  const plain = !isSdoTask(request.body) && ((segments.length === 1 && method === 'POST') || (segments.length === 2 && method === 'PUT'));
+  return !plain;
 }
 
 /** The audit event of a request on patient data that failed (none for other requests). */

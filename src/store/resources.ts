@@ -45,7 +45,13 @@ function identifierArrays(write: VersionWrite): { systems: string[]; values: str
  * identifiers together, so it needs no transaction of its own). Fails with a
  * unique violation if the id exists.
  */
-export async function insertFirstVersion(q: Queryable, info: TableInfo, write: VersionWrite): Promise<void> {
+export async function insertFirstVersion(
+  q: Queryable,
+  info: TableInfo,
+  write: VersionWrite,
+  /** Another statement to run as part of this one (e.g. the write's audit event). */
+  also?: SqlFragment
+): Promise<void> {
   const id = write.resource.id as string;
   const { names, values } = columnsOf(write.row);
   const cols = join(names.map((n) => sql`${raw(n)}`), ', ');
@@ -59,7 +65,7 @@ export async function insertFirstVersion(q: Queryable, info: TableInfo, write: V
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
         VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::text::jsonb)
-      )
+      )${also ? sql`, also AS (${also})` : sql``}
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
       SELECT ${info.type}, ${id}, s, v FROM unnest(${systems}::text[], ${identifierValues}::text[]) AS x(s, v)`,
     { prepare: true }
