@@ -135,6 +135,20 @@ export function auditInsert(trail: AuditTrail, now: Date): SqlFragment | undefin
   return insertSql(rowsOf(trail, trail.pending.splice(0), now.toISOString()));
 }
 
+/**
+ * The audit event of a read by id, to run within the read's own statement
+ * (over its result `r`): the version read, or a refusal when nothing was
+ * found. One round trip, and the event is stored before the answer.
+ */
+export function auditReadInsert(trail: AuditTrail, type: string, id: string, now: Date): SqlFragment {
+  const [row] = rowsOf(trail, [{ action: 'R', interaction: 'read', status: 200, resourceType: type, entities: [{ type, id }] }], now.toISOString());
+  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, detail)
+     SELECT ${row.id}, ${row.recorded}::timestamptz, 'R', 'read', CASE WHEN f.version IS NULL THEN '4' ELSE '0' END, CASE WHEN f.version IS NULL THEN 404 ELSE 200 END,
+            ${row.client_id}, ${row.organization}, ${row.roles}::text[], ${row.source_ip}, ${row.request_id}, ${type}, ${row.entities}::text[], ARRAY[coalesce(f.version, 0)],
+            CASE WHEN f.version IS NULL THEN ${`${type}/${id} not found`} END
+       FROM (SELECT (SELECT version FROM r) AS version) f`;
+}
+
 /** Stores a trail's pending events within `q` (the write's transaction), and empties it. */
 export async function flushAudit(q: Queryable, trail: AuditTrail | undefined, now: Date): Promise<void> {
   if (!trail || trail.pending.length === 0) return;

@@ -12,7 +12,7 @@ import { conflict, forbidden, notFound, preconditionFailed } from '../fhir/outco
 import type { Database, Queryable } from '../store/db.js';
 import { findByNationalKeys, insertFirstVersion, lockCurrent, readCurrent, readHistory, readVersion, writeNextVersion, type HistoryPage } from '../store/resources.js';
 import { authorize, mayRead, ownerColumns, visibleRows } from './access.js';
-import { auditInsert, auditWrite, flushAudit, PATIENT_DATA, type AuditTrail } from './audit.js';
+import { auditInsert, auditReadInsert, auditWrite, flushAudit, markAudited, PATIENT_DATA, type AuditTrail } from './audit.js';
 import type { Clock } from './clock.js';
 import { kindOf, type ResourceKind } from './kinds.js';
 import type { ScheduledJob } from '../queues/schedule.js';
@@ -283,11 +283,22 @@ async function update(ctx: CallContext, resource: Resource, id: string, options:
 }
 
 /** Reads the current version (404 when missing or not visible to the caller). */
-export async function readResource(ctx: CallContext, type: string, id: string): Promise<Resource> {
+export async function readResource(
+  ctx: CallContext,
+  type: string,
+  id: string,
+  /** Record the read on this trail, in the read's own statement (found or not). */
+  auditOn?: AuditTrail
+): Promise<Resource> {
   const kind = requireKind(type);
   authorize(ctx.principal, kind, 'read');
-  const resource = await readCurrent(queryable(ctx), kind, id, visibleRows(ctx.principal, kind));
-  if (!resource) throw notFound(`${type}/${id} not found`);
+  const also = auditOn && PATIENT_DATA.has(type) ? auditReadInsert(auditOn, type, id, ctx.clock.now()) : undefined;
+  const resource = await readCurrent(queryable(ctx), kind, id, visibleRows(ctx.principal, kind), also);
+  if (!resource) {
+    const missing = notFound(`${type}/${id} not found`);
+    if (also) markAudited(missing);
+    throw missing;
+  }
   return kind.rules?.onRead ? kind.rules.onRead(ctx, resource) : resource;
 }
 

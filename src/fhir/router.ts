@@ -12,7 +12,7 @@ import { computeIndicators, indicatorQuery } from '../domain/indicators.js';
 import { copyRequest, reactivateRequest, remindTask } from '../domain/referrals.js';
 import type { ScheduledJob } from '../queues/schedule.js';
 import { authorize } from '../domain/access.js';
-import { audit, auditedEntities, auditTrail, dropAuditSince, flushAudit, markAudited, PATIENT_DATA, type AuditRecord } from '../domain/audit.js';
+import { audit, auditedEntities, auditTrail, dropAuditSince, flushAudit, isAudited, markAudited, PATIENT_DATA, type AuditRecord } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
 import type { SearchQuery } from '../domain/search.js';
 import {
@@ -241,9 +241,9 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
       if (request.tx) await flushAudit(request.tx, trail, services.clock.now());
     }
   } catch (err) {
-    // The writes were rolled back, their events with them: what is stored is the refusal.
+    // The writes were rolled back, their events with them: what is stored is the refusal (unless already stored).
     dropAuditSince(trail, 0);
-    const refused = refusalRecord(request, err);
+    const refused = isAudited(err) ? undefined : refusalRecord(request, err);
     if (refused) {
       audit(trail, refused);
       await services.audit.append(trail, services.clock.now()).catch(() => undefined); // the error answered is the request's own
@@ -446,8 +446,9 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
   }
   if (segments.length === 2) {
     if (method === 'GET') {
-      const resource = await readResource(ctx, type, id);
-      if (PATIENT_DATA.has(type)) audit(request.audit, { action: 'R', interaction: 'read', status: 200, resourceType: type, entities: auditedEntities([resource]) });
+      // Alone, the read stores its audit event in its own statement; within a Bundle, the Bundle stores it.
+      const resource = await readResource(ctx, type, id, request.tx ? undefined : request.audit);
+      if (request.tx && PATIENT_DATA.has(type)) audit(request.audit, { action: 'R', interaction: 'read', status: 200, resourceType: type, entities: auditedEntities([resource]) });
       return { status: 200, body: resource, headers: versionHeaders(services, resource) };
     }
     if (method === 'PUT' && type === 'Task' && isSdoTask(request.body)) {

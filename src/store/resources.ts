@@ -223,14 +223,18 @@ export async function findByNationalKeys(q: Queryable, info: TableInfo, keys: st
 }
 
 /** The current rendering of a resource, if it exists and `visible` holds for its row. */
-export async function readCurrent(q: Queryable, info: TableInfo, id: string, visible: SqlFragment): Promise<Resource | undefined> {
-  const { rows } = await run<{ content: Resource }>(
-    q,
-    sql`SELECT h.content FROM ${raw(info.table)} t
+export async function readCurrent(
+  q: Queryable,
+  info: TableInfo,
+  id: string,
+  visible: SqlFragment,
+  /** A statement to run as part of the read, over its result `r (content, version)` (e.g. the read's audit event). */
+  also?: SqlFragment
+): Promise<Resource | undefined> {
+  const read = sql`SELECT h.content, t.version FROM ${raw(info.table)} t
         JOIN resource_history h ON h.resource_type = ${info.type} AND h.id = t.id AND h.version = t.version
-        WHERE t.id = ${id} AND ${visible}`,
-    { prepare: true }
-  );
+        WHERE t.id = ${id} AND ${visible}`;
+  const { rows } = await run<{ content: Resource }>(q, also ? sql`WITH r AS (${read}), also AS (${also}) SELECT content FROM r` : read, { prepare: true });
   return rows[0]?.content;
 }
 
