@@ -23,10 +23,11 @@ const WARM_UP_SECONDS = 5;
 /**
  * Memory is flat when, after warm-up, the floor RSS (the lowest sample of each
  * minute: where the process returns after a collection) of the last third is
- * less than 10 % above the first third's, and the floors' least-squares slope
- * is under 2 MB/min (about 6 % of the gateway's RSS over ten minutes). A leak
- * raises the floor; the mean RSS mostly tells when the collector last ran
- * (it swings by 100 MB and more within a minute), so it is reported, not judged.
+ * less than 10 % above the first third's, and the floors' slope (Theil–Sen,
+ * so that one odd minute does not tilt it) is under 2 MB/min (about 6 % of the
+ * gateway's RSS over ten minutes). A leak raises the floor; the mean RSS
+ * mostly tells when the collector last ran (it swings by 100 MB and more
+ * within a minute), so it is reported, not judged.
  */
 const MAX_GROWTH = 0.1;
 const MAX_SLOPE = 2;
@@ -71,6 +72,17 @@ function slope(samples: RssSample[]): number {
   return den > 0 ? (num / den) * 60 : 0;
 }
 
+/** Theil–Sen slope (the median of the slopes between every two samples), MB per minute: one odd minute does not tilt it. */
+function robustSlope(samples: RssSample[]): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    for (let j = i + 1; j < samples.length; j++) if (samples[j].t > samples[i].t) slopes.push(((samples[j].mb - samples[i].mb) / (samples[j].t - samples[i].t)) * 60);
+  }
+  slopes.sort((a, b) => a - b);
+  const mid = Math.floor(slopes.length / 2);
+  return slopes.length % 2 ? slopes[mid] : (slopes[mid - 1] + slopes[mid]) / 2;
+}
+
 /** The lowest sample of each minute: the RSS the process comes back to after a collection. */
 function floors(samples: RssSample[]): RssSample[] {
   const byMinute = new Map<number, RssSample>();
@@ -95,13 +107,13 @@ function memoryVerdict(samples: RssSample[], warmUp: number): { flat: boolean; l
   const low = floors(after);
   if (low.length < 3) return { flat: false, line: `too few minutes after the ${warmUp} s warm-up to judge` };
   const floor = thirds(low);
-  const floorSlope = slope(low);
+  const floorSlope = robustSlope(low);
   const all = thirds(after);
   const flat = floor.growth < MAX_GROWTH && floorSlope < MAX_SLOPE;
   const pct = (g: number): string => `${g >= 0 ? '+' : ''}${(g * 100).toFixed(1)} %`;
   const line =
     `RSS after the ${warmUp} s warm-up (${after.length} samples, one a second; ${low.length} minute floors): ` +
-    `floors ${low.map((s) => s.mb.toFixed(0)).join(', ')} MB; first third of the floors ${floor.first.toFixed(1)} MB, last third ${floor.last.toFixed(1)} MB (${pct(floor.growth)}), slope ${floorSlope.toFixed(2)} MB/min. ` +
+    `floors ${low.map((s) => s.mb.toFixed(0)).join(', ')} MB; first third of the floors ${floor.first.toFixed(1)} MB, last third ${floor.last.toFixed(1)} MB (${pct(floor.growth)}), Theil–Sen slope ${floorSlope.toFixed(2)} MB/min. ` +
     `Mean RSS (not judged): first third ${all.first.toFixed(1)} MB, last third ${all.last.toFixed(1)} MB (${pct(all.growth)}), slope ${slope(after).toFixed(2)} MB/min, range ${Math.min(...after.map((s) => s.mb)).toFixed(0)}–${Math.max(...after.map((s) => s.mb)).toFixed(0)} MB. ` +
     `Criterion: flat when the floors grow under ${MAX_GROWTH * 100} % and their slope is under ${MAX_SLOPE} MB/min.`;
   return { flat, line };

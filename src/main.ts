@@ -128,6 +128,12 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       server.once('error', reject);
     });
     server?.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+    // Idle keep-alive connections stay open longer than clients and load balancers usually keep theirs
+    // (Node's 5 s default closes sockets a client may be reusing at that very moment: ECONNRESET).
+    if (server) {
+      server.keepAliveTimeout = 65_000;
+      server.headersTimeout = 66_000;
+    }
     logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
   }
 
