@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { Response } from 'supertest';
 import { FHIR_JSON, testNir, testPatient, waitFor, type TestGateway } from './helpers.js';
-import { moved, volet } from './referral-world.js';
+import { moved, submission as referralSubmission } from './referral-world.js';
 import { CALLERS, VARIANTS, type Caller, type Variant } from './access-matrix.data.js';
 
 export const FINESS = 'https://finess.esante.gouv.fr';
@@ -111,32 +111,7 @@ function directory(): Bundle {
 function submission(side: Side, nir: string, units: string[]): Bundle {
   const s = SIDES[side];
   const patient = testPatient({ identifier: [{ system: NIR_SYSTEM, value: nir, use: 'official' }], name: [{ use: 'official', family: s.family, given: ['Jeanne'] }] });
-  const entry = (fullUrl: string, resource: object, ifNoneExist?: string) => ({
-    fullUrl,
-    resource,
-    request: { method: 'POST', url: (resource as { resourceType: string }).resourceType, ...(ifNoneExist ? { ifNoneExist } : {}) },
-  });
-  const request: ServiceRequest = {
-    resourceType: 'ServiceRequest',
-    status: 'active',
-    intent: 'order',
-    category: [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: 'SMR' }] }],
-    subject: { reference: 'urn:uuid:patient' },
-    requester: { reference: `Organization/${s.hospital}` },
-    performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),
-    supportingInfo: [{ reference: 'urn:uuid:medical' }, { reference: 'urn:uuid:care' }, { reference: 'urn:uuid:administrative' }],
-  };
-  return {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
-      entry('urn:uuid:patient', patient, `identifier=${NIR_SYSTEM}|${nir}`),
-      entry('urn:uuid:medical', volet('medical', 'urn:uuid:patient')),
-      entry('urn:uuid:care', volet('care', 'urn:uuid:patient')),
-      entry('urn:uuid:administrative', volet('administrative', 'urn:uuid:patient')),
-      entry('urn:uuid:request', request),
-    ] as Bundle['entry'],
-  };
+  return referralSubmission(units, patient, `Organization/${s.hospital}`);
 }
 
 /** One referral chain: its patient, request (to its unit and U3), tasks, volets, a message, a cancelled request, a subscription. */

@@ -19,6 +19,20 @@ export const ROR_HEADERS = {
   'Ror-Role-Metier-System': 'https://mos.esante.gouv.fr/NOS/TRE_R321-RoleMetier',
 };
 
+/** The environment that points a gateway process at a fake ROR. */
+export function rorEnv(fake: Pick<FakeRor, 'url' | 'tokenUrl' | 'clientId' | 'clientSecret'>): Record<string, string> {
+  return {
+    ROR_BASE_URL: fake.url,
+    ROR_TOKEN_URL: fake.tokenUrl,
+    ROR_CLIENT_ID: fake.clientId,
+    ROR_CLIENT_SECRET: fake.clientSecret,
+    ROR_PROFIL_UTILISATEUR_CODE: ROR_HEADERS['Ror-Profil-Utilisateur-Code'],
+    ROR_PROFIL_UTILISATEUR_SYSTEM: ROR_HEADERS['Ror-Profil-Utilisateur-System'],
+    ROR_ROLE_METIER_CODE: ROR_HEADERS['Ror-Role-Metier-Code'],
+    ROR_ROLE_METIER_SYSTEM: ROR_HEADERS['Ror-Role-Metier-System'],
+  };
+}
+
 /** What the fake serves and how it misbehaves. */
 export interface FakeRor {
   url: string;

@@ -10,7 +10,7 @@ import type { Bundle, Task } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../mappings/duration.js';
-import { ROR_HEADERS, startFakeRor, type FakeRor } from './fake-ror.js';
+import { rorEnv, startFakeRor, type FakeRor } from './fake-ror.js';
 import { createTestDatabase, startTestGateway, testPatient, waitFor, type TestGateway } from './helpers.js';
 import { startPrivatePostgres, startPrivateRedis, spawnWorker, type PrivatePostgres, type PrivateRedis, type WorkerProcess } from './private-services.js';
 import { as, current, idFrom, makeWorld, move, submission, type World } from './referral-world.js';
@@ -214,14 +214,7 @@ describe('workers killed with SIGKILL', () => {
         AIGUILLAGE_QUEUE_PREFIX: t.gateway.config.queuePrefix,
         AIGUILLAGE_JOB_LOCK_MS: '1500',
         AIGUILLAGE_RECONCILE_INTERVAL_MS: '500',
-        ROR_BASE_URL: fake.url,
-        ROR_TOKEN_URL: fake.tokenUrl,
-        ROR_CLIENT_ID: fake.clientId,
-        ROR_CLIENT_SECRET: fake.clientSecret,
-        ROR_PROFIL_UTILISATEUR_CODE: ROR_HEADERS['Ror-Profil-Utilisateur-Code'],
-        ROR_PROFIL_UTILISATEUR_SYSTEM: ROR_HEADERS['Ror-Profil-Utilisateur-System'],
-        ROR_ROLE_METIER_CODE: ROR_HEADERS['Ror-Role-Metier-Code'],
-        ROR_ROLE_METIER_SYSTEM: ROR_HEADERS['Ror-Role-Metier-System'],
+        ...rorEnv(fake),
       };
       const first = spawnWorker(env);
       workers.push(first);

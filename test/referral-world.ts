@@ -57,8 +57,8 @@ export function volet(kind: keyof typeof VOLETS, subject: string, status: Questi
   };
 }
 
-/** The transaction of an EHR: the patient (conditional on its INS), the three volets, the request to `units`. */
-export function submission(units: readonly string[], patient = testPatient()): Bundle {
+/** The transaction of an EHR: the patient (conditional on its INS), the three volets, the request to `units` from `requester`. */
+export function submission(units: readonly string[], patient = testPatient(), requester = 'Organization/chu'): Bundle {
   const nir = patient.identifier?.[0];
   const entry = (fullUrl: string, resource: object, ifNoneExist?: string): NonNullable<Bundle['entry']>[number] => ({
     fullUrl,
@@ -71,7 +71,7 @@ export function submission(units: readonly string[], patient = testPatient()): B
     intent: 'order',
     category: [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: 'SMR' }] }],
     subject: { reference: 'urn:uuid:patient' },
-    requester: { reference: 'Organization/chu' },
+    requester: { reference: requester },
     performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),
     supportingInfo: [{ reference: 'urn:uuid:medical' }, { reference: 'urn:uuid:care' }, { reference: 'urn:uuid:administrative' }],
   };

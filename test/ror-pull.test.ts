@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HealthcareService } from '@medplum/fhirtypes';
 import { RorClient } from '../src/ror/client.js';
 import { openSync, runSync, type PullDeps } from '../src/ror/pull.js';
-import { ROR_HEADERS, startFakeRor, type FakeRor } from './fake-ror.js';
+import { ROR_HEADERS, rorEnv, startFakeRor, type FakeRor } from './fake-ror.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -186,14 +186,7 @@ describe('scheduled and manual pulls', () => {
         DATABASE_URL: databaseUrl,
         REDIS_URL: 'redis://127.0.0.1:6379/15',
         AIGUILLAGE_QUEUE_PREFIX: 'test-cli-ror',
-        ROR_BASE_URL: fake.url,
-        ROR_TOKEN_URL: fake.tokenUrl,
-        ROR_CLIENT_ID: fake.clientId,
-        ROR_CLIENT_SECRET: fake.clientSecret,
-        ROR_PROFIL_UTILISATEUR_CODE: ROR_HEADERS['Ror-Profil-Utilisateur-Code'],
-        ROR_PROFIL_UTILISATEUR_SYSTEM: ROR_HEADERS['Ror-Profil-Utilisateur-System'],
-        ROR_ROLE_METIER_CODE: ROR_HEADERS['Ror-Role-Metier-Code'],
-        ROR_ROLE_METIER_SYSTEM: ROR_HEADERS['Ror-Role-Metier-System'],
+        ...rorEnv(fake),
       },
       timeout: 60_000,
     });
