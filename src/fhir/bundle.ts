@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { authorize } from '../domain/access.js';
 import { writeDirectoryBatch, type BatchItem } from '../domain/directory-batch.js';
-import { audit, dropAuditSince, flushAudit } from '../domain/audit.js';
+import { audit, dropAuditSince, flushAudit, isAudited } from '../domain/audit.js';
 import { kindOf } from '../domain/kinds.js';
 import { createResource, findConditionalMatch, findUpsertTarget, requireKind, type CallContext } from '../domain/resources.js';
 import type { Queryable } from '../store/db.js';
@@ -265,7 +265,8 @@ export async function batchEntry(services: FhirServices, request: FhirRequest, e
     if (!fhirError) throw err;
     if (tx) await tx.query('ROLLBACK TO SAVEPOINT batch_entry');
     dropAuditSince(request.audit, mark);
-    const refused = entryReq ? refusalRecord(entryReq, err) : undefined;
+    // (An entry run as a request of its own, outside a Bundle's jobs, has stored its refusal already.)
+    const refused = entryReq && !isAudited(err) ? refusalRecord(entryReq, err) : undefined;
     if (refused) audit(request.audit, refused);
     return errorEntry(fhirError);
   }

@@ -28,14 +28,11 @@ export class RateLimiter {
   private buckets = new Map<string, Bucket>();
   private lastSweep = 0;
 
-  constructor(
-    private readonly limit: RateLimit,
-    private readonly now: () => number = () => performance.now()
-  ) {}
+  constructor(private readonly limit: RateLimit) {}
 
   /** Takes one token for `key`: 0 when allowed, else the seconds to wait before the next one. */
   take(key: string): number {
-    const now = this.now();
+    const now = performance.now();
     this.sweep(now);
     const { rate, burst } = this.limit;
     const bucket = this.buckets.get(key);
