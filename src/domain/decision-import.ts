@@ -36,7 +36,7 @@ import type { Clock } from './clock.js';
 import { KINDS } from './kinds.js';
 import { activeSubscriptionsSql, scheduleNotifications } from './notifications.js';
 import { hasAnyRole, type Principal } from './principal.js';
-import { sameContent, stamp } from './resources.js';
+import { sameContent } from './resources.js';
 
 export const MDPH_IMPORT_QUEUE = 'mdph-import';
 const PART_BYTES = 1 << 20;
@@ -423,7 +423,7 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
   const personCreates: VersionWrite[] = [];
   for (const [id, person] of persons) {
     const current = storedPersons.get(id);
-    const row = { ...patientRow(person), owner_org: mdphKey(dept) };
+    const row = Object.assign(patientRow(person), { owner_org: mdphKey(dept) });
     if (!current) {
       personCreates.push(versionWrite(person, id, 1, now, row));
     } else if (!sameContent(person, current.content)) {
@@ -449,7 +449,7 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
     const previousTargets = ((current?.content as ServiceRequest | undefined)?.performer ?? []).map((p) => p.identifier?.value).filter((v): v is string => !!v);
     const allTargets = [...new Set([...previousTargets, ...targets])];
     const decision = decisionOf(dept, row, patientId, allTargets);
-    const columns = { ...serviceRequestRow(decision), ...decisionColumns(dept, row) };
+    const columns = Object.assign(serviceRequestRow(decision), decisionColumns(dept, row));
     if (!current) {
       decisionCreates.push(versionWrite(decision, id, 1, now, columns));
     } else if (!sameContent({ ...decision, status: (current.content as ServiceRequest).status }, current.content)) {
@@ -469,9 +469,15 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
   await createDecisionTasks(q, dept, newTasks, now, scheduled, false);
 }
 
+/**
+ * A version to write. The resource was built for this write alone, so it is
+ * stamped in place (as `stamp` would, without copying it: an import makes
+ * millions of them).
+ */
 function versionWrite(resource: Patient | ServiceRequest | Task, id: string, version: number, now: string, row: Row): VersionWrite {
-  const stored = stamp(resource, id, version, now);
-  return { resource: stored, version, lastUpdated: now, row, identifiers: identifierKeys((stored as { identifier?: [] }).identifier) };
+  resource.id = id;
+  resource.meta = { ...resource.meta, versionId: String(version), lastUpdated: now };
+  return { resource, version, lastUpdated: now, row, identifiers: identifierKeys(resource.identifier) };
 }
 
 /** Creates the tasks of targeted (or claiming) ESMS, with each ESMS's organization keys, in one statement. */
@@ -505,8 +511,7 @@ export async function createDecisionTasks(
   const writes = tasks.map((t) => {
     const id = decisionIds.task(t.decisionId, t.finess);
     const task = decisionTaskOf(t.decisionId, t.patientId, dept, t.finess, now, claimed);
-    return versionWrite(task, id, 1, now, {
-      ...taskRow(task),
+    return versionWrite(task, id, 1, now, Object.assign(taskRow(task), {
       module: 'decision',
       business_status: '39',
       esms_finess: t.finess,
@@ -520,7 +525,7 @@ export async function createDecisionTasks(
       individual: t.individual,
       validity_start: t.validFrom,
       validity_end: t.validTo,
-    });
+    }));
   });
   await insertFirstVersions(q, KINDS.Task, writes, { prepare: writes.length <= 20 });
   await scheduleNotifications(q, writes.map((w) => w.resource), new Date(now), scheduled, rows[0]?.subscriptions ?? []);
