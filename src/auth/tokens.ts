@@ -11,6 +11,7 @@ import { isRole, type Principal } from '../domain/principal.js';
 import type { Queryable } from '../store/db.js';
 
 const ALG = 'ES256';
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Settings of token issuing and checking. */
 export interface TokenSettings {
@@ -80,6 +81,9 @@ export class TokenService {
 
   /** The principal of a bearer token; throws InvalidToken. */
   async verify(token: string): Promise<Principal> {
+    // A JWT is three base64url parts without padding (RFC 7515 §7.1): refuse any other spelling of the same bytes
+    // (jose decodes a padded signature, so a token re-encoded in base64 would pass whenever it has no '+' or '/').
+    if (!COMPACT_JWS.test(token)) throw new InvalidToken('not a compact JWS (three base64url parts, no padding)');
     const now = Date.now() / 1000;
     const cached = this.cache.get(token);
     if (cached && cached.exp > now) return cached.principal;
