@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Server } from 'node:http';
+import v8 from 'node:v8';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { TokenService } from './auth/tokens.js';
@@ -66,6 +67,8 @@ export async function openStore(config: Config, logger: Logger): Promise<Databas
 
 /** Starts the gateway. */
 export async function start(config: Config, options: StartOptions): Promise<Gateway> {
+  // The process is the gateway's: its heap grows by a bounded factor (see Config.heapGrowingPercent).
+  if (config.heapGrowingPercent > 0) v8.setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const db = await openStore(config, logger);

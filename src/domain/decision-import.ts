@@ -278,8 +278,12 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
   });
   const result = await summary(deps.db, importId);
-  // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace.
-  if (result.rowsOk >= 10_000) await deps.db.exec('ANALYZE referral; ANALYZE task; ANALYZE patient');
+  // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace; and
+  // vacuum the decisions so that indicators read them from their index alone (VACUUM runs on its own, outside any transaction).
+  if (result.rowsOk >= 10_000) {
+    await deps.db.exec('VACUUM (ANALYZE) referral');
+    await deps.db.exec('ANALYZE task; ANALYZE patient');
+  }
   return result;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Indicators of orientation decisions (the CNSA decision-support set, seed
  * 003), by MDPH department and ESMS category, computed from the domain tables
- * in two statements:
+ * in three statements:
  *
  * - waiting list: persons with a valid decision whose task in an ESMS is on
  *   the waiting list (42 liste d'attente, 72 admissible);
@@ -61,27 +61,25 @@ export function indicatorQuery(principal: Principal | undefined, params: URLSear
 
 export async function computeIndicators(q: Queryable, query: IndicatorQuery): Promise<Parameters> {
   const scope = [query.today, query.department ?? null, query.category ?? null];
-  // Decisions: valid ones, Creton, expiring.
-  const decisions = await q.query<{ department: string; category: string; creton: string; expiring: string }>(
-    `SELECT r.department, r.esms_category AS category, count(*) FILTER (WHERE r.creton) AS creton, count(*) FILTER (WHERE r.validity_end <= $1::date + 90) AS expiring
-       FROM referral r
-      WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
-        AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-      GROUP BY r.department, r.esms_category`,
-    scope
-  );
-  // Persons with a valid decision and no admission anywhere (admissions read from the tasks alone).
-  const withoutSolution = await q.query<{ department: string; category: string; persons: string }>(
-    `WITH admitted AS (
-       SELECT DISTINCT department, individual FROM task
-        WHERE module = 'decision' AND business_status = ANY($4::text[]) AND ($2::text IS NULL OR department = $2)
-     )
-     SELECT department, esms_category AS category, count(*) AS persons FROM (
-       SELECT DISTINCT r.department, r.esms_category, r.individual
-         FROM referral r LEFT JOIN admitted a ON a.department = r.department AND a.individual = r.individual
-        WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date AND a.individual IS NULL
+  // Valid decisions, read once from their index (referral_decision_group) in department, category and person
+  // order, grouped as read: by person first (a person may hold several), then by department and category: Creton
+  // and expiring decisions, and persons "sans solution" (no admission anywhere: the admitted, read from the tasks
+  // alone, are few and hashed once).
+  const decisions = await q.query<{ department: string; category: string; creton: string; expiring: string; persons: string }>(
+    `WITH persons AS (
+       SELECT r.department, r.esms_category, r.individual,
+              bool_and((r.department, r.individual) NOT IN (
+                SELECT t.department, t.individual FROM task t
+                 WHERE t.module = 'decision' AND t.business_status = ANY($4::text[]) AND t.department IS NOT NULL AND t.individual IS NOT NULL
+                   AND ($2::text IS NULL OR t.department = $2))) AS without_solution,
+              count(*) FILTER (WHERE r.creton) AS creton, count(*) FILTER (WHERE r.validity_end <= $1::date + 90) AS expiring
+         FROM referral r
+        WHERE r.module = 'decision' AND r.status = 'active' AND r.validity_start <= $1::date AND r.validity_end >= $1::date
           AND ($2::text IS NULL OR r.department = $2) AND ($3::text IS NULL OR r.esms_category = $3)
-     ) persons GROUP BY department, esms_category`,
+        GROUP BY r.department, r.esms_category, r.individual
+     )
+     SELECT department, esms_category AS category, sum(creton) AS creton, sum(expiring) AS expiring, count(*) FILTER (WHERE without_solution) AS persons
+       FROM persons GROUP BY department, esms_category`,
     [...scope, [...ADMITTED_STATUSES]]
   );
   // Tasks of valid decisions (the decision's department, category, person and validity are copied on its
@@ -106,20 +104,18 @@ export async function computeIndicators(q: Queryable, query: IndicatorQuery): Pr
       GROUP BY t.department, t.esms_category, t.status_reason`,
     [...scope, [...WAITING_STATUSES], [...IMPOSSIBLE_STATUSES]]
   );
-  // Installed places, from the directory.
+  // Installed places, from the directory, for the groups found.
+  const found = new Map<string, [string, string]>();
+  for (const r of [...decisions.rows, ...tasks.rows]) found.set(`${r.department}|${r.category}`, [r.department, r.category]);
   const places = await q.query<{ department: string; category: string; places: string }>(
-    `WITH wanted AS (
-       SELECT DISTINCT department, esms_category FROM referral
-        WHERE module = 'decision' AND ($1::text IS NULL OR department = $1) AND ($2::text IS NULL OR esms_category = $2)
-     )
-     SELECT w.department, w.esms_category AS category, coalesce(sum((c->>'count')::int), 0) AS places
-       FROM wanted w
+    `SELECT w.department, w.esms_category AS category, coalesce(sum((c->>'count')::int), 0) AS places
+       FROM unnest($1::text[], $2::text[]) AS w(department, esms_category)
        JOIN organization o ON o.type_codes @> ARRAY[w.esms_category]::text[] AND EXISTS (SELECT 1 FROM unnest(o.postal_codes) p WHERE p LIKE w.department || '%')
        JOIN location l ON l.organization_id = o.id
        CROSS JOIN LATERAL jsonb_array_elements(l.capacities) c
       WHERE coalesce(c->>'status', '01') = '01'
       GROUP BY w.department, w.esms_category`,
-    [query.department ?? null, query.category ?? null]
+    [[...found.values()].map(([d]) => d), [...found.values()].map(([, c]) => c)]
   );
   const groups = new Map<string, Group>();
   const group = (department: string, category: string): Group => {
@@ -131,15 +127,14 @@ export async function computeIndicators(q: Queryable, query: IndicatorQuery): Pr
     }
     return g;
   };
-  for (const r of decisions.rows) Object.assign(group(r.department, r.category), { creton: Number(r.creton), expiring: Number(r.expiring) });
-  for (const r of withoutSolution.rows) group(r.department, r.category).withoutSolution = Number(r.persons);
+  for (const r of decisions.rows) Object.assign(group(r.department, r.category), { creton: Number(r.creton), expiring: Number(r.expiring), withoutSolution: Number(r.persons) });
   for (const r of tasks.rows) {
     const g = group(r.department, r.category);
     if (r.reason !== null) g.impossible.set(r.reason, Number(r.impossible));
     else if (r.median_delay !== null) g.medianDelay = Math.round(Number(r.median_delay) * 10) / 10;
     else g.waiting = Number(r.waiting);
   }
-  for (const r of places.rows) if (groups.has(`${r.department}|${r.category}`)) group(r.department, r.category).places = Number(r.places);
+  for (const r of places.rows) group(r.department, r.category).places = Number(r.places);
   const parameter: ParametersParameter[] = [{ name: 'date', valueDate: query.today }];
   for (const g of [...groups.values()].sort((a, b) => a.department.localeCompare(b.department) || a.category.localeCompare(b.category))) {
     parameter.push({
