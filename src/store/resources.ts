@@ -108,18 +108,21 @@ function arrayLiteral(values: readonly string[]): string {
 
 /**
  * Inserts the first version of several resources of one table in one
- * statement (same columns in every row). The rows travel as one JSON
- * document of positional arrays, `[id, version, lastUpdated, content,
- * ...columns]`: one parameter whatever the number of rows, parsed by
- * PostgreSQL in one pass, each field then read by its position (cheaper, on
- * both sides, than objects keyed by column name). `prepare` when the
- * statement is run often with the same columns.
+ * statement (same columns in every row). Three JSON documents travel, one
+ * per table written: the rows as positional arrays `[id, version,
+ * lastUpdated, ...columns]`, the renderings (whose id, version and time the
+ * history reads from their `meta`), and the identifiers. Each is parsed by
+ * PostgreSQL in one pass and read by one insert, so that no rendering is
+ * copied into a shared intermediate result. `prepare` when the statement is
+ * run often with the same columns (a transaction that sets
+ * `plan_cache_mode = force_generic_plan` then also spares the planner the
+ * documents: they stay parameters instead of becoming constants it copies).
  */
 export async function insertFirstVersions(q: Queryable, info: TableInfo, writes: VersionWrite[], options: { prepare?: boolean } = {}): Promise<void> {
   if (writes.length === 0) return;
   const names = Object.keys(writes[0].row);
   const types = await columnTypes(q, info.table);
-  const FIRST = 4; // id, version, last_updated, content
+  const FIRST = 3; // id, version, last_updated
   const reads = names.map((n, i) => {
     const udt = types.get(n);
     if (!udt) throw new Error(`${info.table} has no column ${n}`);
@@ -127,31 +130,35 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
     return udt === 'jsonb' ? sql`e -> ${trusted(String(FIRST + i))}` : sql`(e ->> ${trusted(String(FIRST + i))})::${trusted(sqlType(udt))}`;
   });
   const rows: unknown[][] = new Array(writes.length);
+  const renderings: Resource[] = new Array(writes.length);
   const identifiers: string[][] = [];
   for (let w = 0; w < writes.length; w++) {
     const write = writes[w];
-    const id = write.resource.id as string;
-    const row: unknown[] = [id, write.version, write.lastUpdated, write.resource];
+    const resource = write.resource;
+    const id = resource.id as string;
+    if (resource.meta?.versionId !== String(write.version) || resource.meta.lastUpdated !== write.lastUpdated) {
+      throw new Error(`${info.type}/${id}: meta does not match the version written`);
+    }
+    const row: unknown[] = [id, write.version, write.lastUpdated];
     for (const n of names) {
       const v = write.row[n];
       row.push(Array.isArray(v) ? arrayLiteral(v) : v !== null && typeof v === 'object' ? v.json : v);
     }
     rows[w] = row;
+    renderings[w] = resource;
     for (const i of write.identifiers) identifiers.push([id, i.system, i.value]);
   }
   const columns = names.length > 0 ? sql`, ${join(names.map((n) => sql`${raw(n)}`), ', ')}` : sql``;
   await run(
     q,
-    sql`WITH x AS (
-        SELECT e ->> 0 AS id, (e ->> 1)::int4 AS version, (e ->> 2)::timestamptz AS last_updated, e -> 3 AS content${join(
-          reads.map((r, i) => sql`, ${r} AS ${raw(names[i])}`),
-          ''
-        )}
+    sql`WITH r AS (
+        INSERT INTO ${raw(info.table)} (id, version, last_updated${columns})
+        SELECT e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz${join(reads.map((r) => sql`, ${r}`), '')}
           FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) AS e
-      ), r AS (
-        INSERT INTO ${raw(info.table)} (id, version, last_updated${columns}) SELECT id, version, last_updated${columns} FROM x
       ), h AS (
-        INSERT INTO resource_history (resource_type, id, version, last_updated, content) SELECT ${info.type}, id, version, last_updated, content FROM x
+        INSERT INTO resource_history (resource_type, id, version, last_updated, content)
+        SELECT ${info.type}, c ->> 'id', (c -> 'meta' ->> 'versionId')::int4, (c -> 'meta' ->> 'lastUpdated')::timestamptz, c
+          FROM jsonb_array_elements(${JSON.stringify(renderings)}::jsonb) AS c
       )
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
       SELECT ${info.type}, i ->> 0, i ->> 1, i ->> 2 FROM jsonb_array_elements(${JSON.stringify(identifiers)}::jsonb) AS i`,
