@@ -437,7 +437,7 @@ export async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     if (!p?.gateway && !hasAnyRole(p, ['admin'])) {
       const key = principalKey(p) ?? '';
       const { rows } = await e.q.query<{ ok: boolean }>(
-        `SELECT v.author_keys @> ARRAY[$2]::text[] OR EXISTS (SELECT 1 FROM referral r WHERE r.volet_ids @> ARRAY[v.id] AND r.requester_keys @> ARRAY[$2]::text[]) AS ok FROM volet v WHERE v.id = $1`,
+        `SELECT v.author_keys @> ARRAY[$2]::text[] OR EXISTS (SELECT 1 FROM referral r WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[v.id] AND r.requester_keys @> ARRAY[$2]::text[]) AS ok FROM volet v WHERE v.id = $1`,
         [e.id, key]
       );
       if (!rows[0]?.ok) throw forbidden('A volet is changed by the organization that wrote it or sent the request; a receiving unit reads it', 'QuestionnaireResponse');
