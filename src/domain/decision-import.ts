@@ -268,6 +268,14 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   }
   await launchRest();
   await drain();
+  // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace, and vacuum
+  // the decisions so that indicators read them from their index alone. This is part of the import: it is done
+  // before the import says it is completed (VACUUM runs on its own, outside any transaction; run again, it is harmless).
+  const { rows: totals } = await deps.db.query<{ ok: number }>(`SELECT coalesce(sum(rows_ok), 0)::int AS ok FROM decision_import_chunk WHERE import_id = $1`, [importId]);
+  if (totals[0].ok >= 10_000) {
+    await deps.db.exec('VACUUM (ANALYZE) referral');
+    await deps.db.exec('ANALYZE task; ANALYZE patient');
+  }
   await deps.db.transaction(async (q) => {
     await q.query(
       `UPDATE decision_import i SET state = 'completed', updated_at = now(), rows_done = c.done, rows_ok = c.ok, rows_rejected = c.rejected
@@ -277,14 +285,7 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     );
     await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
   });
-  const result = await summary(deps.db, importId);
-  // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace; and
-  // vacuum the decisions so that indicators read them from their index alone (VACUUM runs on its own, outside any transaction).
-  if (result.rowsOk >= 10_000) {
-    await deps.db.exec('VACUUM (ANALYZE) referral');
-    await deps.db.exec('ANALYZE task; ANALYZE patient');
-  }
-  return result;
+  return summary(deps.db, importId);
 }
 
 async function fail(db: Database, importId: string, error: string): Promise<void> {
