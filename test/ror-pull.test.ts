@@ -26,7 +26,7 @@ function depsFor(t: TestGateway, fake: FakeRor): PullDeps {
 /** Every directory resource as stored: type/id → version and content (server meta aside). */
 async function snapshot(t: TestGateway): Promise<Map<string, string>> {
   const { rows } = await t.gateway.db.query<{ k: string; v: string }>(
-    `SELECT h.resource_type || '/' || h.id AS k, t.version || ' ' || (h.content - 'meta')::text || coalesce(h.content->'meta'->>'tag', '') AS v
+    `SELECT h.resource_type || '/' || h.id AS k, t.version || ' ' || (h.content::jsonb - 'meta')::text || coalesce(h.content->'meta'->>'tag', '') AS v
        FROM (SELECT 'Organization' AS type, id, version FROM organization UNION ALL SELECT 'Location', id, version FROM location UNION ALL SELECT 'HealthcareService', id, version FROM healthcare_service) t
        JOIN resource_history h ON h.resource_type = t.type AND h.id = t.id AND h.version = t.version`
   );

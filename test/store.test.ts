@@ -52,7 +52,7 @@ function write(id: string, i: number): VersionWrite {
 async function stored(db: Database, prefix: string): Promise<unknown[]> {
   const { rows } = await db.query<Record<string, unknown>>(
     `SELECT substr(l.id, length($1) + 1) AS id, l.version, l.last_updated, l.status, l.name, l.type_codes, l.latitude, l.longitude, l.capacities, l.source_updated_at, l.tags,
-            h.content - 'id' AS content,
+            h.content::jsonb - 'id' AS content,
             (SELECT array_agg(i.system || '=' || i.value ORDER BY i.system, i.value) FROM resource_identifier i WHERE i.resource_type = 'Location' AND i.resource_id = l.id) AS identifiers
        FROM location l JOIN resource_history h ON h.resource_type = 'Location' AND h.id = l.id AND h.version = l.version
       WHERE l.id LIKE $1 || '%' ORDER BY l.id`,

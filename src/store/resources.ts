@@ -7,7 +7,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Row } from '../../mappings/resource-rows.js';
 import type { Queryable } from './db.js';
-import { join, raw, run, sql, trusted, type SqlFragment } from './sql.js';
+import { join, raw, run, shared, sql, trusted, type SqlFragment } from './sql.js';
 
 /** What the store needs to know of a resource type. */
 export interface TableInfo {
@@ -64,7 +64,7 @@ export async function insertFirstVersion(
         VALUES (${id}, ${write.version}, ${write.lastUpdated}::timestamptz${names.length ? sql`, ${vals}` : sql``})
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
-        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::text::jsonb)
+        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::json)
       )${also ? sql`, also AS (${also})` : sql``}
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
       SELECT ${info.type}, ${id}, s, v FROM unnest(${systems}::text[], ${identifierValues}::text[]) AS x(s, v)`,
@@ -149,16 +149,17 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
     for (const i of write.identifiers) identifiers.push([id, i.system, i.value]);
   }
   const columns = names.length > 0 ? sql`, ${join(names.map((n) => sql`${raw(n)}`), ', ')}` : sql``;
+  const rowsDocument = shared(JSON.stringify(rows));
   await run(
     q,
     sql`WITH r AS (
         INSERT INTO ${raw(info.table)} (id, version, last_updated${columns})
         SELECT e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz${join(reads.map((r) => sql`, ${r}`), '')}
-          FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) AS e
+          FROM jsonb_array_elements(${rowsDocument}::jsonb) AS e
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
-        SELECT ${info.type}, c ->> 'id', (c -> 'meta' ->> 'versionId')::int4, (c -> 'meta' ->> 'lastUpdated')::timestamptz, c
-          FROM jsonb_array_elements(${JSON.stringify(renderings)}::jsonb) AS c
+        SELECT ${info.type}, e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz, c
+          FROM ROWS FROM (jsonb_array_elements(${rowsDocument}::jsonb), json_array_elements(${JSON.stringify(renderings)}::json)) AS x(e, c)
       )
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
       SELECT ${info.type}, i ->> 0, i ->> 1, i ->> 2 FROM jsonb_array_elements(${JSON.stringify(identifiers)}::jsonb) AS i`,
@@ -211,7 +212,7 @@ export async function writeNextVersion(q: Queryable, info: TableInfo, write: Ver
         WHERE id = ${id}
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
-        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::text::jsonb)
+        VALUES (${info.type}, ${id}, ${write.version}, ${write.lastUpdated}::timestamptz, ${JSON.stringify(write.resource)}::json)
       ), d AS (
         DELETE FROM resource_identifier i
         WHERE i.resource_type = ${info.type} AND i.resource_id = ${id}

@@ -21,14 +21,22 @@ export class SqlFragment {
     return { text, params };
   }
 
-  private render(params: unknown[]): string {
+  private render(params: unknown[], placed = new Map<SharedValue, number>()): string {
     let text = this.strings[0];
     for (let i = 0; i < this.values.length; i++) {
       const value = this.values[i];
       if (value instanceof SqlFragment) {
-        text += value.render(params);
+        text += value.render(params, placed);
       } else if (value instanceof RawSql) {
         text += value.text;
+      } else if (value instanceof SharedValue) {
+        let n = placed.get(value);
+        if (n === undefined) {
+          params.push(value.value);
+          n = params.length;
+          placed.set(value, n);
+        }
+        text += `$${n}`;
       } else {
         params.push(value);
         text += `$${params.length}`;
@@ -41,6 +49,16 @@ export class SqlFragment {
 
 class RawSql {
   constructor(readonly text: string) {}
+}
+
+/** A value sent once however many times the statement reads it (a large document read by two inserts). */
+class SharedValue {
+  constructor(readonly value: unknown) {}
+}
+
+/** One parameter for every place this value is interpolated. */
+export function shared(value: unknown): SharedValue {
+  return new SharedValue(value);
 }
 
 /** Builds a parameterised fragment. */
