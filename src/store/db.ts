@@ -21,6 +21,8 @@ export interface QueryResult<R> {
 
 /** Anything that runs a parameterised statement: the database or a transaction. */
 export interface Queryable {
+  /** Which driver runs it: PostgreSQL's (node-postgres) or the embedded one (PGlite). */
+  readonly kind: 'postgres' | 'embedded';
   /**
    * Runs one statement. `name` makes it a prepared statement, parsed and
    * planned once per connection: for the hot, fixed-shape statements only.
@@ -32,7 +34,6 @@ export interface Queryable {
 
 /** A connection pool (or the embedded database) that also opens transactions. */
 export interface Database extends Queryable {
-  readonly kind: 'postgres' | 'embedded';
   /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -57,6 +58,7 @@ class PostgresDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const tx: Queryable = {
+      kind: 'postgres',
       query: async <R>(text: string, params?: readonly unknown[], name?: string) => {
         const result = await client.query({ text, values: params as unknown[] | undefined, name });
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
@@ -118,6 +120,7 @@ class EmbeddedDatabase implements Database {
     // PGlite runs one transaction at a time and queues every other query behind it.
     return this.db.transaction(async (t) =>
       fn({
+        kind: 'embedded',
         query: async <R>(text: string, params?: readonly unknown[]) => {
           return embeddedResult(await t.query<R>(text, params as unknown[] | undefined));
         },

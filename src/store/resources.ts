@@ -106,6 +106,44 @@ function arrayLiteral(values: readonly string[]): string {
   return `${text}}`;
 }
 
+/** jsonb's binary input format: a version byte, then the JSON text. */
+const JSONB_VERSION = 1;
+
+/**
+ * A JSON array as a statement parameter. To PostgreSQL's driver it goes as
+ * UTF-8 bytes written item by item (binary format: jsonb takes a version byte
+ * first, json is its text). As one string, JSON.stringify would build it as a
+ * tree of parts that had to be copied whole into a fresh flat string before
+ * its bytes were counted and copied again, each large copy paging in new
+ * memory: a tenth of the gateway's time in a bulk import. The embedded
+ * driver takes the text.
+ */
+export function jsonArrayParam(q: Queryable, items: readonly unknown[], type: 'json' | 'jsonb'): string | Buffer {
+  if (q.kind !== 'postgres') return JSON.stringify(items);
+  let buffer = Buffer.allocUnsafe(0);
+  let offset = 0;
+  const ensure = (need: number, rest: number): void => {
+    if (need <= buffer.length) return;
+    // Room for the rest at about this item's size (doubling past that), so that the bytes are seldom copied.
+    const larger = Buffer.allocUnsafe(Math.max(need + rest, 2 * buffer.length));
+    buffer.copy(larger, 0, 0, offset);
+    buffer = larger;
+  };
+  ensure(2, 0);
+  if (type === 'jsonb') buffer[offset++] = JSONB_VERSION;
+  buffer[offset++] = 0x5b; // [
+  for (let i = 0; i < items.length; i++) {
+    const text = JSON.stringify(items[i]) ?? 'null';
+    // At most 3 bytes per UTF-16 unit, then ',' or ']'.
+    ensure(offset + 3 * text.length + 2, Math.ceil(1.25 * (text.length + 1) * (items.length - i - 1)));
+    if (i > 0) buffer[offset++] = 0x2c; // ,
+    offset += buffer.write(text, offset, 'utf8');
+  }
+  ensure(offset + 1, 0);
+  buffer[offset++] = 0x5d; // ]
+  return buffer.subarray(0, offset);
+}
+
 /**
  * Inserts the first version of several resources of one table in one
  * statement (same columns in every row). Three JSON documents travel, one
@@ -149,7 +187,7 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
     for (const i of write.identifiers) identifiers.push([id, i.system, i.value]);
   }
   const columns = names.length > 0 ? sql`, ${join(names.map((n) => sql`${raw(n)}`), ', ')}` : sql``;
-  const rowsDocument = shared(JSON.stringify(rows));
+  const rowsDocument = shared(jsonArrayParam(q, rows, 'jsonb'));
   await run(
     q,
     sql`WITH r AS (
@@ -159,10 +197,10 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
         SELECT ${info.type}, e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz, c
-          FROM ROWS FROM (jsonb_array_elements(${rowsDocument}::jsonb), json_array_elements(${JSON.stringify(renderings)}::json)) AS x(e, c)
+          FROM ROWS FROM (jsonb_array_elements(${rowsDocument}::jsonb), json_array_elements(${jsonArrayParam(q, renderings, 'json')}::json)) AS x(e, c)
       )
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
-      SELECT ${info.type}, i ->> 0, i ->> 1, i ->> 2 FROM jsonb_array_elements(${JSON.stringify(identifiers)}::jsonb) AS i`,
+      SELECT ${info.type}, i ->> 0, i ->> 1, i ->> 2 FROM jsonb_array_elements(${jsonArrayParam(q, identifiers, 'jsonb')}::jsonb) AS i`,
     options
   );
 }
