@@ -271,8 +271,7 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace, and vacuum
   // the decisions so that indicators read them from their index alone. This is part of the import: it is done
   // before the import says it is completed (VACUUM runs on its own, outside any transaction; run again, it is harmless).
-  const { rows: totals } = await deps.db.query<{ ok: number }>(`SELECT coalesce(sum(rows_ok), 0)::int AS ok FROM decision_import_chunk WHERE import_id = $1`, [importId]);
-  if (totals[0].ok >= 10_000) {
+  if ((await progressOf(deps.db, importId)).rows_ok >= 10_000) {
     await deps.db.exec('VACUUM (ANALYZE) referral');
     await deps.db.exec('ANALYZE task; ANALYZE patient');
   }

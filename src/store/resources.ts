@@ -148,10 +148,10 @@ export function jsonArrayParam(q: Queryable, items: readonly unknown[], type: 'j
  * Inserts the first version of several resources of one table in one
  * statement (same columns in every row). Three JSON documents travel, one
  * per table written: the rows as positional arrays `[id, version,
- * lastUpdated, ...columns]`, the renderings (whose id, version and time the
- * history reads from their `meta`), and the identifiers. Each is parsed by
- * PostgreSQL in one pass and read by one insert, so that no rendering is
- * copied into a shared intermediate result. `prepare` when the statement is
+ * lastUpdated, ...columns]`, the renderings, and the identifiers. Each is
+ * parsed by PostgreSQL once; the history reads the rows and the renderings
+ * side by side (ROWS FROM), so that no rendering is copied into a shared
+ * intermediate result. `prepare` when the statement is
  * run often with the same columns (a transaction that sets
  * `plan_cache_mode = force_generic_plan` then also spares the planner the
  * documents: they stay parameters instead of becoming constants it copies).
@@ -174,9 +174,6 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
     const write = writes[w];
     const resource = write.resource;
     const id = resource.id as string;
-    if (resource.meta?.versionId !== String(write.version) || resource.meta.lastUpdated !== write.lastUpdated) {
-      throw new Error(`${info.type}/${id}: meta does not match the version written`);
-    }
     const row: unknown[] = [id, write.version, write.lastUpdated];
     for (const n of names) {
       const v = write.row[n];
