@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Location } from '@medplum/fhirtypes';
 import { openDatabase, type Database } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
-import { insertFirstVersion, insertFirstVersions, jsonArrayParam, type VersionWrite } from '../src/store/resources.js';
+import { insertFirstVersion, insertFirstVersions, textArrayParam, type VersionWrite } from '../src/store/resources.js';
 import { createTestDatabase } from './helpers.js';
 
 const LOCATION = { type: 'Location', table: 'location' };
@@ -78,30 +78,25 @@ async function sameBothWays(db: Database): Promise<void> {
   expect(row.tags).toEqual([AWKWARD[4]]);
   expect(row.identifiers).toEqual([`urn:test=${AWKWARD[2]}`, `urn:test:other=v"1\\`]);
   expect((many[4] as { type_codes: string[] }).type_codes).toEqual([]);
+  await arraysArriveWhole(db);
   // Renderings are kept as the text written, to the byte.
   const { rows: texts } = await db.query<{ text: string }>(`SELECT content::text AS text FROM resource_history WHERE resource_type = 'Location' AND id = 'many-03'`);
   expect(texts[0].text).toBe(JSON.stringify(write('many-03', 3).resource));
 }
 
-describe('JSON documents sent as bytes', () => {
-  it('are the JSON text of their items, with jsonb’s version byte first, however large they grow', () => {
-    const items = [
-      ...AWKWARD,
-      null,
-      { a: [1, 2.5, true], b: 'é’😀' },
-      ...Array.from({ length: 3000 }, (_, i) => ({ i, text: `${'x'.repeat(i % 700)}’${AWKWARD[i % AWKWARD.length]}` })),
-    ];
-    for (const n of [0, 1, 7, items.length]) {
-      const json = jsonArrayParam({ kind: 'postgres' } as Database, items.slice(0, n), 'json') as Buffer;
-      const jsonb = jsonArrayParam({ kind: 'postgres' } as Database, items.slice(0, n), 'jsonb') as Buffer;
-      expect(json.toString('utf8')).toBe(JSON.stringify(items.slice(0, n)));
-      expect(jsonb[0]).toBe(1);
-      expect(jsonb.subarray(1).toString('utf8')).toBe(JSON.stringify(items.slice(0, n)));
-    }
-    // The embedded driver takes the text.
-    expect(jsonArrayParam({ kind: 'embedded' } as Database, items.slice(0, 9), 'jsonb')).toBe(JSON.stringify(items.slice(0, 9)));
-  });
-});
+/** Array parameters (binary on PostgreSQL) arrive value for value, whatever they hold and however long they are. */
+async function arraysArriveWhole(db: Database): Promise<void> {
+  const values = [...AWKWARD, null, 'é’😀', '', ...Array.from({ length: 3000 }, (_, i) => `${'x'.repeat(i % 700)}’${AWKWARD[i % AWKWARD.length]}`)];
+  for (const n of [0, 1, 11, values.length]) {
+    const { rows } = await db.query<{ v: string | null }>(`SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS x(v, i) ORDER BY i`, [textArrayParam(db, values.slice(0, n), 'text')]);
+    expect(rows.map((r) => r.v)).toEqual(values.slice(0, n));
+  }
+  const documents = [{ a: [1, 2.5, true], b: 'é’😀' }, ...AWKWARD.map((text, i) => ({ i, text }))].map((d) => JSON.stringify(d));
+  const { rows } = await db.query<{ v: string }>(`SELECT v::text AS v FROM unnest($1::json[]) WITH ORDINALITY AS x(v, i) ORDER BY i`, [textArrayParam(db, documents, 'json')]);
+  expect(rows.map((r) => r.v)).toEqual(documents);
+  // json is checked on arrival.
+  await expect(db.query(`SELECT unnest($1::json[])`, [textArrayParam(db, ['{"a": 1}', '{"a": '], 'json')])).rejects.toThrow(/json/i);
+}
 
 describe('first versions written one by one or many at once', () => {
   it('store the same on PostgreSQL', async () => {

@@ -93,9 +93,9 @@ function sqlType(udt: string): string {
 }
 
 /**
- * A PostgreSQL array literal of strings (`{"a","b"}`): array columns travel
- * inside the rows' JSON as this text, cast by PostgreSQL (converting a JSON
- * array element by element costs it several times more).
+ * A PostgreSQL array literal of strings (`{"a","b"}`): an array column's
+ * value travels as this text, cast by PostgreSQL (an array of arrays must be
+ * rectangular, and these are not).
  */
 function arrayLiteral(values: readonly string[]): string {
   let text = '{';
@@ -106,98 +106,115 @@ function arrayLiteral(values: readonly string[]): string {
   return `${text}}`;
 }
 
-/** jsonb's binary input format: a version byte, then the JSON text. */
-const JSONB_VERSION = 1;
+/** Type oids of the array elements sent in binary (pg_type). */
+const ELEMENT_OID = { text: 25, json: 114 } as const;
 
 /**
- * A JSON array as a statement parameter. To PostgreSQL's driver it goes as
- * UTF-8 bytes written item by item (binary format: jsonb takes a version byte
- * first, json is its text). As one string, JSON.stringify would build it as a
- * tree of parts that had to be copied whole into a fresh flat string before
- * its bytes were counted and copied again, each large copy paging in new
- * memory: a tenth of the gateway's time in a bulk import. The embedded
- * driver takes the text.
+ * A one-dimensional array of text (or json) values as a statement parameter.
+ * To PostgreSQL's driver it goes in the binary array format: each value's
+ * length, then its UTF-8 bytes, which PostgreSQL takes as they are (a
+ * document or an array literal would be parsed, and every string in it
+ * unescaped, to be cut into the same values). The embedded driver takes the
+ * values as a JavaScript array.
  */
-export function jsonArrayParam(q: Queryable, items: readonly unknown[], type: 'json' | 'jsonb'): string | Buffer {
-  if (q.kind !== 'postgres') return JSON.stringify(items);
-  let buffer = Buffer.allocUnsafe(0);
-  let offset = 0;
-  const ensure = (need: number, rest: number): void => {
-    if (need <= buffer.length) return;
-    // Room for the rest at about this item's size (doubling past that), so that the bytes are seldom copied.
-    const larger = Buffer.allocUnsafe(Math.max(need + rest, 2 * buffer.length));
-    buffer.copy(larger, 0, 0, offset);
-    buffer = larger;
-  };
-  ensure(2, 0);
-  if (type === 'jsonb') buffer[offset++] = JSONB_VERSION;
-  buffer[offset++] = 0x5b; // [
-  for (let i = 0; i < items.length; i++) {
-    const text = JSON.stringify(items[i]) ?? 'null';
-    // At most 3 bytes per UTF-16 unit, then ',' or ']'.
-    ensure(offset + 3 * text.length + 2, Math.ceil(1.25 * (text.length + 1) * (items.length - i - 1)));
-    if (i > 0) buffer[offset++] = 0x2c; // ,
-    offset += buffer.write(text, offset, 'utf8');
+export function textArrayParam(q: Queryable, values: readonly (string | null)[], element: keyof typeof ELEMENT_OID): Buffer | (string | null)[] {
+  if (q.kind !== 'postgres') return values as (string | null)[];
+  let size = 20;
+  let nulls = 0;
+  for (const v of values) {
+    if (v === null) nulls = 1;
+    size += 4 + (v === null ? 0 : Buffer.byteLength(v, 'utf8'));
   }
-  ensure(offset + 1, 0);
-  buffer[offset++] = 0x5d; // ]
-  return buffer.subarray(0, offset);
+  const buffer = Buffer.allocUnsafe(size);
+  buffer.writeInt32BE(1, 0); // dimensions
+  buffer.writeInt32BE(nulls, 4); // has nulls
+  buffer.writeUInt32BE(ELEMENT_OID[element], 8);
+  buffer.writeInt32BE(values.length, 12);
+  buffer.writeInt32BE(1, 16); // lower bound
+  let offset = 20;
+  for (const v of values) {
+    if (v === null) {
+      buffer.writeInt32BE(-1, offset);
+      offset += 4;
+    } else {
+      const length = buffer.write(v, offset + 4, 'utf8');
+      buffer.writeInt32BE(length, offset);
+      offset += 4 + length;
+    }
+  }
+  return buffer;
+}
+
+/** A domain column's value as the text PostgreSQL casts to the column's type. */
+function columnText(v: Row[string] | undefined): string | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return arrayLiteral(v);
+  if (typeof v === 'object') return JSON.stringify(v.json);
+  return String(v);
 }
 
 /**
  * Inserts the first version of several resources of one table in one
- * statement (same columns in every row). Three JSON documents travel, one
- * per table written: the rows as positional arrays `[id, version,
- * lastUpdated, ...columns]`, the renderings, and the identifiers. Each is
- * parsed by PostgreSQL once; the history reads the rows and the renderings
- * side by side (ROWS FROM), so that no rendering is copied into a shared
- * intermediate result. `prepare` when the statement is
- * run often with the same columns (a transaction that sets
- * `plan_cache_mode = force_generic_plan` then also spares the planner the
- * documents: they stay parameters instead of becoming constants it copies).
+ * statement (same columns in every row). Every column travels as one array
+ * parameter of text (binary format: see textArrayParam), cast to the
+ * column's type; the renderings as an array of json. The history reads the
+ * id, version and time arrays the table's insert reads (each sent once), and
+ * the identifiers are three more arrays. `prepare` when the statement is run
+ * often with the same columns (a transaction that sets `plan_cache_mode =
+ * force_generic_plan` then also spares the planner the arrays: they stay
+ * parameters instead of becoming constants it copies).
  */
 export async function insertFirstVersions(q: Queryable, info: TableInfo, writes: VersionWrite[], options: { prepare?: boolean } = {}): Promise<void> {
   if (writes.length === 0) return;
   const names = Object.keys(writes[0].row);
   const types = await columnTypes(q, info.table);
-  const FIRST = 3; // id, version, last_updated
-  const reads = names.map((n, i) => {
-    const udt = types.get(n);
-    if (!udt) throw new Error(`${info.table} has no column ${n}`);
-    // jsonb columns are read as JSON; every other value as text, cast to the column's type.
-    return udt === 'jsonb' ? sql`e -> ${trusted(String(FIRST + i))}` : sql`(e ->> ${trusted(String(FIRST + i))})::${trusted(sqlType(udt))}`;
-  });
-  const rows: unknown[][] = new Array(writes.length);
-  const renderings: Resource[] = new Array(writes.length);
-  const identifiers: string[][] = [];
-  for (let w = 0; w < writes.length; w++) {
+  const n = writes.length;
+  const ids: string[] = new Array(n);
+  const versions: string[] = new Array(n);
+  const times: string[] = new Array(n);
+  const renderings: string[] = new Array(n);
+  const identifiers: { ids: string[]; systems: string[]; values: string[] } = { ids: [], systems: [], values: [] };
+  for (let w = 0; w < n; w++) {
     const write = writes[w];
-    const resource = write.resource;
-    const id = resource.id as string;
-    const row: unknown[] = [id, write.version, write.lastUpdated];
-    for (const n of names) {
-      const v = write.row[n];
-      row.push(Array.isArray(v) ? arrayLiteral(v) : v !== null && typeof v === 'object' ? v.json : v);
+    const id = write.resource.id as string;
+    ids[w] = id;
+    versions[w] = String(write.version);
+    times[w] = write.lastUpdated;
+    renderings[w] = JSON.stringify(write.resource);
+    for (const i of write.identifiers) {
+      identifiers.ids.push(id);
+      identifiers.systems.push(i.system);
+      identifiers.values.push(i.value);
     }
-    rows[w] = row;
-    renderings[w] = resource;
-    for (const i of write.identifiers) identifiers.push([id, i.system, i.value]);
   }
-  const columns = names.length > 0 ? sql`, ${join(names.map((n) => sql`${raw(n)}`), ', ')}` : sql``;
-  const rowsDocument = shared(jsonArrayParam(q, rows, 'jsonb'));
+  const columns = names.map((name) => {
+    const udt = types.get(name);
+    if (!udt) throw new Error(`${info.table} has no column ${name}`);
+    const values: (string | null)[] = new Array(n);
+    for (let w = 0; w < n; w++) values[w] = columnText(writes[w].row[name]);
+    return { name, udt, param: textArrayParam(q, values, 'text') };
+  });
+  const id = shared(textArrayParam(q, ids, 'text'));
+  const version = shared(textArrayParam(q, versions, 'text'));
+  const time = shared(textArrayParam(q, times, 'text'));
+  const domain = join(columns.map((c) => sql`, ${c.param}::text[]`), '');
+  const aliases = columns.map((_, i) => `c${i}`);
+  const casts = columns.map((c, i) => sql`, ${trusted(aliases[i])}::${trusted(sqlType(c.udt))}`);
   await run(
     q,
     sql`WITH r AS (
-        INSERT INTO ${raw(info.table)} (id, version, last_updated${columns})
-        SELECT e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz${join(reads.map((r) => sql`, ${r}`), '')}
-          FROM jsonb_array_elements(${rowsDocument}::jsonb) AS e
+        INSERT INTO ${raw(info.table)} (id, version, last_updated${join(names.map((name) => sql`, ${raw(name)}`), '')})
+        SELECT id, version::int4, last_updated::timestamptz${join(casts, '')}
+          FROM unnest(${id}::text[], ${version}::text[], ${time}::text[]${domain}) AS x(id, version, last_updated${trusted(aliases.map((a) => `, ${a}`).join(''))})
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
-        SELECT ${info.type}, e ->> 0, (e ->> 1)::int4, (e ->> 2)::timestamptz, c
-          FROM ROWS FROM (jsonb_array_elements(${rowsDocument}::jsonb), json_array_elements(${jsonArrayParam(q, renderings, 'json')}::json)) AS x(e, c)
+        SELECT ${info.type}, id, version::int4, last_updated::timestamptz, content
+          FROM unnest(${id}::text[], ${version}::text[], ${time}::text[], ${textArrayParam(q, renderings, 'json')}::json[]) AS x(id, version, last_updated, content)
       )
       INSERT INTO resource_identifier (resource_type, resource_id, system, value)
-      SELECT ${info.type}, i ->> 0, i ->> 1, i ->> 2 FROM jsonb_array_elements(${jsonArrayParam(q, identifiers, 'jsonb')}::jsonb) AS i`,
+      SELECT ${info.type}, id, system, value
+        FROM unnest(${textArrayParam(q, identifiers.ids, 'text')}::text[], ${textArrayParam(q, identifiers.systems, 'text')}::text[], ${textArrayParam(q, identifiers.values, 'text')}::text[]) AS x(id, system, value)`,
     options
   );
 }
