@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import v8 from 'node:v8';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -16,6 +17,7 @@ import type { FhirServices } from './fhir/types.js';
 import { Validator } from './fhir/validation.js';
 import { AuditLog } from './domain/audit.js';
 import { buildApp } from './http/app.js';
+import { clientErrorResponse } from './http/errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { fromRoot } from './paths.js';
 import { Queues, type QueueDefinition } from './queues/registry.js';
@@ -131,6 +133,14 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       server.once('error', reject);
     });
     server?.on('error', (err) => logger.error({ err }, 'HTTP server error'));
+    // Requests the HTTP parser refuses get an OperationOutcome too (Node's own answer has no body).
+    server?.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(clientErrorResponse(err));
+    });
     // Idle keep-alive connections stay open longer than clients and load balancers usually keep theirs
     // (Node's 5 s default closes sockets a client may be reusing at that very moment: ECONNRESET).
     if (server) {

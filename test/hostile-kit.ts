@@ -46,7 +46,7 @@ export class HostileClient {
   sent = 0;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
-  constructor(private readonly port: number) {}
+  constructor(readonly port: number) {}
 
   /** Sends one request and reads the whole answer. */
   send(request: RawRequest): Promise<Answer> {

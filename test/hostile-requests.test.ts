@@ -7,8 +7,9 @@
  * Every answer must be a 4xx OperationOutcome (never a 5xx), and every table
  * must be as it was (see hostile-kit.ts).
  */
+import net from 'node:net';
 import fc from 'fast-check';
-import type { CapabilityStatement } from '@medplum/fhirtypes';
+import type { CapabilityStatement, OperationOutcome } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asHeader, bearer, expectBatchRefusals, FHIR_JSON, invalidResource, nest, trickyString } from './hostile-fhir.js';
 import { describeRequest, encodeAll, expectOutcome, hostileWorld, inParallel, SEED, type Answer, type HostileWorld, type RawRequest } from './hostile-kit.js';
@@ -43,6 +44,43 @@ function weirdSegment(value: string): string | undefined {
   const stored = new Set(['chu', 'smr', 'had', 'usp', 'org-smr', 'org-had', 'org-usp', ...Object.values(h.ids)]);
   return stored.has(value) ? undefined : encodeAll(value);
 }
+
+/** Writes raw bytes on a fresh connection and reads the answer until the server closes it. */
+function sendRaw(bytes: string): Promise<{ status: number; headers: string; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(h.client.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      const body = text.slice(end + 4);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0), headers: text.slice(0, end), body: body ? JSON.parse(body) : undefined });
+    });
+    socket.end(bytes);
+  });
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('answer with an OperationOutcome and the status Node would give', async () => {
+    await unchanged(async () => {
+      const refusals: [string, number][] = [
+        ['GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n', 400],
+        ['HELLO\r\n\r\n', 400],
+        ['GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+        [`GET /fhir/Patient HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ];
+      for (const [bytes, status] of refusals) {
+        const res = await sendRaw(bytes);
+        expect(res.status, bytes.slice(0, 60)).toBe(status);
+        expect(res.headers).toMatch(/^Content-Type: application\/fhir\+json/im);
+        expect((res.body as OperationOutcome).resourceType).toBe('OperationOutcome');
+        expect((res.body as OperationOutcome).issue[0].severity).toBe('error');
+      }
+    });
+  });
+});
 
 describe('ids and paths', () => {
   it('refuses weird ids, versions and types in every position of the path with a 4xx', async () => {
