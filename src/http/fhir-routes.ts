@@ -61,15 +61,15 @@ function decodePath(raw: string): string {
 /** The `/fhir` routes. */
 export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
   const app = new Hono();
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: options.maxBodyBytes,
-      onError: () => {
-        throw payloadTooLarge(`The body is over the limit of ${options.maxBodyBytes} bytes`);
-      },
-    })
-  );
+  const limit = bodyLimit({
+    maxSize: options.maxBodyBytes,
+    onError: () => {
+      throw payloadTooLarge(`The body is over the limit of ${options.maxBodyBytes} bytes`);
+    },
+  });
+  // A GET or HEAD has no body to limit: asking for it would build the whole WHATWG Request
+  // (headers, abort signal, stream) that @hono/node-server otherwise spares, a tenth of a read's time.
+  app.use('*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next)));
   app.all('*', async function fhirHandler(c) {
     checkAccept(c);
     const { body, form } = await readBody(c);
