@@ -128,6 +128,18 @@ describe('MDPH imports', () => {
     expect(ids.filter((id) => id?.startsWith('MIX-'))).toHaveLength(2);
   });
 
+  it('reports a NUL byte in a cell or in the header like any bad value, instead of failing on it', async () => {
+    const header = fixture('valid.csv').toString('utf8').split('\n')[0];
+    const { status, report } = await importFile('mdph75', `${header}\nNUL1;2010-04\u000012;Nul;Léa;F;NUL-1;;183;2025-01-01;2028-12-31;2;;0;750000201\nNUL2;2010-04-12;Nul;Léo;M;NUL-2;;183;2025-01-01;2028-12-31;2;;0;750000201\n`);
+    expect(status).toBe(200);
+    expect(report.issue?.[0].diagnostics).toContain('2 rows read, 1 applied, 1 rejected');
+    expect(report.issue?.filter((i) => i.severity === 'error').map((i) => i.diagnostics)).toEqual(['line 2, date_naissance: expected a date YYYY-MM-DD or DD/MM/YYYY, got "2010-04\\u000012"']);
+    expect((await decisionsOf('mdph75')).map((d) => d.identifier?.[0].value)).toContain('NUL-2');
+    const badHeader = await importFile('mdph75', `${header};x\u0000y\n`);
+    expect(badHeader.status).toBe(422);
+    expect(badHeader.report.issue?.find((i) => i.severity === 'error')?.diagnostics).toContain('unknown column(s): x\\u0000y');
+  });
+
   it('reads a Latin-1 file as such and says so; refuses a bad header, a non-CSV type and a foreign department', async () => {
     const latin = await importFile('mdph75', fixture('latin1.csv'));
     expect(latin.status).toBe(200);

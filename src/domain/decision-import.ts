@@ -287,9 +287,17 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   return summary(deps.db, importId);
 }
 
+/**
+ * A message as PostgreSQL can store it. Reports quote the file's bad values,
+ * and a text value cannot hold a NUL byte: it is written as `\u0000`.
+ */
+function storable(message: string): string {
+  return message.replaceAll('\u0000', '\\u0000');
+}
+
 async function fail(db: Database, importId: string, error: string): Promise<void> {
   await db.transaction(async (q) => {
-    await q.query(`UPDATE decision_import SET state = 'failed', error = $2, updated_at = now() WHERE id = $1`, [importId, error]);
+    await q.query(`UPDATE decision_import SET state = 'failed', error = $2, updated_at = now() WHERE id = $1`, [importId, storable(error)]);
     await q.query(`DELETE FROM decision_import_part WHERE import_id = $1`, [importId]);
   });
 }
@@ -392,7 +400,7 @@ async function applyChunk(
       await q.query(
         `INSERT INTO decision_import_error (import_id, row_number, column_name, reason)
          SELECT $1, n, c, r FROM unnest($2::int[], $3::text[], $4::text[]) AS x(n, c, r) ON CONFLICT DO NOTHING`,
-        [importId, errors.map((e) => e.n + 1), errors.map((e) => e.error.column), errors.map((e) => e.error.reason)]
+        [importId, errors.map((e) => e.n + 1), errors.map((e) => e.error.column), errors.map((e) => storable(e.error.reason))]
       );
     }
   });
