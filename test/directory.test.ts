@@ -109,6 +109,19 @@ describe('push semantics', () => {
     expect(http.body.id).toBe(first.body.id);
   });
 
+  it('upserts a structure found by both its national identifiers as one holder, not two', async () => {
+    const identifier = [
+      { system: FINESS, value: '310000002' },
+      { system: 'urn:oid:1.2.250.1.71.4.2.2', value: '1310000002' },
+    ];
+    const first = await post({ ...organization('y', '310000002'), id: undefined, identifier, name: 'Clinique des deux clés' });
+    expect(first.status).toBe(201);
+    const second = await post({ ...organization('y', '310000002'), id: undefined, identifier, name: 'Clinique des deux clés, renommée' });
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    expect(second.body.id).toBe(first.body.id);
+    expect(second.body.meta.versionId).toBe('2');
+  });
+
   it('upserts a unit on its ROR offer id, which the ROR sends without a system', async () => {
     const a = await post({ ...unit('offer-a'), id: undefined });
     const b = await post({ ...unit('offer-a'), id: undefined, name: 'Unité renommée' });
