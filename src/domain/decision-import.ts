@@ -383,7 +383,7 @@ async function applyChunk(
     scheduled = [];
     // The chunk's rows and its progress row commit together: should a crash lose this commit
     // (not yet flushed to disk), the chunk is simply applied again when the import resumes.
-    // Generic plans: the chunk's documents stay parameters, instead of constants the planner would copy (megabytes each).
+    // Generic plans: the chunk's arrays stay parameters, instead of constants the planner would copy (megabytes each).
     if (deps.db.kind === 'postgres') await q.query(`SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_generic_plan`);
     const now = deps.clock.now().toISOString();
     // The chunk is recorded first: a second run of the same chunk waits here, then finds it done.

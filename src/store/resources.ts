@@ -193,20 +193,21 @@ export async function insertFirstVersions(q: Queryable, info: TableInfo, writes:
     if (!udt) throw new Error(`${info.table} has no column ${name}`);
     const values: (string | null)[] = new Array(n);
     for (let w = 0; w < n; w++) values[w] = columnText(writes[w].row[name]);
-    return { name, udt, param: textArrayParam(q, values, 'text') };
+    return { udt, param: textArrayParam(q, values, 'text') };
   });
   const id = shared(textArrayParam(q, ids, 'text'));
   const version = shared(textArrayParam(q, versions, 'text'));
   const time = shared(textArrayParam(q, times, 'text'));
-  const domain = join(columns.map((c) => sql`, ${c.param}::text[]`), '');
-  const aliases = columns.map((_, i) => `c${i}`);
-  const casts = columns.map((c, i) => sql`, ${trusted(aliases[i])}::${trusted(sqlType(c.udt))}`);
+  // Domain column i is read from the array aliased c{i}, then cast to its type.
+  const arrays = join(columns.map((c) => sql`, ${c.param}::text[]`), '');
+  const aliases = trusted(columns.map((_, i) => `, c${i}`).join(''));
+  const casts = join(columns.map((c, i) => sql`, ${trusted(`c${i}`)}::${trusted(sqlType(c.udt))}`), '');
   await run(
     q,
     sql`WITH r AS (
         INSERT INTO ${raw(info.table)} (id, version, last_updated${join(names.map((name) => sql`, ${raw(name)}`), '')})
-        SELECT id, version::int4, last_updated::timestamptz${join(casts, '')}
-          FROM unnest(${id}::text[], ${version}::text[], ${time}::text[]${domain}) AS x(id, version, last_updated${trusted(aliases.map((a) => `, ${a}`).join(''))})
+        SELECT id, version::int4, last_updated::timestamptz${casts}
+          FROM unnest(${id}::text[], ${version}::text[], ${time}::text[]${arrays}) AS x(id, version, last_updated${aliases})
       ), h AS (
         INSERT INTO resource_history (resource_type, id, version, last_updated, content)
         SELECT ${info.type}, id, version::int4, last_updated::timestamptz, content

@@ -51,7 +51,7 @@ class RawSql {
   constructor(readonly text: string) {}
 }
 
-/** A value sent once however many times the statement reads it (a large document read by two inserts). */
+/** A value sent once however many times the statement reads it (a large array read by two inserts). */
 class SharedValue {
   constructor(readonly value: unknown) {}
 }
