@@ -36,7 +36,8 @@ export const STATUS_TABLE: Record<BusinessStatus, StatusInfo> = {
   read: { taskStatus: 'received', display: "Demande d'admission lue", next: { unit: ['agreed-in-principle', 'accepted', 'refused'], prescriber: ['cancelled'] } },
   'agreed-in-principle': { taskStatus: 'accepted', display: 'Accord de principe', next: { unit: ['accepted', 'refused'], prescriber: ['cancelled'] } },
   accepted: { taskStatus: 'accepted', display: "Demande d'admission acceptée", next: { unit: ['refused'], prescriber: ['confirmed', 'cancelled'] } },
-  confirmed: { taskStatus: 'in-progress', display: "Confirmation de la proposition d'accueil", next: { unit: ['admitted'], prescriber: ['cancelled'] } },
+  // A confirmed date is frozen: the unit that must move it proposes another (a new acceptance), which the prescriber confirms again.
+  confirmed: { taskStatus: 'in-progress', display: "Confirmation de la proposition d'accueil", next: { unit: ['admitted', 'accepted'], prescriber: ['cancelled'] } },
   admitted: { taskStatus: 'completed', display: "Demande d'admission finalisée – patient admis", next: {} },
   refused: { taskStatus: 'rejected', display: "Demande d'admission refusée", next: {} },
   cancelled: { taskStatus: 'cancelled', display: "Demande d'admission annulée", next: {} },

@@ -32,7 +32,7 @@ import {
 } from '../../mappings/referral.js';
 import { conflict, forbidden, preconditionRequired, ruleViolation } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
-import { run, sql } from '../store/sql.js';
+import { run, sql, type SqlFragment } from '../store/sql.js';
 import { visibleRows } from './access.js';
 import { targetChecks, targetRows, type TargetRow } from './directory.js';
 import { refreshDeadlines } from './deadlines.js';
@@ -107,6 +107,17 @@ function sameJson(a: unknown, b: unknown): boolean {
 const REQUEST_STATUSES_ON_CREATE = ['active', 'draft'];
 
 /**
+ * Volets (alias `t`) written by the caller's organization: the only ones it
+ * may cite. Reading a volet (a unit reads those of the requests it received)
+ * gives no right to put it in a request of one's own.
+ */
+function authoredBy(principal: Principal | undefined): SqlFragment {
+  if (principal?.gateway || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+  const key = principalKey(principal);
+  return key ? sql`t.author_keys @> ARRAY[${key}]::text[]` : sql`FALSE`;
+}
+
+/**
  * What a request points at, checked in one statement: its subject (a
  * patient the caller may see), its new candidate units (usable targets) and
  * its volets (existing QuestionnaireResponses).
@@ -122,7 +133,7 @@ async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceR
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${subject.id} AND ${visibleRows(ctx.principal, requireKind('Patient'))}) AS subject,
                (SELECT coalesce(array_agg(t.id), '{}') FROM volet t WHERE t.id = ANY(${volets.map((v) => v.id)}::text[]) AND t.patient_id = ${subject.id}
-                   AND ${visibleRows(ctx.principal, requireKind('QuestionnaireResponse'), 'write')}) AS volets,
+                   AND ${authoredBy(ctx.principal)}) AS volets,
                (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(added)}) x) AS targets`,
     { prepare: true }
   );
@@ -135,6 +146,21 @@ async function checkReferences(ctx: CallContext, q: Queryable, request: ServiceR
   }
   const missing = volets.find((v) => !found.volets.includes(v.id));
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
+}
+
+/**
+ * The requester a unit sees is the caller's own organization, named by its
+ * literal reference or by one of its identifiers. Practitioners are not in
+ * the directory yet, so a PractitionerRole (whatever its display) cannot be
+ * tied to the caller's organization and is refused, as a display alone is.
+ */
+async function checkRequester(e: WriteEvent, requester: Reference): Promise<void> {
+  const literal = parseReference(requester.reference);
+  const type = literal?.type ?? requester.type ?? (requester.identifier ? 'Organization' : undefined);
+  const key = referenceKey(requester);
+  if (type !== 'Organization' || !key || !(await callerKeys(e.ctx, e.q)).includes(key)) {
+    throw ruleViolation('The requester is the caller’s own organization: Organization/{id}, or an identifier of it (e.g. its FINESS)', 'ServiceRequest.requester');
+  }
 }
 
 export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
@@ -164,10 +190,7 @@ export async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (previous && parseReference(request.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) {
       throw ruleViolation('A request keeps its patient; make a new request for another patient', 'ServiceRequest.subject');
     }
-    const requester = parseReference(request.requester?.reference);
-    if (requester?.type === 'Organization' && !(await callerKeys(e.ctx, e.q)).includes(`Organization/${requester.id}`)) {
-      throw ruleViolation('The requester is the caller’s own organization', 'ServiceRequest.requester');
-    }
+    if (request.requester) await checkRequester(e, request.requester);
   }
   await checkReferences(gateway ? asGateway(e.ctx, e.q) : e.ctx, e.q, request, added, performers);
 
@@ -363,6 +386,9 @@ export async function prepareTask(e: WriteEvent): Promise<Prepared> {
   if (mover === 'prescriber' && !sameJson(task.restriction, previous.restriction)) throw ruleViolation('restriction (the agreement window, the proposed date) is the unit’s to set', 'Task.restriction');
   if (to !== 'refused' && to !== 'cancelled' && !sameJson(task.statusReason, previous.statusReason)) throw ruleViolation('statusReason is set with a refusal or a cancellation', 'Task.statusReason');
   if (from === to && !sides.includes('unit') && !sameJson(task.restriction, previous.restriction)) throw ruleViolation('restriction is the unit’s to set', 'Task.restriction');
+  if (from === 'confirmed' && to !== 'accepted' && !sameJson(task.restriction, previous.restriction)) {
+    throw conflict('The confirmed admission date is frozen; to propose another, move the task back to accepted with the new restriction.period.start, for the prescriber to confirm', 'Task.restriction');
+  }
   checkMoveDetails(resource, to);
   return { resource, row };
 }
@@ -437,7 +463,11 @@ export async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     if (!p?.gateway && !hasAnyRole(p, ['admin'])) {
       const key = principalKey(p) ?? '';
       const { rows } = await e.q.query<{ ok: boolean }>(
-        `SELECT v.author_keys @> ARRAY[$2]::text[] OR EXISTS (SELECT 1 FROM referral r WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[v.id] AND r.requester_keys @> ARRAY[$2]::text[]) AS ok FROM volet v WHERE v.id = $1`,
+        // The author's organization, or the requester of a request the volet was written for (one of the author's keys,
+        // should the organization be known under another since); citing another organization's volet makes no one its requester.
+        `SELECT v.author_keys @> ARRAY[$2]::text[]
+                OR EXISTS (SELECT 1 FROM referral r WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[v.id] AND r.requester_keys @> ARRAY[$2]::text[] AND r.requester_keys && v.author_keys) AS ok
+           FROM volet v WHERE v.id = $1`,
         [e.id, key]
       );
       if (!rows[0]?.ok) throw forbidden('A volet is changed by the organization that wrote it or sent the request; a receiving unit reads it', 'QuestionnaireResponse');
