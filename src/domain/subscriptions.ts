@@ -5,6 +5,7 @@
  */
 import type { Subscription } from '@medplum/fhirtypes';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { FhirError, forbidden, ruleViolation } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
 import { authorize } from './access.js';
@@ -14,16 +15,22 @@ import type { Principal } from './principal.js';
 /** The types a subscription may watch. */
 export const SUBSCRIBABLE = ['Task', 'Communication'];
 
-/** Whether a host name is this machine or a private network (literal addresses and `localhost`). */
+/**
+ * Whether an address is globally routable unicast: not this machine, a
+ * private or shared network, a documentation, benchmarking or reserved range,
+ * multicast, nor an IPv6 form of one (IPv4-mapped, NAT64, 6to4, Teredo). The
+ * table is ipaddr.js's (IANA's special-purpose registries).
+ */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  return ipaddr.process(address).range() === 'unicast';
+}
+
+/** Whether an endpoint's host is, by its name alone, not public: a literal non-public address, or localhost. */
 export function isPrivateHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || host === '0.0.0.0' || host === '::' || host === '::1') return true;
-  if (isIP(host) === 4) {
-    const [a, b] = host.split('.').map(Number);
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (isIP(host) === 6) return host.startsWith('fc') || host.startsWith('fd') || host.startsWith('fe80') || host.startsWith('::ffff:');
-  return false;
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  return isIP(host) !== 0 && !isPublicAddress(host);
 }
 
 /** A subscription's criteria, parsed: its type and search parameters (400 → 422 on the criteria). */

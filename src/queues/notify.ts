@@ -10,15 +10,15 @@ import type { Bundle, Subscription } from '@medplum/fhirtypes';
 import { UnrecoverableError } from 'bullmq';
 import type { Config } from '../config.js';
 import { NOTIFY_QUEUE, type NotifyJob } from '../domain/notifications.js';
-import { lookup } from 'node:dns/promises';
 import { GATEWAY, type Principal } from '../domain/principal.js';
 import { readResource, requireKind, searchResources, updateResource } from '../domain/resources.js';
-import { isPrivateHost, parseCriteria } from '../domain/subscriptions.js';
+import { parseCriteria } from '../domain/subscriptions.js';
 import { FhirError } from '../fhir/outcomes.js';
 import { parseSearch } from '../fhir/search-request.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
 import type { QueueDefinition } from './registry.js';
+import { deliver, ForbiddenAddress } from './rest-hook.js';
 
 /** The id-only notification Bundle (R4 Subscriptions Backport style: a history Bundle opening with the subscription's status). */
 export function notificationBundle(services: FhirServices, subscription: Subscription, focus: string, eventNumber: number, now: Date): Bundle {
@@ -83,25 +83,19 @@ export function notifyQueue(services: () => FhirServices, config: Config, logger
         headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
       }
       const body = subscription.channel.payload ? JSON.stringify(notificationBundle(s, subscription, focus, Number(data.version), s.clock.now())) : undefined;
-      if (!config.notify.allowPrivateEndpoints) {
-        const host = new URL(subscription.channel.endpoint as string).hostname;
-        const addresses = await lookup(host, { all: true }).catch(() => []);
-        if (isPrivateHost(host) || addresses.some((a) => isPrivateHost(a.address))) {
-          await failed(s, data.subscription, config.notify.attempts, config.notify.attempts, 'the endpoint resolves to a local or private address');
-          throw new UnrecoverableError('the endpoint resolves to a local or private address');
-        }
-      }
-      let response: Response;
+      let status: number;
       try {
-        response = await fetch(subscription.channel.endpoint as string, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.notify.timeoutMs) });
+        status = await deliver(subscription.channel.endpoint as string, { headers, body, timeoutMs: config.notify.timeoutMs, allowPrivate: config.notify.allowPrivateEndpoints });
       } catch (err) {
-        await failed(s, data.subscription, job.attempt, config.notify.attempts, `delivery to ${subscription.channel.endpoint} failed: ${(err as Error).message}`);
-        throw err;
+        const reason = `delivery to ${subscription.channel.endpoint} failed: ${(err as Error).message}`;
+        // An endpoint that is not a public address stays so: no retry.
+        const permanent = err instanceof ForbiddenAddress;
+        await failed(s, data.subscription, permanent ? config.notify.attempts : job.attempt, config.notify.attempts, reason);
+        throw permanent ? new UnrecoverableError(reason) : err;
       }
-      await response.body?.cancel();
-      if (!response.ok) {
-        const reason = `delivery to ${subscription.channel.endpoint} answered ${response.status}`;
-        const permanent = response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429;
+      if (status < 200 || status >= 300) {
+        const reason = `delivery to ${subscription.channel.endpoint} answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`;
+        const permanent = (status >= 300 && status < 500 && status !== 408 && status !== 429);
         await failed(s, data.subscription, permanent ? config.notify.attempts : job.attempt, config.notify.attempts, reason);
         throw permanent ? new UnrecoverableError(reason) : new Error(reason);
       }
