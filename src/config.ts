@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { DEFAULT_REFERRAL_DURATIONS, parseDuration, type Duration, type ReferralDurations } from '../mappings/duration.js';
+import { DEFAULT_CLAIM_LIMIT, type ClaimLimit } from './domain/claim-limit.js';
 
 /** The gateway's typed configuration. */
 export interface Config {
@@ -54,6 +55,8 @@ export interface Config {
   scheduleHorizonMs: number;
   /** Deadlines of admission requests (reminders, automatic cancellation, archiving). */
   referralDurations: ReferralDurations;
+  /** `$claim`: failed claims allowed per client and per individual number within `window`, before 429. */
+  claimLimit: ClaimLimit;
   /** Rest-hook deliveries: attempts, and the first back-off in ms (doubling). */
   notify: { attempts: number; backoffMs: number; timeoutMs: number; allowPrivateEndpoints: boolean };
   /** The ROR FHIR API pulled on a schedule, when configured. */
@@ -143,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       automaticCancellation: duration(env, 'AIGUILLAGE_AUTOMATIC_CANCELLATION_AFTER', DEFAULT_REFERRAL_DURATIONS.automaticCancellation),
       archiving: duration(env, 'AIGUILLAGE_ARCHIVING_AFTER', DEFAULT_REFERRAL_DURATIONS.archiving),
     },
+    claimLimit: { maxFailures: int(env, 'AIGUILLAGE_CLAIM_MAX_FAILURES', DEFAULT_CLAIM_LIMIT.maxFailures), window: duration(env, 'AIGUILLAGE_CLAIM_WINDOW', DEFAULT_CLAIM_LIMIT.window) },
     notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000), allowPrivateEndpoints: env.AIGUILLAGE_NOTIFY_ALLOW_PRIVATE === 'true' },
     ror: env.ROR_BASE_URL
       ? {

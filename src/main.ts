@@ -109,6 +109,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     jobs: queues,
     durations: config.referralDurations,
     allowPrivateEndpoints: config.notify.allowPrivateEndpoints,
+    claimLimit: config.claimLimit,
     audit: new AuditLog(db),
   };
   if (options.workers) {

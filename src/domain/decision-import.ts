@@ -17,7 +17,9 @@ import {
   decisionIds,
   decisionOf,
   decisionTaskOf,
+  assignedNationalId,
   FINESS_SYSTEM,
+  ID_NAT_DECISION_SYSTEM,
   mdphKey,
   parseRow,
   patientOf,
@@ -35,8 +37,9 @@ import { insertFirstVersions, lockCurrents, writeNextVersion, type VersionWrite 
 import type { Clock } from './clock.js';
 import { KINDS } from './kinds.js';
 import { activeSubscriptionsSql, scheduleNotifications } from './notifications.js';
+import { canonicalKey, principalKey } from './parties.js';
 import { hasAnyRole, type Principal } from './principal.js';
-import { sameContent } from './resources.js';
+import { lockKeys, sameContent } from './resources.js';
 
 export const MDPH_IMPORT_QUEUE = 'mdph-import';
 const PART_BYTES = 1 << 20;
@@ -179,11 +182,29 @@ function laneOf(individual: string | undefined): number {
   return (hash >>> 0) % LANES;
 }
 
+/** A data row of the file: its number, its cells, or why the CSV parser could not read it. */
+interface FileRow {
+  n: number;
+  cells: string[];
+  unreadable?: string;
+}
+
 /** Rows waiting in a lane, and the lane's chunk being applied. */
 interface Lane {
-  rows: { n: number; cells: string[] }[];
+  rows: FileRow[];
   running: Promise<void>;
 }
+
+/** A record the CSV parser skipped: after how many records, at which line, why. */
+interface Skipped {
+  records: number;
+  lines: number;
+  code: string;
+  message: string;
+}
+
+/** Parser errors that end the file rather than one record (an unclosed quote runs to the end). */
+const FILE_ERRORS = new Set(['CSV_QUOTE_NOT_CLOSED']);
 
 /** Runs (or resumes) an import to its end. */
 export async function runImport(deps: ImportDeps, importId: string): Promise<{ state: string; rowsDone: number; rowsOk: number; rowsRejected: number }> {
@@ -194,8 +215,27 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   await deps.db.query(`UPDATE decision_import SET state = 'in-progress', updated_at = now() WHERE id = $1`, [importId]);
   const applied = new Set((await deps.db.query<{ chunk_no: number }>(`SELECT chunk_no FROM decision_import_chunk WHERE import_id = $1`, [importId])).rows.map((r) => r.chunk_no));
   const read = { bytes: 0 };
+  // A record the parser cannot read (a quote inside an unquoted cell, text after a closing quote, a record over
+  // 64 KiB) is a rejected row, like a bad cell; the parser tells of it between the records it emits.
+  const skipped: Skipped[] = [];
   const parser = Readable.from(partsOf(deps.db, importId, job.encoding, read)).pipe(
-    parse({ delimiter: ';', bom: true, relax_column_count: true, skip_empty_lines: true, trim: false, max_record_size: 64 * 1024 })
+    parse({
+      delimiter: ';',
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      trim: false,
+      max_record_size: 64 * 1024,
+      skip_records_with_error: true,
+      on_skip: (err) => {
+        if (!err) return;
+        const info = err as unknown as { records: number; lines: number; code: string };
+        const last = skipped[skipped.length - 1];
+        // One record may be told of more than once (a quote per bad cell).
+        if (last && last.records === info.records && last.lines === info.lines) return;
+        skipped.push({ records: info.records, lines: info.lines, code: info.code, message: err.message });
+      },
+    })
   );
   let header: Column[] | undefined;
   let rowNumber = 0; // data rows, 1-based; the header is line 1
@@ -225,9 +265,41 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
     await Promise.all(lanes.map((l) => l.running));
     if (failure) throw failure;
   };
+  let emitted = 0;
+  let fileError: string | undefined;
+  const add = async (row: FileRow, cells: string[]): Promise<void> => {
+    // A decision's rows go where its first row went (a decision is one person's; its first row names the person).
+    const decision = cells[decisionColumn];
+    const laneNo = row.unreadable ? previous.lane : decision === previous.decision ? previous.lane : laneOf(cells[individualColumn]);
+    previous = { decision: row.unreadable ? previous.decision : decision, lane: laneNo };
+    const lane = lanes[laneNo];
+    // A full chunk ends where the decision changes, so that a decision's rows are applied together.
+    const last = lane.rows[lane.rows.length - 1];
+    if ((lane.rows.length >= CHUNK_ROWS && decision !== last.cells[decisionColumn]) || lane.rows.length >= CHUNK_ROWS * 5) await launch(lane);
+    lane.rows.push(row);
+  };
+  /** The records the parser skipped before the `emitted`-th: rejected rows in their place (or the header's failure). */
+  const addSkipped = async (): Promise<boolean> => {
+    while (skipped.length > 0 && skipped[0].records <= emitted) {
+      const skip = skipped.shift() as Skipped;
+      if (FILE_ERRORS.has(skip.code)) {
+        fileError = skip.message;
+        continue;
+      }
+      if (!header) {
+        await fail(deps.db, importId, `Header line: not valid CSV (${skip.message})`);
+        return false;
+      }
+      rowNumber++;
+      await add({ n: rowNumber, cells: [], unreadable: `not valid CSV: ${skip.message}; a cell holding a quote (") is itself quoted, its quotes doubled` }, []);
+    }
+    return true;
+  };
   try {
     for await (const record of parser as AsyncIterable<string[]>) {
       if (failure) break;
+      if (!(await addSkipped())) return summary(deps.db, importId);
+      emitted++;
       if (!header) {
         const problem = checkHeader(record);
         if (problem) {
@@ -240,16 +312,9 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
         continue;
       }
       rowNumber++;
-      // A decision's rows go where its first row went (a decision is one person's; its first row names the person).
-      const decision = record[decisionColumn];
-      const laneNo = decision === previous.decision ? previous.lane : laneOf(record[individualColumn]);
-      previous = { decision, lane: laneNo };
-      const lane = lanes[laneNo];
-      // A full chunk ends where the decision changes, so that a decision's rows are applied together.
-      const last = lane.rows[lane.rows.length - 1];
-      if ((lane.rows.length >= CHUNK_ROWS && record[decisionColumn] !== last.cells[decisionColumn]) || lane.rows.length >= CHUNK_ROWS * 5) await launch(lane);
-      lane.rows.push({ n: rowNumber, cells: record });
+      await add({ n: rowNumber, cells: record }, record);
     }
+    if (!failure && !(await addSkipped())) return summary(deps.db, importId);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (typeof code === 'string' && code.startsWith('CSV_')) {
@@ -263,11 +328,15 @@ export async function runImport(deps: ImportDeps, importId: string): Promise<{ s
   }
   await drain();
   if (!header) {
-    await fail(deps.db, importId, 'The file has no header line');
+    await fail(deps.db, importId, fileError ? `The file is not valid CSV: ${fileError}` : 'The file has no header line');
     return summary(deps.db, importId);
   }
   await launchRest();
   await drain();
+  if (fileError) {
+    await fail(deps.db, importId, `The file is not valid CSV after data row ${rowNumber}: ${fileError}`);
+    return summary(deps.db, importId);
+  }
   // A large import changes the tables' statistics: refresh them now rather than at autovacuum's pace, and vacuum
   // the decisions so that indicators read them from their index alone. This is part of the import: it is done
   // before the import says it is completed (VACUUM runs on its own, outside any transaction; run again, it is harmless).
@@ -320,10 +389,11 @@ async function progressOf(db: Queryable, importId: string): Promise<{ state: str
   return rows[0];
 }
 
-/** One decision of a chunk: its first valid row's data and every target of its rows. */
+/** One decision of a chunk: its first valid row's data, every target of its rows, and their numbers. */
 interface Grouped {
   row: DecisionRow;
   targets: Set<string>;
+  rows: number[];
 }
 
 /** Domain columns of a decision (beyond the generic ServiceRequest row). */
@@ -350,14 +420,18 @@ async function applyChunk(
   dept: string,
   header: Column[],
   chunkNo: number,
-  chunk: { n: number; cells: string[] }[],
+  chunk: FileRow[],
   today: string,
   read: { bytes: number }
 ): Promise<void> {
   const errors: { n: number; error: RowError }[] = [];
   const decisions = new Map<string, Grouped>();
   let ok = 0;
-  for (const { n, cells } of chunk) {
+  for (const { n, cells, unreadable } of chunk) {
+    if (unreadable) {
+      errors.push({ n, error: { column: '', reason: unreadable } });
+      continue;
+    }
     if (cells.length !== header.length) {
       errors.push({ n, error: { column: '', reason: `expected ${header.length} fields, found ${cells.length}` } });
       continue;
@@ -373,11 +447,11 @@ async function applyChunk(
     const grouped = decisions.get(parsed.row.idDecision);
     if (grouped) {
       if (parsed.row.finess) grouped.targets.add(parsed.row.finess);
+      grouped.rows.push(n);
     } else {
-      decisions.set(parsed.row.idDecision, { row: parsed.row, targets: new Set(parsed.row.finess ? [parsed.row.finess] : []) });
+      decisions.set(parsed.row.idDecision, { row: parsed.row, targets: new Set(parsed.row.finess ? [parsed.row.finess] : []), rows: [n] });
     }
   }
-  const rejected = new Set(errors.map((e) => e.n)).size;
   let scheduled: ScheduledJob[] = [];
   const apply = () => deps.db.transaction(async (q) => {
     scheduled = [];
@@ -389,18 +463,27 @@ async function applyChunk(
     // The chunk is recorded first: a second run of the same chunk waits here, then finds it done.
     const { rows: mine } = await q.query(
       `INSERT INTO decision_import_chunk (import_id, chunk_no, last_row, rows, rows_ok, rows_rejected) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1`,
-      [importId, chunkNo, chunk[chunk.length - 1].n, chunk.length, ok, rejected]
+      [importId, chunkNo, chunk[chunk.length - 1].n, chunk.length, ok, new Set(errors.map((e) => e.n)).size]
     );
     if (mine.length === 0) return;
     // No lock against the chunks running beside it: they share no person (see LANES). Should one
     // create a person or a decision this chunk creates too (a decision naming several persons, or
     // another import of the department), one insert fails on its key, and the chunk is applied again.
-    await writeDecisions(q, dept, [...decisions.values()], now, scheduled);
-    if (errors.length > 0) {
+    const refused = await writeDecisions(q, dept, [...decisions.values()], now, scheduled);
+    const rowErrors = [...errors, ...refused.flatMap((d) => d.rows.map((n) => ({ n, error: d.error })))];
+    if (refused.length > 0) {
+      await q.query(`UPDATE decision_import_chunk SET rows_ok = $3, rows_rejected = $4 WHERE import_id = $1 AND chunk_no = $2`, [
+        importId,
+        chunkNo,
+        ok - refused.reduce((sum, d) => sum + d.rows.length, 0),
+        new Set(rowErrors.map((e) => e.n)).size,
+      ]);
+    }
+    if (rowErrors.length > 0) {
       await q.query(
         `INSERT INTO decision_import_error (import_id, row_number, column_name, reason)
          SELECT $1, n, c, r FROM unnest($2::int[], $3::text[], $4::text[]) AS x(n, c, r) ON CONFLICT DO NOTHING`,
-        [importId, errors.map((e) => e.n + 1), errors.map((e) => e.error.column), errors.map((e) => storable(e.error.reason))]
+        [importId, rowErrors.map((e) => e.n + 1), rowErrors.map((e) => e.error.column), rowErrors.map((e) => storable(e.error.reason))]
       );
     }
   });
@@ -423,12 +506,50 @@ async function applyChunk(
 const CHUNK_ATTEMPTS = 5;
 
 /**
+ * The decisions whose national id (idNat_Decision) another decision holds:
+ * a national id names one decision in the whole country, so a row reusing
+ * another's (another MDPH's, or another of the same MDPH's) is rejected, and
+ * SDO pushes naming it keep reaching the one true decision. The ids are locked
+ * first (sorted, one statement), so that two imports cannot both take one.
+ */
+async function nationalIdConflicts(q: Queryable, dept: string, decisions: Grouped[]): Promise<Map<Grouped, RowError>> {
+  const nationalOf = (d: Grouped): string => d.row.idNatDecision ?? assignedNationalId(dept, d.row.idDecision);
+  const nationals = [...new Set(decisions.map(nationalOf))];
+  await lockKeys(q, 'idNat_Decision', nationals);
+  const { rows } = await q.query<{ value: string; holder: string }>(
+    `SELECT value, resource_id AS holder FROM resource_identifier WHERE resource_type = 'ServiceRequest' AND system = $1 AND value = ANY($2::text[])`,
+    [ID_NAT_DECISION_SYSTEM, nationals]
+  );
+  const holders = new Map<string, string[]>();
+  for (const r of rows) holders.set(r.value, [...(holders.get(r.value) ?? []), r.holder]);
+  const conflicts = new Map<Grouped, RowError>();
+  const taken = new Map<string, string>();
+  for (const d of decisions) {
+    const national = nationalOf(d);
+    const id = decisionIds.decision(dept, d.row.idDecision);
+    const other = (holders.get(national) ?? []).find((holder) => holder !== id) ?? (taken.has(national) && taken.get(national) !== id ? taken.get(national) : undefined);
+    if (other) {
+      const whose = other.startsWith(`d-${dept}-`) ? 'another decision of this MDPH' : 'a decision of another MDPH';
+      conflicts.set(d, { column: 'id_nat_decision', reason: `the national decision id ${national} is already held by ${whose}` });
+    } else {
+      taken.set(national, id);
+    }
+  }
+  return conflicts;
+}
+
+/**
  * Writes a chunk's decisions: persons and decisions upserted (a new version
  * only when something changed; a decision's targets are those it had plus
- * the new ones), one task per new target.
+ * the new ones), one task per new target. Returns the decisions refused
+ * (their national id is another's), with the reason, written for none of them.
  */
-async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], now: string, scheduled: ScheduledJob[]): Promise<void> {
-  if (decisions.length === 0) return;
+async function writeDecisions(q: Queryable, dept: string, all: Grouped[], now: string, scheduled: ScheduledJob[]): Promise<{ rows: number[]; error: RowError }[]> {
+  if (all.length === 0) return [];
+  const conflicts = await nationalIdConflicts(q, dept, all);
+  const decisions = all.filter((d) => !conflicts.has(d));
+  const refused = [...conflicts].map(([d, error]) => ({ rows: d.rows, error }));
+  if (decisions.length === 0) return refused;
   // Persons.
   const persons = new Map<string, Patient>();
   for (const d of decisions) persons.set(decisionIds.patient(dept, d.row.individual), patientOf(dept, d.row));
@@ -480,6 +601,7 @@ async function writeDecisions(q: Queryable, dept: string, decisions: Grouped[], 
   }
   await insertFirstVersions(q, KINDS.ServiceRequest, decisionCreates);
   await createDecisionTasks(q, dept, newTasks, now, scheduled, false);
+  return refused;
 }
 
 /**
@@ -560,7 +682,10 @@ export async function importReport(
     [id]
   );
   const found = rows[0];
-  if (!found || !principal || (found.principal.clientId !== principal.clientId && !hasAnyRole(principal, ['admin']))) throw notFound(`No import ${id}`);
+  // The report is the sending MDPH's: any of its clients reads it (and admin); to anyone else it does not exist.
+  const sender = found?.principal.organization ? canonicalKey(found.principal.organization) : undefined;
+  const mine = !!principal && (found?.principal.clientId === principal.clientId || (!!sender && sender === principalKey(principal) && hasAnyRole(principal, ['mdph'])));
+  if (!found || !principal || (!mine && !hasAnyRole(principal, ['admin']))) throw notFound(`No import ${id}`);
   const row = { ...found, ...(await progressOf(db, id)) };
   const counts = `${row.rows_done} rows read, ${row.rows_ok} applied, ${row.rows_rejected} rejected`;
   if (row.state === 'accepted' || row.state === 'in-progress') {

@@ -24,6 +24,7 @@ import { parseReference } from '../../mappings/reference.js';
 import type { Row } from '../../mappings/resource-rows.js';
 import { conflict, forbidden, notFound, ruleViolation, unauthorized } from '../fhir/outcomes.js';
 import type { Queryable } from '../store/db.js';
+import { checkClaimLimit, claimKeys, DEFAULT_CLAIM_LIMIT, recordClaimFailure } from './claim-limit.js';
 import { createDecisionTasks } from './decision-import.js';
 import type { Prepared, WriteEvent } from './kinds.js';
 import { organizationKeys, principalKey } from './parties.js';
@@ -117,7 +118,9 @@ export async function pushSdoTask(ctx: CallContext, sdo: Task, id?: string): Pro
     const key = principalKey(ctx.principal) ?? '';
     const { rows } = await q.query<{ id: string }>(
       `SELECT t.id FROM task t JOIN resource_identifier i ON i.resource_type = 'ServiceRequest' AND i.resource_id = t.referral_id
-        WHERE i.system = $1 AND i.value = $2 AND t.module = 'decision' AND t.owner_keys @> ARRAY[$3]::text[] ORDER BY t.id`,
+        WHERE i.system = $1 AND i.value = $2 AND t.module = 'decision' AND t.owner_keys @> ARRAY[$3]::text[]
+        -- A national id names one decision (imports refuse a second holder); should older data hold it twice, the first holder is the true one.
+        ORDER BY (SELECT h.last_updated FROM resource_history h WHERE h.resource_type = 'ServiceRequest' AND h.id = t.referral_id AND h.version = 1), t.id`,
       [ID_NAT_DECISION_SYSTEM, national, key]
     );
     // Another ESMS's decision, or none: the same answer.
@@ -146,14 +149,18 @@ export async function pushSdoTask(ctx: CallContext, sdo: Task, id?: string): Pro
 /**
  * `ServiceRequest/$claim`: an ESMS that a decision did not target puts it on
  * its list with the person's individual number and birth date. A wrong pair
- * gives the same 404 whether or not the person exists.
+ * gives the same 404 whether or not the person exists, and counts towards the
+ * lockout of the client and of the individual number (claim-limit.ts).
  */
 export async function claimDecisions(ctx: CallContext, individual: string, birthDate: string, department?: string): Promise<Task[]> {
   if (!hasAnyRole(ctx.principal, ['esms'])) throw forbidden('Decisions are claimed by an ESMS (role esms)');
-  const run = async (q: Queryable): Promise<Task[]> => {
+  const limit = ctx.claimLimit ?? DEFAULT_CLAIM_LIMIT;
+  const limitKeys = claimKeys(ctx.principal?.clientId ?? '', individual);
+  const run = async (q: Queryable): Promise<Task[] | undefined> => {
     const keys = await organizationKeys(q, principalKey(ctx.principal) ?? '');
     const finess = keys.find((k) => k.startsWith(`${FINESS_SYSTEM}|`))?.slice(FINESS_SYSTEM.length + 1);
     if (!finess) throw forbidden('A claiming ESMS is known by its FINESS number: its token’s organization must be, or have, one');
+    await checkClaimLimit(q, limitKeys, limit, ctx.clock.now());
     const { rows } = await q.query<{ id: string; patient_id: string; department: string; esms_category: string; validity_start: string; validity_end: string }>(
       `SELECT r.id, r.patient_id, r.department, r.esms_category, r.validity_start::text, r.validity_end::text FROM referral r
         WHERE r.module = 'decision' AND r.individual = $1 AND r.birth_date = $2::date AND ($3::text IS NULL OR r.department = $3)
@@ -161,7 +168,12 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
         ORDER BY r.id`,
       [individual, birthDate, department ?? null, ctx.clock.now().toISOString().slice(0, 10)]
     );
-    if (rows.length === 0) throw notFound('No valid decision matches this individual number and birth date');
+    if (rows.length === 0) {
+      // Recorded (and committed) before the 404 is answered: within a Bundle's transaction, which the 404 rolls back, on its own.
+      const record = (r: Queryable): Promise<void> => recordClaimFailure(r, limitKeys, individual, limit, ctx.clock.now(), ctx.audit);
+      await (ctx.tx ? ctx.db.transaction(record) : record(q));
+      return undefined;
+    }
     const { rows: existing } = await q.query<{ id: string }>(`SELECT id FROM task WHERE id = ANY($1::text[])`, [rows.map((r) => decisionIds.task(r.id, finess))]);
     const have = new Set(existing.map((t) => t.id));
     for (const r of rows) {
@@ -175,7 +187,9 @@ export async function claimDecisions(ctx: CallContext, individual: string, birth
     for (const t of mine) tasks.push((await readResource({ ...ctx, tx: q }, 'Task', t.id)) as Task);
     return tasks;
   };
-  return ctx.tx ? run(ctx.tx) : ctx.db.transaction(run);
+  const tasks = await (ctx.tx ? run(ctx.tx) : ctx.db.transaction(run));
+  if (!tasks) throw notFound('No valid decision matches this individual number and birth date');
+  return tasks;
 }
 
 /** Whether a ServiceRequest is an orientation decision (its writes go through imports, not the REST API). */

@@ -17,6 +17,7 @@ import type { Clock } from './clock.js';
 import { kindOf, type ResourceKind } from './kinds.js';
 import type { ScheduledJob } from '../queues/schedule.js';
 import type { ReferralDurations } from '../../mappings/duration.js';
+import type { ClaimLimit } from './claim-limit.js';
 import type { Principal } from './principal.js';
 import { runSearch, type SearchPage, type SearchQuery } from './search.js';
 
@@ -35,6 +36,8 @@ export interface CallContext {
   memo?: Map<string, unknown>;
   /** The version the caller's update is made on (`If-Match`), for rules that require one. */
   ifMatch?: number;
+  /** `$claim`'s limit on failed claims (default: DEFAULT_CLAIM_LIMIT). */
+  claimLimit?: ClaimLimit;
   /** Subscriptions may point at local/private addresses (tests, single-host set-ups). */
   allowPrivateEndpoints?: boolean;
   /** The audit trail the call's writes of patient data are recorded on (stored by whoever commits the transaction). */

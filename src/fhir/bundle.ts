@@ -290,7 +290,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
   }
   const inTransaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (request.tx ? fn(request.tx) : services.db.transaction(fn));
   const responses = await inTransaction(async (tx: Queryable) => {
-    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, audit: request.audit };
+    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, claimLimit: services.claimLimit, audit: request.audit };
     const references = new Map<string, string>();
     // Phase 1: the id of every created resource (an existing one when a conditional create matches).
     for (const plan of plans.filter((p) => p.method === 'POST')) {

@@ -1,5 +1,6 @@
 /** The FHIR core's plain request and response: no HTTP framework in sight. */
 import type { Resource } from '@medplum/fhirtypes';
+import type { ClaimLimit } from '../domain/claim-limit.js';
 import type { AuditLog, AuditTrail } from '../domain/audit.js';
 import type { Clock } from '../domain/clock.js';
 import type { Principal } from '../domain/principal.js';
@@ -53,6 +54,8 @@ export interface FhirServices {
   jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };
   /** Deadlines of admission requests. */
   durations?: ReferralDurations;
+  /** `$claim`'s limit on failed claims. */
+  claimLimit?: ClaimLimit;
   /** Subscriptions may point at local or private addresses. */
   allowPrivateEndpoints?: boolean;
   /** Stores the audit events of reads and refusals. */
