@@ -5,15 +5,19 @@
  *   aiguillage serve                 the API only
  *   aiguillage worker                the workers only
  *   aiguillage migrate               apply database migrations
- *   aiguillage client create --name N --roles r1,r2 [--organization SYSTEM|VALUE | Organization/ID]
+ *   aiguillage client create|list|deactivate|activate|rotate|delete …   OAuth2 clients
  *   aiguillage seed                  load a small demo directory
  *   aiguillage import-decisions FILE --mdph DEPT   import an MDPH decisions file
  */
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
-import { createClient } from './auth/clients.js';
+import type { JSONWebKeySet } from 'jose';
+import { addDuration, parseDuration } from '../mappings/duration.js';
+import { activateClient, checkClientInput, ClientError, createClient, deactivateClient, deleteClient, listClients, rotateClient } from './auth/clients.js';
+import { auditTrail } from './domain/audit.js';
+import { clientJson } from './http/client-routes.js';
 import { loadConfig } from './config.js';
-import { isRole, ROLES, type Role } from './domain/principal.js';
+import { ROLES, type Role } from './domain/principal.js';
 import { createLogger } from './logger.js';
 import { openStore, start, type Gateway } from './main.js';
 import { fromRoot } from './paths.js';
@@ -30,8 +34,10 @@ Commands:
   serve      run the FHIR API only
   worker     run the background workers only
   migrate    apply the database migrations
-  client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID]
-             create an OAuth2 client; prints {"client_id","client_secret"}
+  client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID] [--expires-in 90d] [--jwks FILE]
+             create an OAuth2 client; prints {"client_id","client_secret"} (with --jwks: private_key_jwt, no secret)
+  client list [--json] | deactivate ID | activate ID | delete ID | rotate ID [--expires-in 90d] [--jwks FILE]
+             the clients; deactivating, rotating or deleting one revokes its tokens within seconds
   seed       load a small demo directory (idempotent)
   import-decisions FILE --mdph DEPT
              import an MDPH decisions file (CSV, see mappings/decision.ts) now, showing progress;
@@ -65,6 +71,93 @@ function runUntilSignal(gateway: Gateway): void {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+/** `--expires-in 90d`: a date that far ahead. */
+function expiresIn(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const duration = parseDuration(text);
+    if (duration.months === 0 && duration.ms === 0) throw new Error('a duration above zero');
+    return addDuration(new Date(), duration);
+  } catch (err) {
+    fail(`--expires-in: ${(err as Error).message}`);
+  }
+}
+
+/** `--jwks FILE`: a JSON Web Key Set of public keys. */
+function jwksFile(file: string | undefined): JSONWebKeySet | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as JSONWebKeySet;
+  } catch (err) {
+    fail(`--jwks: ${(err as Error).message}`);
+  }
+}
+
+const CLIENT_USAGE = `usage: aiguillage client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID] [--expires-in 90d] [--jwks FILE]
+       aiguillage client list [--json]
+       aiguillage client deactivate|activate|delete ID
+       aiguillage client rotate ID [--expires-in 90d] [--jwks FILE]`;
+
+/** `aiguillage client …`: the life of OAuth2 clients, on the database (each change an AuditEvent by the CLI). */
+async function clientCommand(config: ReturnType<typeof loadConfig>, args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { name: { type: 'string' }, roles: { type: 'string' }, organization: { type: 'string' }, 'expires-in': { type: 'string' }, jwks: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const [action, id] = positionals;
+  if (!['create', 'list', 'deactivate', 'activate', 'delete', 'rotate'].includes(action ?? '')) fail(CLIENT_USAGE);
+  if (action !== 'create' && action !== 'list' && !id) fail(CLIENT_USAGE);
+  const input =
+    action === 'create'
+      ? (() => {
+          if (!values.name) fail('--name is required');
+          try {
+            return checkClientInput({ name: values.name, roles: (values.roles ?? '').split(',').map((r) => r.trim()).filter(Boolean), organization: values.organization });
+          } catch (err) {
+            fail((err as Error).message);
+          }
+        })()
+      : undefined;
+  const secretExpiresAt = expiresIn(values['expires-in']);
+  const jwks = jwksFile(values.jwks);
+  const db = await openStore(config, createLogger('warn'));
+  const trail = auditTrail({ principal: { clientId: 'aiguillage-cli', roles: ['admin'] } });
+  try {
+    const out = await db.transaction(async (q): Promise<unknown> => {
+      switch (action) {
+        case 'create':
+          return createClient(q, { ...(input as NonNullable<typeof input>), jwks, secretExpiresAt }, trail);
+        case 'list': {
+          const clients = await listClients(q);
+          if (values.json) return clients.map(clientJson);
+          const lines = clients.map((c) =>
+            [c.id, c.active ? 'active' : 'inactive', c.authMethod, c.roles.join(','), c.organization ?? '-', c.secretExpiresAt ? `expires ${c.secretExpiresAt.toISOString()}` : '-', c.name].join('\t')
+          );
+          return ['id\tstate\tauthentication\troles\torganization\tsecret\tname', ...lines].join('\n');
+        }
+        case 'deactivate':
+          return clientJson(await deactivateClient(q, id, trail));
+        case 'activate':
+          return clientJson(await activateClient(q, id, trail));
+        case 'rotate': {
+          const rotated = await rotateClient(q, id, { jwks, secretExpiresAt }, trail);
+          return { ...clientJson(rotated.client), ...(rotated.client_secret ? { client_secret: rotated.client_secret } : {}) };
+        }
+        default:
+          await deleteClient(q, id, trail);
+          return { client_id: id, deleted: true };
+      }
+    });
+    process.stdout.write(`${typeof out === 'string' ? out : JSON.stringify(out)}\n`);
+  } catch (err) {
+    if (err instanceof ClientError) fail(err.message);
+    throw err;
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const config = loadConfig();
@@ -83,29 +176,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'client': {
-      const { positionals, values } = parseArgs({
-        args: rest,
-        allowPositionals: true,
-        options: { name: { type: 'string' }, roles: { type: 'string' }, organization: { type: 'string' } },
-      });
-      if (positionals[0] !== 'create') fail('usage: aiguillage client create --name NAME --roles ROLE[,ROLE] [--organization …]');
-      if (!values.name) fail('--name is required');
-      const roles = (values.roles ?? '').split(',').map((r) => r.trim()).filter(Boolean);
-      if (roles.length === 0) fail(`--roles is required (among ${ROLES.join(', ')})`);
-      const unknown = roles.filter((r) => !isRole(r));
-      if (unknown.length > 0) fail(`unknown role(s) ${unknown.join(', ')}; known: ${ROLES.join(', ')}`);
-      const organization = values.organization;
-      if (organization !== undefined && !/^(Organization\/[A-Za-z0-9\-.]{1,64}|[^|\s]+\|[^|\s]+)$/.test(organization)) {
-        fail('--organization must be SYSTEM|VALUE (e.g. https://finess.esante.gouv.fr|750000001) or Organization/ID');
-      }
-      const logger = createLogger('warn');
-      const db = await openStore(config, logger);
-      try {
-        const created = await createClient(db, { name: values.name, roles: roles as Role[], organization });
-        process.stdout.write(`${JSON.stringify(created)}\n`);
-      } finally {
-        await db.close();
-      }
+      await clientCommand(config, rest);
       return;
     }
     case 'seed': {

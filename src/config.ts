@@ -23,6 +23,8 @@ export interface Config {
   logLevel: string;
   /** Lifetime of the access tokens the gateway issues, in seconds. */
   tokenTtlSeconds: number;
+  /** How long a client's state is trusted (ms): a deactivated, rotated or deleted client's tokens are refused within this. */
+  revocationCheckMs: number;
   /** External identity provider whose tokens are accepted too. */
   externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
   /** Default and maximum page sizes of search. */
@@ -120,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baseUrl: (env.AIGUILLAGE_BASE_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL || 'info',
     tokenTtlSeconds: int(env, 'AIGUILLAGE_TOKEN_TTL', 900),
+    revocationCheckMs: int(env, 'AIGUILLAGE_REVOCATION_CHECK_MS', 2_000),
     externalIdp: jwksUrl
       ? {
           jwksUrl,

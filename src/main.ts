@@ -79,6 +79,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     issuer: config.baseUrl,
     audience: `${config.baseUrl}/fhir`,
     ttlSeconds: config.tokenTtlSeconds,
+    revocationCheckMs: config.revocationCheckMs,
     externalIdp: config.externalIdp,
   });
   const queues = new Queues(

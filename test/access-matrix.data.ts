@@ -116,6 +116,10 @@ export const WRITE = {
   // An administrative volet about the instance; a validated medical one.
   'patient create-volet':                   r(' 201/422    201/422   201/422      403/403  403/403 403/403 403/403 403/403 401/401'),
   'patient create-medical-volet':           r(' 201/422    403/403   403/403      403/403  403/403 403/403 403/403 403/403 401/401'),
+  // A draft request for the caller's patient citing the instance (issue 13: only volets the caller's organization wrote may be cited).
+  'volet cite':                             r(' 201/422    201/422   403/403      403/403  403/403 403/403 403/403 403/403 401/401'),
+  // A draft request whose requester is the instance's hospital as an identifier (its FINESS): only the caller's own organization.
+  'request identifier-requester':           r(' 201/422    201/422   403/403      403/403  403/403 403/403 403/403 403/403 401/401'),
   'request update':                         r(' 200/404    200/404   403/403      403/403  403/403 403/403 403/403 403/403 401/401'),
   'decision update':                        r(' 404/404    404/404   403/403      403/403  403/403 403/403 403/403 422/422 401/401'),
   // PUT with If-Match of the task as stored (its status kept): each side writes its own tasks.
@@ -181,11 +185,24 @@ export type WriteCell = keyof typeof WRITE;
 
 /**
  * Another client of the caller's own organization (a second MDPH 13 client,
- * a second H1 prescriber client): an import's report and an asynchronous
- * Bundle's status are their sender's; a subscription is read by its
+ * a second H1 prescriber client): an import's report is its MDPH's (every
+ * client of the sending MDPH reads it, as decided on DESIGN question 2); an
+ * asynchronous Bundle's status is its sender's; a subscription is read by its
  * organization but changed by its creator only.
  */
-export const SAME_ORGANIZATION_OTHER_CLIENT = { 'import-report': 404, 'async-status': 404, 'subscription read': 200, 'subscription update': 403 } as const;
+export const SAME_ORGANIZATION_OTHER_CLIENT = { 'import-report': 200, 'async-status': 404, 'subscription read': 200, 'subscription update': 403 } as const;
+
+/**
+ * A prescriber client of unit U1's organization (issue 13, "volet takeover"):
+ * U1 receives H1's request, so its organization reads H1's volets (own); it
+ * may neither cite them in a request of its own nor rewrite them. Side 2's
+ * volets (other) it does not even see.
+ */
+export const UNIT_AS_PRESCRIBER = {
+  'volet read': { own: 200, other: 404 },
+  'volet cite': { own: 422, other: 422 },
+  'volet rewrite': { own: 403, other: 404 },
+} as const;
 
 /**
  * Searches the gateway does not support: `_revinclude` and chained
@@ -215,6 +232,8 @@ export const NOTIFIED = {
   'task':           yn(' y/n        y/n       y/n          y/n      -/-  -/-  -/- y/y   -/-'),
   'message':        yn(' y/n        y/n       -/-          y/n      -/-  -/-  -/- y/y   -/-'),
   'decision-task':  yn(' n/n        n/n       n/n          n/n      -/-  -/-  -/- y/y   -/-'),
+  // An endpoint answering 307 to another place (issue 13): the redirect is not followed, the other place hears nothing.
+  'task redirected':yn(' n/n        n/n       n/n          n/n      -/-  -/-  -/- n/n   -/-'),
 };
 
 /**

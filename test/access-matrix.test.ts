@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import type { Bundle, BundleEntry, Parameters, Resource, Task } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Parameters, QuestionnaireResponse, Resource, Task } from '@medplum/fhirtypes';
 import ExcelJS from 'exceljs';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,7 @@ import {
   READ,
   RELATIONS,
   SAME_ORGANIZATION_OTHER_CLIENT,
+  UNIT_AS_PRESCRIBER,
   UNSUPPORTED_SEARCH_STATUS,
   VARIANTS,
   WRITE,
@@ -54,7 +55,9 @@ beforeAll(async () => {
     req.on('end', () => {
       const name = (req.url ?? '').replace(/^\/hook\//, '');
       deliveries.set(name, [...(deliveries.get(name) ?? []), JSON.parse(text || '{}') as Bundle]);
-      res.writeHead(200).end();
+      // `redirect-…` endpoints send the notification elsewhere (a redirect the gateway must not follow).
+      if (name.startsWith('redirect-')) res.writeHead(307, { Location: `/hook/redirected-${name}` }).end();
+      else res.writeHead(200).end();
     });
   });
   await new Promise<void>((resolve) => hooks.listen(port, '127.0.0.1', resolve));
@@ -578,6 +581,24 @@ const WRITES: Record<WriteCell, WriteSpec> = {
   ),
   'patient create-volet': create('QuestionnaireResponse', pointing((r) => `patient:${side(r)}:patient`, (id) => volet('administrative', `Patient/${id}`)), (r) => `patient:${side(r)}:patient`),
   'patient create-medical-volet': create('QuestionnaireResponse', pointing((r) => `patient:${side(r)}:patient`, (id) => volet('medical', `Patient/${id}`, 'completed')), (r) => `patient:${side(r)}:patient`),
+  'volet cite': create(
+    'ServiceRequest',
+    pointing(
+      (r) => `volet:${side(r)}:medical`,
+      (id, i) => ({ resourceType: 'ServiceRequest', status: 'draft', intent: 'order', subject: { reference: `Patient/${instance(`patient:${i.side}:patient`).id}` }, supportingInfo: [{ reference: `QuestionnaireResponse/${id}` }] })
+    ),
+    (r) => `volet:${side(r)}:medical`
+  ),
+  'request identifier-requester': {
+    target: (r) => instance(`request:${side(r)}:request`),
+    compare: 'never',
+    async send(caller, relation) {
+      const patient = instance('patient:1:patient').id;
+      const requester = { type: 'Organization', identifier: { system: 'https://finess.esante.gouv.fr', value: SIDES[side(relation)].hospitalFiness } };
+      const res = await as(caller).post('/fhir/ServiceRequest', { resourceType: 'ServiceRequest', status: 'draft', intent: 'order', subject: { reference: `Patient/${patient}` }, requester });
+      return { res, mask: [] };
+    },
+  },
   'request update': put((r) => `request:${side(r)}:request`, (sr) => ({ ...sr, note: [{ text: 'Précision' }] } as Resource)),
   'decision update': put((r) => `decision:${side(r)}:decision`, (sr) => ({ ...sr, note: [{ text: 'Précision' }] } as Resource)),
   'task update': put((r) => `task:${side(r)}:task`, undefined, true),
@@ -833,6 +854,26 @@ describe('another client of the same organization', () => {
   });
 });
 
+describe('a prescriber client of a receiving unit’s organization', () => {
+  it('reads the volets its unit received, but neither cites nor rewrites them', async () => {
+    const cells = new Cells();
+    const unitPrescriber = call(t, await t.tokenFor(['prescriber'], `Organization/org-${SIDES[1].unit}`));
+    for (const relation of RELATIONS) {
+      const volet = instance(`volet:${side(relation)}:medical`);
+      const read = await unitPrescriber.get(`/fhir/QuestionnaireResponse/${volet.id}`);
+      cells.check(`unit prescriber ${relation} volet read`, UNIT_AS_PRESCRIBER['volet read'][relation], read.status);
+      const patient = (await stored(volet) as QuestionnaireResponse).subject?.reference;
+      const cite = await unitPrescriber.post('/fhir/ServiceRequest', { resourceType: 'ServiceRequest', status: 'draft', intent: 'order', subject: { reference: patient }, supportingInfo: [{ reference: `QuestionnaireResponse/${volet.id}` }] });
+      cells.check(`unit prescriber ${relation} volet cite`, UNIT_AS_PRESCRIBER['volet cite'][relation], cite.status);
+      const current = await stored(volet);
+      const rewrite = await unitPrescriber.put(`/fhir/QuestionnaireResponse/${volet.id}`, { ...current, item: [{ linkId: '1', text: 'Réécrit', answer: [{ valueString: 'par une autre organisation' }] }] });
+      cells.check(`unit prescriber ${relation} volet rewrite`, UNIT_AS_PRESCRIBER['volet rewrite'][relation], rewrite.status);
+      cells.check(`unit prescriber ${relation} volet unchanged`, current.meta?.versionId, (await stored(volet)).meta?.versionId);
+    }
+    cells.done();
+  });
+});
+
 // ---------------------------------------------------------------- notifications
 
 describe('notifications', () => {
@@ -853,6 +894,17 @@ describe('notifications', () => {
         });
         if (res.status !== 201) throw new Error(`${caller} subscription: ${res.status} ${JSON.stringify(res.body)}`);
       }
+    }
+    for (const caller of CALLERS) {
+      if (NOTIFIED['task redirected'][caller].own === undefined) continue;
+      const res = await as(caller).post('/fhir/Subscription', {
+        resourceType: 'Subscription',
+        status: 'requested',
+        reason: 'Matrice (redirection)',
+        criteria: 'Task',
+        channel: { type: 'rest-hook', endpoint: w.hook(`redirect-${caller}`), payload: 'application/fhir+json' },
+      });
+      if (res.status !== 201) throw new Error(`${caller} redirected subscription: ${res.status} ${JSON.stringify(res.body)}`);
     }
     // Events on each side: a new request (its task), a message about it, a decision's task moved by its ESMS.
     const events: Record<(typeof kinds)[number], Record<Relation, string>> = { task: { own: '', other: '' }, message: { own: '', other: '' }, 'decision-task': { own: '', other: '' } };
@@ -901,6 +953,12 @@ describe('notifications', () => {
         }
         // Id-only: no content ever travels.
         cells.check(`${caller} ${kind} notifications carry no content`, [], (deliveries.get(hook) ?? []).filter((b) => b.entry?.[1]?.resource !== undefined));
+      }
+      const redirected = (deliveries.get(`redirected-redirect-${caller}`) ?? []).map(focusOf);
+      for (const relation of RELATIONS) {
+        const expected = NOTIFIED['task redirected'][caller][relation];
+        if (expected === undefined) continue;
+        cells.check(`${caller} notified of ${relation} task through a redirect`, expected, redirected.includes(`http://aiguillage.test/fhir/Task/${events.task[relation]}`));
       }
     }
     cells.done();

@@ -107,12 +107,14 @@ describe('authentication and roles', () => {
     const { rows } = await t.gateway.db.query<{ private_jwk: JWK }>('SELECT private_jwk FROM signing_key');
     const gatewayKey = await importJWK(rows[0].private_jwk, 'ES256');
     const other = (await generateKeyPair('ES256')).privateKey;
+    // (a token must name a live client: one of the gateway's own, with the gateway's key, is the only valid one here)
+    const client = await createClient(t.gateway.db, { name: 'signed-by-hand', roles: ['admin'] });
     const sign = (key: typeof other, claims: { exp?: number; aud?: string }) =>
       new SignJWT({ roles: ['admin'] })
         .setProtectedHeader({ alg: 'ES256', kid: rows[0].private_jwk.kid })
         .setIssuer('http://aiguillage.test')
         .setAudience(claims.aud ?? 'http://aiguillage.test/fhir')
-        .setSubject('forger')
+        .setSubject(client.client_id)
         .setExpirationTime(claims.exp ?? Math.floor(Date.now() / 1000) + 60)
         .sign(key);
     const valid = await sign(gatewayKey as typeof other, {});

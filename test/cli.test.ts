@@ -35,6 +35,26 @@ describe('aiguillage CLI', () => {
     expect(rows).toEqual([{ name: 'EHR CHU', roles: ['prescriber', 'care-team'], organization: 'https://finess.esante.gouv.fr|750000001' }]);
   });
 
+  it('lists, deactivates, rotates and deletes clients', async () => {
+    const created = JSON.parse((await cli(['client', 'create', '--name', 'ROR IdF', '--roles', 'ror', '--expires-in', '90d'])).stdout) as { client_id: string; client_secret: string };
+    const listed = JSON.parse((await cli(['client', 'list', '--json'])).stdout) as { client_id: string; active: boolean; client_secret_expires_at: number }[];
+    const mine = listed.find((c) => c.client_id === created.client_id);
+    expect(mine?.active).toBe(true);
+    expect(mine?.client_secret_expires_at).toBeGreaterThan(Date.now() / 1000 + 89 * 86_400);
+    expect((await cli(['client', 'list'])).stdout).toContain(`${created.client_id}\tactive`);
+    expect(JSON.parse((await cli(['client', 'deactivate', created.client_id])).stdout)).toMatchObject({ client_id: created.client_id, active: false });
+    const rotated = JSON.parse((await cli(['client', 'rotate', created.client_id])).stdout) as { client_secret: string };
+    expect(rotated.client_secret).not.toBe(created.client_secret);
+    await cli(['client', 'delete', created.client_id]);
+    expect((await cli(['client', 'list'])).stdout).not.toContain(created.client_id);
+    await expect(cli(['client', 'deactivate', created.client_id])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('No client') });
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    const { rows } = await db.query<{ subtype: string }>(`SELECT interaction AS subtype FROM audit_event WHERE query = $1 ORDER BY recorded`, [`client ${created.client_id}`]);
+    await db.end();
+    expect(rows.map((r) => r.subtype)).toEqual(['client-create', 'client-deactivate', 'client-rotate', 'client-delete']);
+  });
+
   it('imports an MDPH decisions file with a progress bar and prints the report', async () => {
     const { stdout, stderr } = await cli(['import-decisions', 'fixtures/decisions/valid.csv', '--mdph', '75']);
     const result = JSON.parse(stdout) as { state: string; rowsOk: number; rowsRejected: number; report: string[] };

@@ -146,7 +146,10 @@ export function searchMatches(res: Answer, what: string): unknown[] {
  * earlier rows unchanged, and every new row the record of a refusal (a 4xx
  * status, outcome not success).
  */
-export const MAY_CHANGE_ON_REFUSAL: ReadonlyMap<string, string> = new Map([['audit_event', 'refusals of patient-data requests are audited (append-only, checked apart)']]);
+export const MAY_CHANGE_ON_REFUSAL: ReadonlyMap<string, string> = new Map([
+  ['audit_event', 'refusals of patient-data requests are audited (append-only, checked apart)'],
+  ['claim_failure', 'failed $claims are counted, for the lockout of brute force (issue 13)'],
+]);
 
 /** The state of the database at one moment. */
 export interface Snapshot {
@@ -157,7 +160,8 @@ export interface Snapshot {
   auditState: string;
 }
 
-const AUDIT_STATE = `SELECT count(*) || ' rows ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') AS state FROM audit_event x`;
+/** The audit rows' state, but for the counters of aggregated refusals (unauthenticated callers), which grow with each. */
+const AUDIT_STATE = `SELECT count(*) || ' rows ' || coalesce(md5(string_agg((to_jsonb(x) - 'count' - 'last_recorded')::text, '|' ORDER BY x.id)), '-') AS state FROM audit_event x`;
 
 /** Takes a snapshot of every table but those of MAY_CHANGE_ON_REFUSAL. */
 export async function snapshot(db: Database): Promise<Snapshot> {

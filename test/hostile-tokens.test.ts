@@ -24,9 +24,12 @@ let gatewayKey: Awaited<ReturnType<typeof importJWK>>;
 let privateJwk: JWK;
 let kid: string;
 let publicJwk: JWK;
+/** An admin client the forged tokens name (a token of no client is refused for that alone). */
+let adminClient: string;
 
 beforeAll(async () => {
   h = await hostileWorld();
+  adminClient = (await createClient(h.t.gateway.db, { name: 'forged-admin', roles: ['admin'] })).client_id;
   const { rows } = await h.t.gateway.db.query<{ kid: string; private_jwk: JWK; public_jwk: JWK }>('SELECT kid, private_jwk, public_jwk FROM signing_key');
   kid = rows[0].kid;
   publicJwk = rows[0].public_jwk;
@@ -44,7 +47,7 @@ const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? 
 /** Claims of a token the gateway would issue to an admin. */
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
-  return { roles: ['admin'], scope: 'system/*.*', iss: ISSUER, aud: AUDIENCE, sub: randomUUID(), jti: randomUUID(), iat: now, exp: now + 300, ...extra };
+  return { roles: ['admin'], scope: 'system/*.*', iss: ISSUER, aud: AUDIENCE, sub: adminClient, jti: randomUUID(), iat: now, exp: now + 300, ...extra };
 }
 
 /** A token signed with the gateway's own key (valid unless `extra` breaks it). */

@@ -1,14 +1,25 @@
 /**
- * OAuth2 machine clients: created by the CLI, authenticated at the token
- * endpoint. Secrets are shown once and stored as scrypt hashes.
+ * OAuth2 machine clients and their life: created, listed, deactivated and
+ * reactivated, rotated (a new secret, or new public keys), deleted, by the
+ * CLI or by an admin over the API. A client authenticates with a secret
+ * (stored as an scrypt hash, shown once, with an optional expiry date) or
+ * with a signed assertion (`private_key_jwt`, RFC 7523) checked against the
+ * public keys (JWKS) it registered. Deactivating, rotating or deleting a
+ * client revokes the tokens issued to it before (TokenService checks a
+ * client's state every few seconds); every change is an AuditEvent.
  */
 import { randomBytes, randomUUID, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Role } from '../domain/principal.js';
+import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
+import { audit, flushAudit, type AuditTrail } from '../domain/audit.js';
+import { isRole, ROLES, type Role } from '../domain/principal.js';
 import type { Queryable } from '../store/db.js';
 
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number }) => Promise<Buffer>;
 const PARAMS = { N: 16384, r: 8, p: 1 };
+
+/** How a client proves who it is at the token endpoint. */
+export type AuthMethod = 'client_secret' | 'private_key_jwt';
 
 /** A client as stored (without its secret). */
 export interface Client {
@@ -16,6 +27,25 @@ export interface Client {
   name: string;
   roles: Role[];
   organization?: string;
+  active: boolean;
+  authMethod: AuthMethod;
+  createdAt: Date;
+  /** When its secret stops being accepted (none: never). */
+  secretExpiresAt?: Date;
+  /** Tokens issued before this are refused (set by deactivation and rotation). */
+  tokensValidAfter?: Date;
+  /** Its registered public keys (private_key_jwt). */
+  jwks?: JSONWebKeySet;
+}
+
+/** Why a client change was refused (the CLI prints it; the API answers 4xx). */
+export class ClientError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string
+  ) {
+    super(message);
+  }
 }
 
 /** Hashes a secret: `scrypt$N$r$p$salt$hash` (base64url parts). */
@@ -34,30 +64,213 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   return timingSafeEqual(actual, expected);
 }
 
-/** Creates a client; returns its id and its secret (shown once). */
-export async function createClient(q: Queryable, input: { name: string; roles: Role[]; organization?: string }): Promise<{ client_id: string; client_secret: string }> {
-  const id = randomUUID();
-  const secret = randomBytes(32).toString('base64url');
-  await q.query('INSERT INTO oauth_client (id, name, secret_hash, roles, organization) VALUES ($1, $2, $3, $4, $5)', [
-    id,
-    input.name,
-    await hashSecret(secret),
-    input.roles,
-    input.organization ?? null,
-  ]);
-  return { client_id: id, client_secret: secret };
+/**
+ * A hash no secret matches, checked when the client is unknown (or has no
+ * secret), so that the token endpoint does the same work, and takes the same
+ * time, for a known and an unknown client id.
+ */
+const DECOY_HASH = hashSecret(randomBytes(32).toString('base64url'));
+
+/** Checks that a JWKS holds public signing keys only (a private key registered by mistake is refused, not stored). */
+export async function checkJwks(jwks: unknown): Promise<JSONWebKeySet> {
+  const keys = (jwks as { keys?: unknown } | undefined)?.keys;
+  if (!jwks || typeof jwks !== 'object' || !Array.isArray(keys) || keys.length === 0) throw new ClientError(400, 'jwks is a JSON Web Key Set: {"keys": [public keys]}');
+  for (const [i, key] of (keys as JWK[]).entries()) {
+    if (!key || typeof key !== 'object' || (key.kty !== 'RSA' && key.kty !== 'EC')) throw new ClientError(400, `jwks.keys[${i}]: an RSA or EC key`);
+    if ('d' in key || 'p' in key || 'q' in key) throw new ClientError(400, `jwks.keys[${i}] holds a private key: register the public key only`);
+    if (key.use !== undefined && key.use !== 'sig') throw new ClientError(400, `jwks.keys[${i}]: a signing key (use "sig")`);
+    try {
+      await importJWK(key, key.alg ?? (key.kty === 'RSA' ? 'RS384' : key.crv === 'P-256' ? 'ES256' : 'ES384'));
+    } catch (err) {
+      throw new ClientError(400, `jwks.keys[${i}] is not a usable key: ${(err as Error).message}`);
+    }
+  }
+  return { keys: keys as JWK[] };
 }
 
-/** The active client whose id and secret match, or undefined. */
-export async function authenticateClient(q: Queryable, id: string, secret: string): Promise<Client | undefined> {
+interface ClientRow {
+  id: string;
+  name: string;
+  roles: Role[];
+  organization: string | null;
+  active: boolean;
+  secret_hash: string | null;
+  jwks: JSONWebKeySet | null;
+  created_at: Date;
+  secret_expires_at: Date | null;
+  tokens_valid_after: Date | null;
+}
+
+const COLUMNS = 'id, name, roles, organization, active, secret_hash, jwks, created_at, secret_expires_at, tokens_valid_after';
+
+function toClient(row: ClientRow): Client {
+  return {
+    id: row.id,
+    name: row.name,
+    roles: row.roles,
+    ...(row.organization ? { organization: row.organization } : {}),
+    active: row.active,
+    authMethod: row.jwks ? 'private_key_jwt' : 'client_secret',
+    createdAt: new Date(row.created_at),
+    ...(row.secret_expires_at ? { secretExpiresAt: new Date(row.secret_expires_at) } : {}),
+    ...(row.tokens_valid_after ? { tokensValidAfter: new Date(row.tokens_valid_after) } : {}),
+    ...(row.jwks ? { jwks: row.jwks } : {}),
+  };
+}
+
+/** Records a change of a client on the audit trail, in the change's transaction. */
+async function recordChange(q: Queryable, trail: AuditTrail | undefined, interaction: string, clientId: string, detail: string): Promise<void> {
+  if (!trail) return;
+  audit(trail, { action: interaction === 'client-create' ? 'C' : interaction === 'client-delete' ? 'D' : 'U', interaction, status: 200, entities: [], query: `client ${clientId}`, detail });
+  await flushAudit(q, trail, new Date());
+}
+
+/** A client's organization as a token names it: `SYSTEM|VALUE` (FINESS, ROR id, MDPH…) or `Organization/ID`. */
+const ORGANIZATION = /^(Organization\/[A-Za-z0-9\-.]{1,64}|[^|\s]+\|[^|\s]+)$/;
+
+/** Checks what a new client is given (400 with the reason): a name, known roles, a well-formed organization. */
+export function checkClientInput(input: { name?: unknown; roles?: unknown; organization?: unknown }): { name: string; roles: Role[]; organization?: string } {
+  const { name, roles, organization } = input;
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 200) throw new ClientError(400, 'A client has a name (1 to 200 characters)');
+  if (!Array.isArray(roles) || roles.length === 0 || roles.some((r) => typeof r !== 'string')) throw new ClientError(400, `A client has roles, among ${ROLES.join(', ')}`);
+  const unknown = (roles as string[]).filter((r) => !isRole(r));
+  if (unknown.length > 0) throw new ClientError(400, `Roles are among ${ROLES.join(', ')}; unknown role(s): ${unknown.join(', ')}`);
+  if (organization !== undefined && (typeof organization !== 'string' || !ORGANIZATION.test(organization))) {
+    throw new ClientError(400, 'The organization is SYSTEM|VALUE (e.g. https://finess.esante.gouv.fr|750000001) or Organization/ID');
+  }
+  return { name: name.trim(), roles: [...new Set(roles as Role[])], ...(organization ? { organization: organization as string } : {}) };
+}
+
+/** What a new client is made of. */
+export interface NewClient {
+  name: string;
+  roles: Role[];
+  organization?: string;
+  /** Public keys for private_key_jwt; without them the client gets a secret. */
+  jwks?: JSONWebKeySet;
+  secretExpiresAt?: Date;
+}
+
+/** Creates a client; returns its id and its secret (shown once; none for a private_key_jwt client). */
+export async function createClient(q: Queryable, input: NewClient & { jwks?: undefined }, trail?: AuditTrail): Promise<{ client_id: string; client_secret: string }>;
+export async function createClient(q: Queryable, input: NewClient, trail?: AuditTrail): Promise<{ client_id: string; client_secret?: string }>;
+export async function createClient(q: Queryable, input: NewClient, trail?: AuditTrail): Promise<{ client_id: string; client_secret?: string }> {
+  const id = randomUUID();
+  const jwks = input.jwks ? await checkJwks(input.jwks) : undefined;
+  const secret = jwks ? undefined : randomBytes(32).toString('base64url');
+  await q.query('INSERT INTO oauth_client (id, name, secret_hash, roles, organization, jwks, secret_expires_at) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)', [
+    id,
+    input.name,
+    secret ? await hashSecret(secret) : null,
+    input.roles,
+    input.organization ?? null,
+    jwks ? JSON.stringify(jwks) : null,
+    input.secretExpiresAt?.toISOString() ?? null,
+  ]);
+  await recordChange(q, trail, 'client-create', id, `client ${id} "${input.name}" created: roles ${input.roles.join(', ')}${input.organization ? `, organization ${input.organization}` : ''}`);
+  return { client_id: id, ...(secret ? { client_secret: secret } : {}) };
+}
+
+/** Every client not deleted, oldest first. */
+export async function listClients(q: Queryable): Promise<Client[]> {
+  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE deleted_at IS NULL ORDER BY created_at, id`);
+  return rows.map(toClient);
+}
+
+/** A client not deleted, or undefined. */
+export async function findClient(q: Queryable, id: string): Promise<Client | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
-  // scrypt keys HMAC with the secret, and HMAC pads short keys with zeros: "s" and "s\0" would both pass.
-  if (secret.includes('\u0000')) return undefined;
-  const { rows } = await q.query<{ id: string; name: string; roles: Role[]; organization: string | null; secret_hash: string }>(
-    'SELECT id, name, roles, organization, secret_hash FROM oauth_client WHERE id = $1 AND active',
-    [id]
-  );
+  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND deleted_at IS NULL`, [id]);
+  return rows[0] ? toClient(rows[0]) : undefined;
+}
+
+async function change(q: Queryable, id: string, set: string, params: unknown[]): Promise<Client> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new ClientError(404, `No client ${id}`);
+  const { rows } = await q.query<ClientRow>(`UPDATE oauth_client SET ${set}, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING ${COLUMNS}`, [id, ...params]);
+  if (!rows[0]) throw new ClientError(404, `No client ${id}`);
+  return toClient(rows[0]);
+}
+
+/** Deactivates a client: its tokens are refused within seconds, and it gets no new one. */
+export async function deactivateClient(q: Queryable, id: string, trail?: AuditTrail): Promise<Client> {
+  const client = await change(q, id, `active = false, tokens_valid_after = date_trunc('second', now())`, []);
+  await recordChange(q, trail, 'client-deactivate', id, `client ${id} deactivated; its tokens are revoked`);
+  return client;
+}
+
+/** Reactivates a client (the tokens revoked by its deactivation stay revoked). */
+export async function activateClient(q: Queryable, id: string, trail?: AuditTrail): Promise<Client> {
+  const client = await change(q, id, 'active = true', []);
+  await recordChange(q, trail, 'client-activate', id, `client ${id} reactivated`);
+  return client;
+}
+
+/**
+ * Rotates a client's credentials: a new secret (shown once), or the new
+ * public keys given (a private_key_jwt client); either way the tokens issued
+ * before are revoked, as a rotation usually follows a leak.
+ */
+export async function rotateClient(q: Queryable, id: string, input: { jwks?: JSONWebKeySet; secretExpiresAt?: Date }, trail?: AuditTrail): Promise<{ client: Client; client_secret?: string }> {
+  const current = await findClient(q, id);
+  if (!current) throw new ClientError(404, `No client ${id}`);
+  if (current.authMethod === 'private_key_jwt' && !input.jwks) throw new ClientError(400, 'This client authenticates with its keys (private_key_jwt): rotate it with its new jwks');
+  if (current.authMethod === 'client_secret' && input.jwks) throw new ClientError(400, 'This client authenticates with a secret: it has no keys to rotate');
+  const jwks = input.jwks ? await checkJwks(input.jwks) : undefined;
+  const secret = jwks ? undefined : randomBytes(32).toString('base64url');
+  const client = await change(q, id, `secret_hash = $2, jwks = $3::text::jsonb, secret_expires_at = $4, tokens_valid_after = date_trunc('second', now())`, [
+    secret ? await hashSecret(secret) : null,
+    jwks ? JSON.stringify(jwks) : null,
+    input.secretExpiresAt?.toISOString() ?? null,
+  ]);
+  await recordChange(q, trail, 'client-rotate', id, `client ${id}: ${jwks ? 'new public keys' : 'new secret'}; earlier tokens revoked`);
+  return { client, ...(secret ? { client_secret: secret } : {}) };
+}
+
+/** Deletes a client: its credentials are erased and its tokens refused; its row stays for the audit trail and subscriptions that name it. */
+export async function deleteClient(q: Queryable, id: string, trail?: AuditTrail): Promise<void> {
+  await change(q, id, `active = false, deleted_at = now(), secret_hash = NULL, jwks = NULL, tokens_valid_after = date_trunc('second', now())`, []);
+  await recordChange(q, trail, 'client-delete', id, `client ${id} deleted`);
+}
+
+/**
+ * The active client whose id and secret match, or undefined. Unknown id,
+ * wrong secret, expired secret and inactive client do the same work (one
+ * scrypt) and give the same answer.
+ */
+export async function authenticateClient(q: Queryable, id: string, secret: string, now = new Date()): Promise<Client | undefined> {
+  const wellFormed = /^[0-9a-f-]{36}$/.test(id);
+  const { rows } = wellFormed ? await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND active AND deleted_at IS NULL`, [id]) : { rows: [] };
   const row = rows[0];
-  if (!row || !(await verifySecret(secret, row.secret_hash))) return undefined;
-  return { id: row.id, name: row.name, roles: row.roles, organization: row.organization ?? undefined };
+  const matches = await verifySecret(secret, row?.secret_hash ?? (await DECOY_HASH));
+  // scrypt keys HMAC with the secret, and HMAC pads short keys with zeros: "s" and "s\0" would both pass.
+  if (!row || !row.secret_hash || !matches || secret.includes('\u0000')) return undefined;
+  if (row.secret_expires_at && new Date(row.secret_expires_at) <= now) return undefined;
+  return toClient(row);
+}
+
+/** The active client of a private_key_jwt assertion's issuer, with its keys, or undefined. */
+export async function assertionClient(q: Queryable, id: string): Promise<Client | undefined> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND active AND deleted_at IS NULL AND jwks IS NOT NULL`, [id]);
+  return rows[0] ? toClient(rows[0]) : undefined;
+}
+
+/** Records an assertion's `jti` until it expires: false when it was used already (a replay). */
+export async function useAssertion(q: Queryable, jti: string, clientId: string, expiresAt: Date): Promise<boolean> {
+  await q.query(`DELETE FROM client_assertion WHERE expires_at < now()`);
+  const { rows } = await q.query(`INSERT INTO client_assertion (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1`, [`${clientId}|${jti}`, clientId, expiresAt.toISOString()]);
+  return rows.length > 0;
+}
+
+/** What TokenService needs to know of a client to accept its tokens. */
+export interface ClientState {
+  active: boolean;
+  tokensValidAfter?: Date;
+}
+
+/** The state of a client (undefined when it does not exist, or was deleted). */
+export async function clientState(q: Queryable, id: string): Promise<ClientState | undefined> {
+  const { rows } = await q.query<{ active: boolean; tokens_valid_after: Date | null }>(`SELECT active, tokens_valid_after FROM oauth_client WHERE id = $1 AND deleted_at IS NULL`, [id]);
+  const row = rows[0];
+  return row ? { active: row.active, ...(row.tokens_valid_after ? { tokensValidAfter: new Date(row.tokens_valid_after) } : {}) } : undefined;
 }

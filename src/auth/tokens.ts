@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
 import { isRole, type Principal } from '../domain/principal.js';
 import type { Queryable } from '../store/db.js';
+import { clientState, type ClientState } from './clients.js';
 
 const ALG = 'ES256';
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -18,6 +19,8 @@ export interface TokenSettings {
   issuer: string;
   audience: string;
   ttlSeconds: number;
+  /** How long a client's state (active, revocation date) is trusted before it is read again, in ms: the delay of a revocation. */
+  revocationCheckMs: number;
   externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
 }
 
@@ -26,11 +29,23 @@ export class InvalidToken extends Error {}
 
 type VerifyKey = Parameters<typeof jwtVerify>[1];
 
+/** A verified token, kept until it expires. */
+interface Verified {
+  principal: Principal;
+  exp: number;
+  /** When it was issued (s), for revocations. */
+  iat: number;
+  /** Issued by the external identity provider (whose clients are not the gateway's). */
+  external: boolean;
+}
+
 /** Issues and verifies tokens. */
 export class TokenService {
-  private readonly cache = new Map<string, { principal: Principal; exp: number }>();
+  private readonly cache = new Map<string, Verified>();
+  private readonly states = new Map<string, { at: number; state: Promise<ClientState | undefined> }>();
 
   private constructor(
+    private readonly db: Queryable,
     private readonly settings: TokenSettings,
     private readonly kid: string,
     private readonly privateKey: Awaited<ReturnType<typeof importJWK>>,
@@ -57,7 +72,7 @@ export class TokenService {
     const privateKey = await importJWK(newest.private_jwk, ALG);
     const jwks = { keys: rows.map((r) => r.public_jwk) };
     const external = settings.externalIdp ? createRemoteJWKSet(new URL(settings.externalIdp.jwksUrl)) : undefined;
-    return new TokenService(settings, newest.kid, privateKey, jwks, external);
+    return new TokenService(q, settings, newest.kid, privateKey, jwks, external);
   }
 
   /** The public keys, for `/.well-known/jwks.json`. */
@@ -85,14 +100,37 @@ export class TokenService {
     // (jose decodes a padded signature, so a token re-encoded in base64 would pass whenever it has no '+' or '/').
     if (!COMPACT_JWS.test(token)) throw new InvalidToken('not a compact JWS (three base64url parts, no padding)');
     const now = Date.now() / 1000;
-    const cached = this.cache.get(token);
-    if (cached && cached.exp > now) return cached.principal;
-    if (cached) this.cache.delete(token);
-    const { payload, external } = await this.verifySignature(token);
-    const principal = toPrincipal(payload, external ? this.settings.externalIdp : undefined);
-    if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(token, { principal, exp: payload.exp ?? now });
-    return principal;
+    let verified = this.cache.get(token);
+    if (verified && verified.exp <= now) {
+      this.cache.delete(token);
+      verified = undefined;
+    }
+    if (!verified) {
+      const { payload, external } = await this.verifySignature(token);
+      verified = { principal: toPrincipal(payload, external ? this.settings.externalIdp : undefined), exp: payload.exp ?? now, iat: payload.iat ?? 0, external };
+      if (this.cache.size >= 10_000) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(token, verified);
+    }
+    if (!verified.external) await this.checkClient(verified);
+    return verified.principal;
+  }
+
+  /** Refuses a token whose client was deactivated or deleted, or whose credentials were rotated since it was issued. */
+  private async checkClient(verified: Verified): Promise<void> {
+    const id = verified.principal.clientId;
+    const now = performance.now();
+    let entry = this.states.get(id);
+    if (!entry || now - entry.at >= this.settings.revocationCheckMs) {
+      // One look-up at a time per client (concurrent requests share it); a failed one is not kept.
+      const state = clientState(this.db, id);
+      entry = { at: now, state };
+      this.states.set(id, entry);
+      state.catch(() => this.states.delete(id));
+      if (this.states.size > 10_000) this.states.delete(this.states.keys().next().value as string);
+    }
+    const state = await entry.state;
+    if (!state?.active) throw new InvalidToken('The client of this token is deactivated or deleted');
+    if (state.tokensValidAfter && verified.iat * 1000 < state.tokensValidAfter.getTime()) throw new InvalidToken('The token was revoked: its client’s credentials changed since it was issued');
   }
 
   private async verifySignature(token: string): Promise<{ payload: JWTPayload; external: boolean }> {

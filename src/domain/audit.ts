@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Resource } from '@medplum/fhirtypes';
+import ipaddr from 'ipaddr.js';
 import type { Database, Queryable } from '../store/db.js';
 import { run, sql, type SqlFragment } from '../store/sql.js';
 import type { Principal } from './principal.js';
@@ -94,6 +95,25 @@ interface AuditRow {
   versions: number[];
   query: string | null;
   detail: string | null;
+  /** Requests the row stands for: above 1 for the aggregated refusals of unauthenticated callers. */
+  count: number;
+  /** The last of them, when aggregated. */
+  last_recorded: string | null;
+  /** Minute, network, interaction and status of an aggregated row (null: a row of its own). */
+  aggregate_key: string | null;
+}
+
+/**
+ * The network an unauthenticated caller is counted under: its address, or
+ * its /64 for IPv6 (one host holds a /64, and could otherwise make a new row
+ * with each address).
+ */
+function networkOf(address: string | undefined): string {
+  if (!address || !ipaddr.isValid(address)) return address ?? 'unknown';
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  const parts = (ip as ipaddr.IPv6).parts.slice(0, 4);
+  return `${parts.map((p) => p.toString(16)).join(':')}::/64`;
 }
 
 function rowsOf(trail: AuditTrail, records: readonly AuditRecord[], recorded: string): AuditRow[] {
@@ -114,14 +134,47 @@ function rowsOf(trail: AuditTrail, records: readonly AuditRecord[], recorded: st
     versions: r.entities.map((e) => e.version ?? 0),
     query: r.query ?? null,
     detail: r.detail ?? null,
+    count: 1,
+    last_recorded: null,
+    // A caller without a valid token is counted, not recorded request by request: a flood of bad tokens adds a row a minute.
+    aggregate_key: trail.principal
+      ? null
+      : [recorded.slice(0, 16), networkOf(trail.address), r.action, r.interaction, r.resourceType ?? '', r.status].join('|'),
   }));
 }
 
+/**
+ * Rows of one insert: each aggregated key once, with the number of requests
+ * it stands for (an upsert may not meet the same key twice in a statement).
+ */
+function merged(rows: AuditRow[]): AuditRow[] {
+  const byKey = new Map<string, AuditRow>();
+  const out: AuditRow[] = [];
+  for (const row of rows) {
+    if (!row.aggregate_key) {
+      out.push(row);
+      continue;
+    }
+    const seen = byKey.get(row.aggregate_key);
+    if (seen) {
+      seen.count += row.count;
+      seen.last_recorded = row.recorded;
+    } else {
+      const first = { ...row };
+      byKey.set(row.aggregate_key, first);
+      out.push(first);
+    }
+  }
+  return out;
+}
+
 function insertSql(rows: AuditRow[]): SqlFragment {
-  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail)
-     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail
-       FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
-            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text)`;
+  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key)
+     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key
+       FROM jsonb_to_recordset(${JSON.stringify(merged(rows))}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
+            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text, count int, last_recorded timestamptz, aggregate_key text)
+     ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
+       DO UPDATE SET count = audit_event.count + EXCLUDED.count, last_recorded = coalesce(EXCLUDED.last_recorded, EXCLUDED.recorded)`;
 }
 
 async function insertRows(q: Queryable, rows: AuditRow[]): Promise<void> {
@@ -179,6 +232,9 @@ interface Waiting {
   reject: (err: unknown) => void;
 }
 
+/** Distinct networks of unauthenticated callers counted apart in one minute (per process). */
+const AGGREGATE_KEYS_PER_MINUTE = 1_000;
+
 /** Most events one group insert carries. */
 const GROUP_ROWS = 1_000;
 
@@ -199,10 +255,14 @@ export class AuditLog {
     private readonly lingerMs = 1
   ) {}
 
+  /** The minute the aggregated rows of unauthenticated callers are counted in, and their keys so far. */
+  private minute = '';
+  private minuteKeys = new Set<string>();
+
   /** Stores a trail's pending events (outside any transaction) and empties it. */
   append(trail: AuditTrail | undefined, now: Date): Promise<void> {
     if (!trail || trail.pending.length === 0) return Promise.resolve();
-    const rows = rowsOf(trail, trail.pending.splice(0), now.toISOString());
+    const rows = rowsOf(trail, trail.pending.splice(0), now.toISOString()).map((row) => this.bounded(row));
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ rows, resolve, reject });
       if (this.running || this.timer) return;
@@ -212,6 +272,27 @@ export class AuditLog {
         void this.drain();
       }, this.lingerMs);
     });
+  }
+
+  /**
+   * Past AGGREGATE_KEYS_PER_MINUTE networks in a minute (a flood from many
+   * addresses), the next ones are counted together: the table grows by a
+   * bounded number of rows a minute, whatever the flood.
+   */
+  private bounded(row: AuditRow): AuditRow {
+    const key = row.aggregate_key;
+    if (!key) return row;
+    const minute = key.slice(0, 16);
+    if (minute !== this.minute) {
+      this.minute = minute;
+      this.minuteKeys.clear();
+    }
+    if (this.minuteKeys.has(key) || this.minuteKeys.size < AGGREGATE_KEYS_PER_MINUTE) {
+      this.minuteKeys.add(key);
+      return row;
+    }
+    const [, , ...rest] = key.split('|');
+    return { ...row, source_ip: null, aggregate_key: [minute, 'many networks', ...rest].join('|') };
   }
 
   private async drain(): Promise<void> {
@@ -239,6 +320,19 @@ export class AuditLog {
     }
   }
 }
+
+/** The gateway's own AuditEvent subtypes (events that are not RESTful interactions). */
+export const AUDIT_SUBTYPE_SYSTEM = 'https://aiguillage.org/fhir/CodeSystem/audit-event-subtype';
+
+/** Security events, by subtype, with their DICOM event type (AuditEvent.type). */
+const SECURITY_EVENTS: Record<string, { code: string; display: string }> = {
+  lockout: { code: '110113', display: 'Security Alert' },
+  'client-create': { code: '110137', display: 'User Security Attributes Changed' },
+  'client-deactivate': { code: '110137', display: 'User Security Attributes Changed' },
+  'client-activate': { code: '110137', display: 'User Security Attributes Changed' },
+  'client-rotate': { code: '110137', display: 'User Security Attributes Changed' },
+  'client-delete': { code: '110137', display: 'User Security Attributes Changed' },
+};
 
 /** An audit row as FHIR AuditEvent. */
 export function renderAuditEvent(row: AuditRow & { recorded: string | Date }, baseUrl: string): AuditEvent {
@@ -272,16 +366,22 @@ export function renderAuditEvent(row: AuditRow & { recorded: string | Date }, ba
       ...(row.request_id ? { detail: [{ type: 'X-Request-Id', valueString: row.request_id }] } : {}),
     });
   }
+  const security = SECURITY_EVENTS[row.interaction];
+  const count = row.count ?? 1;
+  const outcomeDesc = row.aggregate_key ? `${row.detail ?? 'Refused'} (${count} request${count > 1 ? 's' : ''} without a valid token from this network in this minute)` : row.detail;
   return {
     resourceType: 'AuditEvent',
     id: row.id,
-    meta: { versionId: '1', lastUpdated: recorded },
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: row.interaction }],
+    meta: { versionId: String(count), lastUpdated: row.last_recorded ? new Date(row.last_recorded).toISOString() : recorded },
+    type: security
+      ? { system: 'http://dicom.nema.org/resources/ontology/DCM', code: security.code, display: security.display }
+      : { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
+    subtype: [security ? { system: AUDIT_SUBTYPE_SYSTEM, code: row.interaction } : { system: 'http://hl7.org/fhir/restful-interaction', code: row.interaction }],
     action: row.action as AuditEvent['action'],
+    ...(row.aggregate_key ? { period: { start: recorded, end: new Date(row.last_recorded ?? row.recorded).toISOString() } } : {}),
     recorded,
     outcome: row.outcome as AuditEvent['outcome'],
-    ...(row.detail ? { outcomeDesc: row.detail } : {}),
+    ...(outcomeDesc ? { outcomeDesc } : {}),
     agent: agents,
     source: { observer: { display: 'aiguillage' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }] },
     ...(entity.length > 0 ? { entity } : {}),

@@ -14,8 +14,8 @@ import { audit, dropAuditSince, flushAudit, isAudited } from '../domain/audit.js
 import { kindOf } from '../domain/kinds.js';
 import { createResource, findConditionalMatch, findUpsertTarget, requireKind, type CallContext } from '../domain/resources.js';
 import type { Queryable } from '../store/db.js';
-import { badRequest, FhirError, payloadTooLarge, toFhirError } from './outcomes.js';
-import { conditionalQuery, handleFhir, refusalRecord, validateBody, writeResponse } from './router.js';
+import { badRequest, FhirError, payloadTooLarge, toFhirError, unauthorized } from './outcomes.js';
+import { conditionalQuery, handleFhir, isPublic, refusalRecord, validateBody, writeResponse } from './router.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 import { findPath } from './walk.js';
 
@@ -185,7 +185,8 @@ export async function processBundle(services: FhirServices, request: FhirRequest
  * answers in order.
  */
 export async function runBatchSlice(services: FhirServices, request: FhirRequest, tx: Queryable, slice: BundleEntry[], start: number): Promise<BundleEntry[]> {
-  const answered = await directoryWrites(services, { ...request, tx }, tx, slice, start);
+  // (Without a token no entry writes: each is answered alone, 401 before its resource is looked at.)
+  const answered = request.principal ? await directoryWrites(services, { ...request, tx }, tx, slice, start) : new Map<number, BundleEntry>();
   const answers: BundleEntry[] = [];
   for (let i = 0; i < slice.length; i++) answers.push(answered.get(start + i) ?? (await batchEntry(services, { ...request, tx }, slice[i], start + i)));
   return answers;
@@ -273,6 +274,13 @@ export async function batchEntry(services: FhirServices, request: FhirRequest, e
 }
 
 async function transaction(services: FhirServices, request: FhirRequest, bundle: Bundle, entries: BundleEntry[]): Promise<FhirResponse> {
+  // Without a token, an entry that needs one fails the transaction before anything is validated.
+  if (!request.principal) {
+    entries.forEach((entry, i) => {
+      const { method, url } = entry.request ?? {};
+      if (typeof method === 'string' && typeof url === 'string' && !isPublic(method, url.replace(/^\//, '').split('?')[0])) throw atEntry(unauthorized(), i);
+    });
+  }
   // Base-rule validation of the whole Bundle first, so expressions point into it.
   services.validator.validate(bundle);
   const plans = entries.map((entry, i) => {

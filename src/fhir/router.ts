@@ -42,6 +42,25 @@ export function isLenient(prefer: string | undefined): boolean {
   return /handling\s*=\s*lenient/i.test(prefer ?? '');
 }
 
+/**
+ * Whether a request may be answered without a token: the CapabilityStatement;
+ * reads, histories and searches of the types everyone may read (the
+ * directory); a Bundle, whose entries are each answered as alone (a read of
+ * the directory, or 401); and methods no path supports (405 to anyone).
+ * Anything else needs a token, and is refused before its body is read.
+ */
+export function isPublic(method: string, path: string): boolean {
+  const m = method.toUpperCase();
+  if (m !== 'GET' && m !== 'HEAD' && m !== 'POST' && m !== 'PUT') return true;
+  const segments = path.split('/').filter((s) => s !== '');
+  const [type, second] = segments;
+  if (m === 'POST' && segments.length === 0) return true;
+  if ((m === 'GET' || m === 'HEAD') && segments.length === 1 && type === 'metadata') return true;
+  if (kindOf(type ?? '')?.access.read !== 'public') return false;
+  if (m === 'GET' || m === 'HEAD') return !segments.some((s) => s.startsWith('$'));
+  return m === 'POST' && segments.length === 2 && second === '_search';
+}
+
 /** Reads an ETag or If-Match value `W/"3"` (or `3`) as a version number. */
 export function parseVersionTag(value: string): number {
   const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(value.trim());
@@ -358,10 +377,12 @@ async function instanceOperation(services: FhirServices, request: FhirRequest, c
 }
 
 async function route(services: FhirServices, request: FhirRequest, scheduled: ScheduledJob[]): Promise<FhirResponse> {
-  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, audit: request.audit };
+  const ctx: CallContext = { db: services.db, tx: request.tx, principal: request.principal, clock: services.clock, scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, claimLimit: services.claimLimit, audit: request.audit };
   const segments = request.path.split('/').filter((s) => s !== '');
   const method = request.method.toUpperCase();
   const [type, second, third, fourth] = segments;
+  // Who asks is settled before what is asked (the HTTP layer does it too; a Bundle's entries arrive here).
+  if (!request.principal && !isPublic(method, request.path)) throw unauthorized();
 
   if (segments.length === 0) {
     if (method === 'POST' && wantsAsync(request.prefer)) {
@@ -411,6 +432,7 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
   if (segments.length === 1) {
     if (method === 'GET') return searchBundle(services, type, request, ctx);
     if (method === 'POST') {
+      authorize(request.principal, requireKind(type), 'write');
       const resource = validateBody(services, request.body, type);
       // An empty If-None-Exist is a condition without criteria (400), not the absence of one.
       const ifNoneExist = request.ifNoneExist !== undefined ? conditionalQuery(services, type, request.ifNoneExist) : undefined;
@@ -456,6 +478,7 @@ async function route(services: FhirServices, request: FhirRequest, scheduled: Sc
       return writeResponse(services, await pushSdoTask(ctx, task as Task, id));
     }
     if (method === 'PUT') {
+      authorize(request.principal, requireKind(type), 'write');
       const resource = validateBody(services, request.body, type);
       if (resource.id !== undefined && resource.id !== id) throw badRequest(`The body's id "${resource.id}" differs from the URL's "${id}"`, `${type}.id`);
       const ifMatch = request.ifMatch !== undefined ? parseVersionTag(request.ifMatch) : undefined;

@@ -2,16 +2,18 @@
 import { Hono } from 'hono';
 import type { TokenService } from '../auth/tokens.js';
 import { notFound, unavailable } from '../fhir/outcomes.js';
+import { isPublic } from '../fhir/router.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
 import './context.js';
 import { auditRefusal } from './audit-trail.js';
 import { authRoutes } from './auth-routes.js';
 import { onError, sendFhir } from './errors.js';
+import { clientRoutes } from './client-routes.js';
 import { dashboardRoutes } from './dashboard-routes.js';
-import { fhirRoutes } from './fhir-routes.js';
+import { fhirPath, fhirRoutes } from './fhir-routes.js';
 import { importDecisionsHandler } from './import-routes.js';
-import { bearerAuth, requestLogger } from './middleware.js';
+import { bearerAuth, requestLogger, requireAuthentication } from './middleware.js';
 import { rateLimit, RateLimiter, type RateLimit } from './rate-limit.js';
 
 /** What the application is built on. */
@@ -56,15 +58,16 @@ export function buildApp(deps: AppDeps): Hono {
   const limiter = deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter({ rate: deps.rateLimit.rate, burst: Math.max(1, deps.rateLimit.burst) }) : undefined;
   app.use('/oauth2/*', rateLimit(limiter));
   app.route('/', authRoutes({ db: deps.services.db, tokens: deps.tokens, baseUrl: deps.baseUrl }));
-  app.use('/fhir/*', bearerAuth({ tokens: deps.tokens }));
-  app.use('/fhir', bearerAuth({ tokens: deps.tokens }));
-  app.use('/fhir/*', rateLimit(limiter));
-  app.use('/fhir', rateLimit(limiter));
+  // The token is read, the request counted (by client, or by address without a valid token), then a bad or missing token refused.
+  for (const path of ['/fhir', '/fhir/*']) {
+    app.use(path, bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication({ isPublic: (method, p) => isPublic(method, fhirPath(p, false)) }));
+  }
   app.post('/fhir/$import-decisions', importDecisionsHandler(deps.services, deps.maxImportBytes));
   const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
   app.route('/fhir', fhir);
-  app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }));
-  app.use('/dashboard/*', rateLimit(limiter));
+  app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication());
   app.route('/dashboard', dashboardRoutes(deps.services));
+  for (const path of ['/admin/clients', '/admin/clients/*']) app.use(path, bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication());
+  app.route('/admin/clients', clientRoutes(deps.services.db));
   return app;
 }

@@ -58,6 +58,21 @@ function decodePath(raw: string): string {
     .join('/');
 }
 
+/**
+ * The path below the FHIR base of a request path (`/fhir/Patient/1` →
+ * `Patient/1`), decoded: 400 when it cannot be, or, with `strict` false, the
+ * raw path (which then names nothing public).
+ */
+export function fhirPath(pathname: string, strict = true): string {
+  const below = pathname.replace(/^\/fhir\/?/, '');
+  try {
+    return decodePath(below);
+  } catch (err) {
+    if (strict) throw err;
+    return below;
+  }
+}
+
 /** The `/fhir` routes. */
 export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
   const app = new Hono();
@@ -76,7 +91,7 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
     const url = new URL(c.req.url);
     const query = new URLSearchParams(url.search);
     if (form) for (const [k, v] of form) query.append(k, v);
-    const path = decodePath(url.pathname.replace(/^\/fhir\/?/, ''));
+    const path = fhirPath(url.pathname);
     const response = await handleFhir(services, {
       method: c.req.method,
       path,

@@ -24,22 +24,42 @@ export function requestLogger(options: { logger: Logger }): MiddlewareHandler {
   };
 }
 
-/** Reads `Authorization: Bearer …`; a bad token is 401, no token leaves the caller anonymous. */
+/**
+ * Reads `Authorization: Bearer …`: a valid token sets the caller; a bad one is
+ * remembered, not answered yet, so that the rate limit (by address, as for
+ * anonymous callers) applies to it before `requireAuthentication` answers 401.
+ */
 export function bearerAuth(options: { tokens: TokenService }): MiddlewareHandler {
   return async function bearerAuthMiddleware(c, next) {
+    c.set('principal', undefined);
+    c.set('tokenError', undefined);
     const header = c.req.header('authorization');
-    if (!header) {
-      c.set('principal', undefined);
+    if (!header) return next();
+    const m = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)\s*$/i.exec(header);
+    if (!m) {
+      c.set('tokenError', 'The Authorization header must be "Bearer <token>"');
       return next();
     }
-    const m = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)\s*$/i.exec(header);
-    if (!m) throw unauthorized('The Authorization header must be "Bearer <token>"');
     try {
       c.set('principal', await options.tokens.verify(m[1]));
     } catch (err) {
-      if (err instanceof InvalidToken) throw unauthorized(err.message);
-      throw err;
+      if (!(err instanceof InvalidToken)) throw err;
+      c.set('tokenError', err.message);
     }
+    return next();
+  };
+}
+
+/**
+ * 401 for a bad token, and for a missing one unless `isPublic` says the
+ * request needs none: before the body is read or validated, so that an
+ * anonymous caller learns nothing from the gateway's checks.
+ */
+export function requireAuthentication(options: { isPublic: (method: string, path: string) => boolean } = { isPublic: () => false }): MiddlewareHandler {
+  return async function requireAuthenticationMiddleware(c, next) {
+    const error = c.get('tokenError');
+    if (error) throw unauthorized(error);
+    if (!c.get('principal') && !options.isPublic(c.req.method, new URL(c.req.url).pathname)) throw unauthorized();
     return next();
   };
 }
