@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createClient } from '../src/auth/clients.js';
-import type { Role } from '../src/domain/principal.js';
+import type { Role } from '../src/core/principal.js';
 import { openDatabase, type Database } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkHeader, COLUMNS, decisionIds, decisionMoves, DECISION_MOVES, isDecisionId, parseRow, validityAlertOf, type Column } from './decision.js';
+import { checkHeader, COLUMNS, parseRow, type Column } from './decision/file.js';
+import { decisionIds, isDecisionId } from './decision/resources.js';
+import { decisionMoves, DECISION_MOVES, validityAlertOf } from './decision/statuses.js';
 
 const row = (over: Partial<Record<Column, string>> = {}): Partial<Record<Column, string>> => ({
   numero_individu: 'I1',

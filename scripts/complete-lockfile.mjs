@@ -15,6 +15,7 @@ const platforms = { 'darwin-arm64': ['darwin', 'arm64'], 'darwin-x64': ['darwin'
 let added = 0;
 for (const [name, [os, cpu]] of Object.entries(platforms)) {
   if (lock.packages[prefix + name]) continue;
+  // eslint-disable-next-line no-unused-vars -- dropped from the copy on purpose
   const { integrity: _integrity, ...entry } = model;
   lock.packages[prefix + name] = { ...entry, os: [os], cpu: [cpu] };
   added++;

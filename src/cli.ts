@@ -14,18 +14,21 @@ import fs from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { addDuration, parseDuration } from '../mappings/duration.js';
 import { activateClient, checkClientInput, ClientError, createClient, deactivateClient, deleteClient, listClients, rotateClient } from './auth/clients.js';
-import { auditTrail } from './domain/audit.js';
+import { auditTrail } from './domain/audit/trail.js';
 import { clientJson } from './http/client-routes.js';
 import { loadConfig } from './config.js';
-import { ROLES, type Role } from './domain/principal.js';
+import { ROLES, type Role } from './core/principal.js';
 import { createLogger } from './logger.js';
 import { openStore, start, type Gateway } from './main.js';
 import { fromRoot } from './paths.js';
-import { handleFhir } from './fhir/router.js';
-import { rorClient } from './queues/ror-sync.js';
-import { acceptImport, importReport, runImport } from './domain/decision-import.js';
+import { handleFhir } from './fhir/dispatch.js';
+import { rorClient } from './queues/workers/ror-sync.js';
+import { importReport } from './domain/decision/import-report.js';
+import { runImport } from './domain/decision/import-run.js';
+import { acceptImport } from './domain/decision/import-upload.js';
 import { pushScheduled } from './fhir/types.js';
 import { openSync, runSync } from './ror/pull.js';
+import { markJobDone } from './store/tables/job-schedule.js';
 
 const USAGE = `Usage: aiguillage <command>
 
@@ -40,7 +43,7 @@ Commands:
              the clients; deactivating, rotating or deleting one revokes its tokens within seconds
   seed       load a small demo directory (idempotent)
   import-decisions FILE --mdph DEPT
-             import an MDPH decisions file (CSV, see mappings/decision.ts) now, showing progress;
+             import an MDPH decisions file (CSV, see mappings/decision/file.ts) now, showing progress;
              prints the report; exit code 1 when rows were rejected
   ror-sync [--full]
              pull the directory from the ROR API (ROR_BASE_URL…) now, showing progress;
@@ -238,7 +241,7 @@ async function main(argv: string[]): Promise<void> {
         const size = fs.statSync(file).size;
         const accepted = await acceptImport(db, principal, values.mdph, fs.createReadStream(file), config.maxImportBytes);
         // Run here, not by a worker: the CLI shows the progress.
-        await db.query(`UPDATE job_schedule SET state = 'done' WHERE queue = 'mdph-import' AND job_id = $1`, [accepted.job.jobId]);
+        await markJobDone(db, 'mdph-import', accepted.job.jobId);
         const started = Date.now();
         const result = await runImport(
           {

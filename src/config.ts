@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { DEFAULT_REFERRAL_DURATIONS, parseDuration, type Duration, type ReferralDurations } from '../mappings/duration.js';
-import { DEFAULT_CLAIM_LIMIT, type ClaimLimit } from './domain/claim-limit.js';
+import { DEFAULT_CLAIM_LIMIT, type ClaimLimit } from './domain/settings.js';
 
 /** The gateway's typed configuration. */
 export interface Config {

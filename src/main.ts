@@ -12,19 +12,22 @@ import type { Hono } from 'hono';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { systemClock, type Clock } from './domain/clock.js';
-import { allKinds } from './domain/kinds.js';
+import { AuditLog } from './domain/audit/audit-log.js';
+import { allKinds } from './domain/registry.js';
 import type { FhirServices } from './fhir/types.js';
+import { handleFhir, isPublic } from './fhir/dispatch.js';
 import { Validator } from './fhir/validation.js';
-import { AuditLog } from './domain/audit.js';
+import { ROR_SYNC_QUEUE } from './jobs/catalogue.js';
 import { buildApp } from './http/app.js';
 import { clientErrorResponse } from './http/errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { fromRoot } from './paths.js';
 import { Queues, type QueueDefinition } from './queues/registry.js';
-import { deadlinesQueue } from './queues/deadlines.js';
-import { mdphImportQueue } from './queues/mdph-import.js';
-import { notifyQueue } from './queues/notify.js';
-import { ensurePullPlanned, ROR_SYNC_QUEUE, rorSyncQueue } from './queues/ror-sync.js';
+import { asyncBundleWorker } from './queues/workers/async-bundle.js';
+import { deadlinesWorker } from './queues/workers/deadlines.js';
+import { mdphImportWorker } from './queues/workers/mdph-import.js';
+import { notifyWorker } from './queues/workers/notify.js';
+import { ensurePullPlanned, rorSyncWorker } from './queues/workers/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
 import { migrate } from './store/migrate.js';
 
@@ -87,32 +90,33 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     db,
     logger
   );
-  let services: FhirServices | undefined;
-  const servicesNow = (): FhirServices => {
-    if (!services) throw new Error('services not ready');
-    return services;
-  };
-  queues.register(rorSyncQueue(servicesNow, config, logger));
-  queues.register(deadlinesQueue(servicesNow, config, logger));
-  queues.register(notifyQueue(servicesNow, config, logger));
-  queues.register(mdphImportQueue(servicesNow, logger));
-  for (const definition of options.queueDefinitions ?? []) queues.register(definition);
-  await queues.init();
-
-  services = {
+  const services: FhirServices = {
     db,
     validator,
     clock,
     search: config.search,
     baseUrl: `${config.baseUrl}/fhir`,
     maxBundleEntries: config.maxBundleEntries,
+    maxImportBytes: config.maxImportBytes,
     version: VERSION,
     jobs: queues,
     durations: config.referralDurations,
     allowPrivateEndpoints: config.notify.allowPrivateEndpoints,
     claimLimit: config.claimLimit,
     audit: new AuditLog(db),
+    handle: (request) => handleFhir(services, request),
+    isPublic,
   };
+  const servicesNow = (): FhirServices => services;
+  // Every queue of jobs/catalogue.ts, with its worker.
+  queues.register(notifyWorker(servicesNow, config, logger));
+  queues.register(deadlinesWorker(servicesNow, config, logger));
+  queues.register(mdphImportWorker(servicesNow, logger));
+  queues.register(asyncBundleWorker(servicesNow));
+  queues.register(rorSyncWorker(servicesNow, config, logger));
+  for (const definition of options.queueDefinitions ?? []) queues.register(definition);
+  await queues.init();
+
   if (options.workers) {
     if (config.ror) {
       // The first pull runs now; each pull plans the next one.
@@ -121,7 +125,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     }
     await queues.startWorkers();
   }
-  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, maxImportBytes: config.maxImportBytes, rateLimit: config.rateLimit, redisReady: () => queues.ping() });
+  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, rateLimit: config.rateLimit, redisReady: () => queues.ping() });
   options.configureApp?.(app);
 
   let server: Server | undefined;

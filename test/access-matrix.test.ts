@@ -17,8 +17,8 @@ import type { Bundle, BundleEntry, Parameters, QuestionnaireResponse, Resource, 
 import ExcelJS from 'exceljs';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, type EsmsStatus } from '../mappings/decision.js';
-import { kindOf } from '../src/domain/kinds.js';
+import { decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, type EsmsStatus } from '../mappings/decision/statuses.js';
+import { kindOf } from '../src/domain/registry.js';
 import { freePort, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 import { moved, volet } from './referral-world.js';
 import {

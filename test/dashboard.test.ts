@@ -3,7 +3,8 @@ import type { ServiceRequest } from '@medplum/fhirtypes';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REFERRAL_DURATIONS } from '../mappings/duration.js';
-import { runDeadline, type DeadlineJob } from '../src/domain/deadlines.js';
+import { runDeadline } from '../src/domain/referral/deadline-run.js';
+import type { DeadlineJob } from '../src/jobs/catalogue.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
 import { as, idFrom, makeWorld, message, move, submission, type UnitName, type World } from './referral-world.js';
 

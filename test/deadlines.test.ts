@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../mappings/duration.js';
 import { businessStatusOf, reasonOf, REFERRAL_FLAG_SYSTEM } from '../mappings/referral.js';
-import { nextDeadline } from '../src/domain/deadlines.js';
+import { nextDeadline } from '../src/domain/referral/deadlines.js';
 import { freePort, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 import { as, makeWorld, move, submit, type World } from './referral-world.js';
 

@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import type { Bundle, OperationOutcome, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DECISION_MOVES, decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, VALIDITY_ALERTS, validityAlertOf, type DecisionSide, type EsmsStatus } from '../mappings/decision.js';
-import { CHUNK_ROWS, runImport } from '../src/domain/decision-import.js';
-import { GATEWAY } from '../src/domain/principal.js';
-import { updateResource } from '../src/domain/resources.js';
+import { DECISION_MOVES, decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, VALIDITY_ALERTS, validityAlertOf, type DecisionSide, type EsmsStatus } from '../mappings/decision/statuses.js';
+import { CHUNK_ROWS, runImport } from '../src/domain/decision/import-run.js';
+import { GATEWAY } from '../src/core/principal.js';
+import { updateResource } from '../src/domain/repository.js';
 import { fromRoot } from '../src/paths.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
 
@@ -252,7 +252,7 @@ describe('MDPH imports', () => {
 
 /** Records an import without running it (the test runs it by hand). */
 async function acceptFor(who: string, file: string): Promise<string> {
-  const { acceptImport } = await import('../src/domain/decision-import.js');
+  const { acceptImport } = await import('../src/domain/decision/import-upload.js');
   const principal = await t.gateway.tokens.verify(tokens[who]);
   async function* body(): AsyncGenerator<Uint8Array> {
     yield Buffer.from(file, 'utf8');

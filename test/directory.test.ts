@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, BundleEntry, HealthcareService, Organization, Resource } from '@medplum/fhirtypes';
-import { checkUsableTarget } from '../src/domain/directory.js';
-import { runAsyncBundle } from '../src/fhir/async.js';
+import { checkUsableTarget } from '../src/domain/directory/targets.js';
+import { runAsyncBundle } from '../src/fhir/async-bundle.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
 
 const IG = '../shared/ig-examples';

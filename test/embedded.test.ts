@@ -68,7 +68,7 @@ describe('embedded database, every module', () => {
         .set('Content-Type', 'text/csv')
         .send(fs.readFileSync('fixtures/decisions/valid.csv'));
       expect(upload.status).toBe(202);
-      const { runImport } = await import('../src/domain/decision-import.js');
+      const { runImport } = await import('../src/domain/decision/import-run.js');
       const id = new URL(upload.headers['content-location']).pathname.split('/').pop() as string;
       expect(await runImport({ db: t.gateway.db, clock: t.gateway.services.clock }, id)).toMatchObject({ state: 'completed', rowsOk: 5 });
       const indicators = await t.http.get('/fhir/$indicators').set('Authorization', `Bearer ${mdph}`);

@@ -7,7 +7,7 @@ import type { Patient } from '@medplum/fhirtypes';
 import { createClient } from '../src/auth/clients.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { Clock } from '../src/domain/clock.js';
-import type { Role } from '../src/domain/principal.js';
+import type { Role } from '../src/core/principal.js';
 import { createLogger } from '../src/logger.js';
 import { start, type Gateway } from '../src/main.js';
 import type { QueueDefinition } from '../src/queues/registry.js';

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { Communication, Location, Resource, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
 import { expect } from 'vitest';
 import type { Config } from '../src/config.js';
-import { runImport } from '../src/domain/decision-import.js';
+import { runImport } from '../src/domain/decision/import-run.js';
 import { fromRoot } from '../src/paths.js';
 import type { Database } from '../src/store/db.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';

@@ -5,8 +5,9 @@
  */
 import type { Parameters, ParametersParameter, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { esmsStatusConcept, ESMS_STATUSES, type EsmsStatus } from '../mappings/decision.js';
-import { acceptImport, runImport } from '../src/domain/decision-import.js';
+import { esmsStatusConcept, ESMS_STATUSES, type EsmsStatus } from '../mappings/decision/statuses.js';
+import { runImport } from '../src/domain/decision/import-run.js';
+import { acceptImport } from '../src/domain/decision/import-upload.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway;

@@ -1,6 +1,6 @@
 /** Limits: a statement that runs too long is cancelled by PostgreSQL and answered 503, and the connection serves on. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toFhirError } from '../src/fhir/outcomes.js';
+import { toFhirError } from '../src/core/outcomes.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway;

@@ -5,7 +5,7 @@
  */
 import type { Bundle, Communication, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { businessStatusConcept, reasonConcept, STATUS_TABLE, VOLETS, type BusinessStatus, type Reason } from '../mappings/referral.js';
-import type { Role } from '../src/domain/principal.js';
+import type { Role } from '../src/core/principal.js';
 import { FHIR_JSON, testPatient, type TestGateway } from './helpers.js';
 
 export const FINESS = 'https://finess.esante.gouv.fr';

@@ -9,10 +9,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AuditEvent, Bundle, OperationOutcome, QuestionnaireResponse, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { esmsStatusOf } from '../mappings/decision.js';
+import { esmsStatusOf } from '../mappings/decision/statuses.js';
 import { deliver, type Resolve } from '../src/queues/rest-hook.js';
 import { FHIR_JSON, startTestGateway, testPatient, waitFor, type TestGateway } from './helpers.js';
-import { idFrom, moved, submission, volet } from './referral-world.js';
+import { idFrom, moved, submission } from './referral-world.js';
 
 const FINESS = 'https://finess.esante.gouv.fr';
 const MDPH = 'https://aiguillage.org/fhir/NamingSystem/mdph';

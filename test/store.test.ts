@@ -12,10 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Location } from '@medplum/fhirtypes';
 import { openDatabase, type Database } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
-import { insertFirstVersion, insertFirstVersions, textArrayParam, type VersionWrite } from '../src/store/resources.js';
+import { LOCATION_COLUMNS } from '../src/store/tables/location.js';
+import { insertFirstVersion, insertFirstVersions, textArrayParam, type VersionWrite } from '../src/store/tables/versions.js';
 import { createTestDatabase } from './helpers.js';
 
-const LOCATION = { type: 'Location', table: 'location' };
+const LOCATION = { type: 'Location', table: 'location', columns: LOCATION_COLUMNS };
 const NOW = '2026-11-23T10:00:00.000Z';
 
 const AWKWARD = ['plain', 'a "quoted" word', 'back\\slash', 'trailing\\', '{braces,and,commas}', 'NULL', '', ' spaced ', 'é’ — ✓', "it's"];

@@ -11,9 +11,12 @@
 import { randomBytes, randomUUID, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { importJWK, type JSONWebKeySet, type JWK } from 'jose';
-import { audit, flushAudit, type AuditTrail } from '../domain/audit.js';
-import { isRole, ROLES, type Role } from '../domain/principal.js';
+import type { AuditTrail } from '../domain/audit/trail.js';
+import { systemClock } from '../domain/clock.js';
+import { flushEvents } from '../domain/repository.js';
+import { isRole, ROLES, type Role } from '../core/principal.js';
 import type { Queryable } from '../store/db.js';
+import { insertClient, recordAssertion, selectClient, selectClients, selectClientState, updateClient, type ClientChange, type ClientRow } from '../store/tables/oauth-client.js';
 
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number }) => Promise<Buffer>;
 const PARAMS = { N: 16384, r: 8, p: 1 };
@@ -88,26 +91,11 @@ export async function checkJwks(jwks: unknown): Promise<JSONWebKeySet> {
   return { keys: keys as JWK[] };
 }
 
-interface ClientRow {
-  id: string;
-  name: string;
-  roles: Role[];
-  organization: string | null;
-  active: boolean;
-  secret_hash: string | null;
-  jwks: JSONWebKeySet | null;
-  created_at: Date;
-  secret_expires_at: Date | null;
-  tokens_valid_after: Date | null;
-}
-
-const COLUMNS = 'id, name, roles, organization, active, secret_hash, jwks, created_at, secret_expires_at, tokens_valid_after';
-
 function toClient(row: ClientRow): Client {
   return {
     id: row.id,
     name: row.name,
-    roles: row.roles,
+    roles: row.roles.filter(isRole),
     ...(row.organization ? { organization: row.organization } : {}),
     active: row.active,
     authMethod: row.jwks ? 'private_key_jwt' : 'client_secret',
@@ -118,11 +106,11 @@ function toClient(row: ClientRow): Client {
   };
 }
 
-/** Records a change of a client on the audit trail, in the change's transaction. */
+/** Records a change of a client (a security event of the audit trail), in the change's transaction. */
 async function recordChange(q: Queryable, trail: AuditTrail | undefined, interaction: string, clientId: string, detail: string): Promise<void> {
   if (!trail) return;
-  audit(trail, { action: interaction === 'client-create' ? 'C' : interaction === 'client-delete' ? 'D' : 'U', interaction, status: 200, entities: [], query: `client ${clientId}`, detail });
-  await flushAudit(q, trail, new Date());
+  const action = interaction === 'client-create' ? 'C' : interaction === 'client-delete' ? 'D' : 'U';
+  await flushEvents({ clock: systemClock, audit: trail }, q, [{ event: 'security', interaction, action, status: 200, query: `client ${clientId}`, detail }]);
 }
 
 /** A client's organization as a token names it: `SYSTEM|VALUE` (FINESS, ROR id, MDPH…) or `Organization/ID`. */
@@ -138,7 +126,7 @@ export function checkClientInput(input: { name?: unknown; roles?: unknown; organ
   if (organization !== undefined && (typeof organization !== 'string' || !ORGANIZATION.test(organization))) {
     throw new ClientError(400, 'The organization is SYSTEM|VALUE (e.g. https://finess.esante.gouv.fr|750000001) or Organization/ID');
   }
-  return { name: name.trim(), roles: [...new Set(roles as Role[])], ...(organization ? { organization: organization as string } : {}) };
+  return { name: name.trim(), roles: [...new Set(roles as Role[])], ...(organization ? { organization: organization } : {}) };
 }
 
 /** What a new client is made of. */
@@ -158,49 +146,47 @@ export async function createClient(q: Queryable, input: NewClient, trail?: Audit
   const id = randomUUID();
   const jwks = input.jwks ? await checkJwks(input.jwks) : undefined;
   const secret = jwks ? undefined : randomBytes(32).toString('base64url');
-  await q.query('INSERT INTO oauth_client (id, name, secret_hash, roles, organization, jwks, secret_expires_at) VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)', [
+  await insertClient(q, {
     id,
-    input.name,
-    secret ? await hashSecret(secret) : null,
-    input.roles,
-    input.organization ?? null,
-    jwks ? JSON.stringify(jwks) : null,
-    input.secretExpiresAt?.toISOString() ?? null,
-  ]);
+    name: input.name,
+    secretHash: secret ? await hashSecret(secret) : null,
+    roles: input.roles,
+    organization: input.organization ?? null,
+    jwks: jwks ?? null,
+    secretExpiresAt: input.secretExpiresAt ?? null,
+  });
   await recordChange(q, trail, 'client-create', id, `client ${id} "${input.name}" created: roles ${input.roles.join(', ')}${input.organization ? `, organization ${input.organization}` : ''}`);
   return { client_id: id, ...(secret ? { client_secret: secret } : {}) };
 }
 
 /** Every client not deleted, oldest first. */
 export async function listClients(q: Queryable): Promise<Client[]> {
-  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE deleted_at IS NULL ORDER BY created_at, id`);
-  return rows.map(toClient);
+  return (await selectClients(q)).map(toClient);
 }
 
 /** A client not deleted, or undefined. */
 export async function findClient(q: Queryable, id: string): Promise<Client | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
-  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND deleted_at IS NULL`, [id]);
-  return rows[0] ? toClient(rows[0]) : undefined;
+  const row = await selectClient(q, id);
+  return row ? toClient(row) : undefined;
 }
 
-async function change(q: Queryable, id: string, set: string, params: unknown[]): Promise<Client> {
-  if (!/^[0-9a-f-]{36}$/.test(id)) throw new ClientError(404, `No client ${id}`);
-  const { rows } = await q.query<ClientRow>(`UPDATE oauth_client SET ${set}, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING ${COLUMNS}`, [id, ...params]);
-  if (!rows[0]) throw new ClientError(404, `No client ${id}`);
-  return toClient(rows[0]);
+async function change(q: Queryable, id: string, what: ClientChange): Promise<Client> {
+  const row = /^[0-9a-f-]{36}$/.test(id) ? await updateClient(q, id, what) : undefined;
+  if (!row) throw new ClientError(404, `No client ${id}`);
+  return toClient(row);
 }
 
 /** Deactivates a client: its tokens are refused within seconds, and it gets no new one. */
 export async function deactivateClient(q: Queryable, id: string, trail?: AuditTrail): Promise<Client> {
-  const client = await change(q, id, `active = false, tokens_valid_after = date_trunc('second', now())`, []);
+  const client = await change(q, id, { active: false, revokeTokens: true });
   await recordChange(q, trail, 'client-deactivate', id, `client ${id} deactivated; its tokens are revoked`);
   return client;
 }
 
 /** Reactivates a client (the tokens revoked by its deactivation stay revoked). */
 export async function activateClient(q: Queryable, id: string, trail?: AuditTrail): Promise<Client> {
-  const client = await change(q, id, 'active = true', []);
+  const client = await change(q, id, { active: true });
   await recordChange(q, trail, 'client-activate', id, `client ${id} reactivated`);
   return client;
 }
@@ -217,18 +203,17 @@ export async function rotateClient(q: Queryable, id: string, input: { jwks?: JSO
   if (current.authMethod === 'client_secret' && input.jwks) throw new ClientError(400, 'This client authenticates with a secret: it has no keys to rotate');
   const jwks = input.jwks ? await checkJwks(input.jwks) : undefined;
   const secret = jwks ? undefined : randomBytes(32).toString('base64url');
-  const client = await change(q, id, `secret_hash = $2, jwks = $3::text::jsonb, secret_expires_at = $4, tokens_valid_after = date_trunc('second', now())`, [
-    secret ? await hashSecret(secret) : null,
-    jwks ? JSON.stringify(jwks) : null,
-    input.secretExpiresAt?.toISOString() ?? null,
-  ]);
+  const client = await change(q, id, {
+    revokeTokens: true,
+    credentials: { secretHash: secret ? await hashSecret(secret) : null, jwks: jwks ?? null, secretExpiresAt: input.secretExpiresAt ?? null },
+  });
   await recordChange(q, trail, 'client-rotate', id, `client ${id}: ${jwks ? 'new public keys' : 'new secret'}; earlier tokens revoked`);
   return { client, ...(secret ? { client_secret: secret } : {}) };
 }
 
 /** Deletes a client: its credentials are erased and its tokens refused; its row stays for the audit trail and subscriptions that name it. */
 export async function deleteClient(q: Queryable, id: string, trail?: AuditTrail): Promise<void> {
-  await change(q, id, `active = false, deleted_at = now(), secret_hash = NULL, jwks = NULL, tokens_valid_after = date_trunc('second', now())`, []);
+  await change(q, id, { active: false, delete: true, revokeTokens: true });
   await recordChange(q, trail, 'client-delete', id, `client ${id} deleted`);
 }
 
@@ -239,8 +224,7 @@ export async function deleteClient(q: Queryable, id: string, trail?: AuditTrail)
  */
 export async function authenticateClient(q: Queryable, id: string, secret: string, now = new Date()): Promise<Client | undefined> {
   const wellFormed = /^[0-9a-f-]{36}$/.test(id);
-  const { rows } = wellFormed ? await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND active AND deleted_at IS NULL`, [id]) : { rows: [] };
-  const row = rows[0];
+  const row = wellFormed ? await selectClient(q, id, 'active') : undefined;
   const matches = await verifySecret(secret, row?.secret_hash ?? (await DECOY_HASH));
   // scrypt keys HMAC with the secret, and HMAC pads short keys with zeros: "s" and "s\0" would both pass.
   if (!row || !row.secret_hash || !matches || secret.includes('\u0000')) return undefined;
@@ -251,15 +235,13 @@ export async function authenticateClient(q: Queryable, id: string, secret: strin
 /** The active client of a private_key_jwt assertion's issuer, with its keys, or undefined. */
 export async function assertionClient(q: Queryable, id: string): Promise<Client | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
-  const { rows } = await q.query<ClientRow>(`SELECT ${COLUMNS} FROM oauth_client WHERE id = $1 AND active AND deleted_at IS NULL AND jwks IS NOT NULL`, [id]);
-  return rows[0] ? toClient(rows[0]) : undefined;
+  const row = await selectClient(q, id, 'active-with-keys');
+  return row ? toClient(row) : undefined;
 }
 
 /** Records an assertion's `jti` until it expires: false when it was used already (a replay). */
 export async function useAssertion(q: Queryable, jti: string, clientId: string, expiresAt: Date): Promise<boolean> {
-  await q.query(`DELETE FROM client_assertion WHERE expires_at < now()`);
-  const { rows } = await q.query(`INSERT INTO client_assertion (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1`, [`${clientId}|${jti}`, clientId, expiresAt.toISOString()]);
-  return rows.length > 0;
+  return recordAssertion(q, `${clientId}|${jti}`, clientId, expiresAt);
 }
 
 /** What TokenService needs to know of a client to accept its tokens. */
@@ -270,7 +252,6 @@ export interface ClientState {
 
 /** The state of a client (undefined when it does not exist, or was deleted). */
 export async function clientState(q: Queryable, id: string): Promise<ClientState | undefined> {
-  const { rows } = await q.query<{ active: boolean; tokens_valid_after: Date | null }>(`SELECT active, tokens_valid_after FROM oauth_client WHERE id = $1 AND deleted_at IS NULL`, [id]);
-  const row = rows[0];
+  const row = await selectClientState(q, id);
   return row ? { active: row.active, ...(row.tokens_valid_after ? { tokensValidAfter: new Date(row.tokens_valid_after) } : {}) } : undefined;
 }

@@ -6,9 +6,10 @@
  * signature is checked once per token, not once per request.
  */
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
-import { isRole, type Principal } from '../domain/principal.js';
+import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { isRole, type Principal } from '../core/principal.js';
 import type { Queryable } from '../store/db.js';
+import { insertSigningKey, selectSigningKeys } from '../store/tables/signing-key.js';
 import { clientState, type ClientState } from './clients.js';
 
 const ALG = 'ES256';
@@ -55,18 +56,14 @@ export class TokenService {
 
   /** Loads the signing key from the database, creating one on first start. */
   static async open(q: Queryable, settings: TokenSettings): Promise<TokenService> {
-    let { rows } = await q.query<{ kid: string; private_jwk: JWK; public_jwk: JWK }>('SELECT kid, private_jwk, public_jwk FROM signing_key ORDER BY created_at DESC');
+    let rows = await selectSigningKeys(q);
     if (rows.length === 0) {
       const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
       const kid = randomUUID();
       const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: ALG };
       const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: ALG, use: 'sig' };
-      await q.query('INSERT INTO signing_key (kid, private_jwk, public_jwk) VALUES ($1, $2::text::jsonb, $3::text::jsonb) ON CONFLICT DO NOTHING', [
-        kid,
-        JSON.stringify(privateJwk),
-        JSON.stringify(publicJwk),
-      ]);
-      ({ rows } = await q.query('SELECT kid, private_jwk, public_jwk FROM signing_key ORDER BY created_at DESC'));
+      await insertSigningKey(q, { kid, private_jwk: privateJwk, public_jwk: publicJwk });
+      rows = await selectSigningKeys(q);
     }
     const newest = rows[0];
     const privateKey = await importJWK(newest.private_jwk, ALG);

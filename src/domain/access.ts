@@ -1,14 +1,14 @@
 /**
  * The access layer every interaction goes through. A rule per resource type
- * (kinds.ts) says which roles may read and write it and which column ties a
+ * (its declaration) says which roles may read and write it and which column ties a
  * row to its owning organization; later modules add their rules here, not in
  * the handlers.
  */
-import { forbidden, unauthorized } from '../fhir/outcomes.js';
+import { forbidden, unauthorized } from '../core/outcomes.js';
 import { sql, trusted, type SqlFragment } from '../store/sql.js';
-import type { ResourceKind } from './kinds.js';
+import type { ResourceKind } from './kind.js';
 import { principalKey } from './parties.js';
-import { hasAnyRole, type Principal } from './principal.js';
+import { hasAnyRole, type Principal } from '../core/principal.js';
 
 /** What the caller wants to do with a type. */
 export type Action = 'read' | 'write';

@@ -9,7 +9,8 @@ import type { Reference } from '@medplum/fhirtypes';
 import { canonicalSystem } from '../../mappings/identifier-systems.js';
 import { parseReference } from '../../mappings/reference.js';
 import type { Queryable } from '../store/db.js';
-import type { Principal } from './principal.js';
+import { organizationsNamed } from '../store/tables/organization.js';
+import type { Principal } from '../core/principal.js';
 
 /** The canonical spelling of an organization key (FINESS http/https are one system). */
 export function canonicalKey(key: string): string {
@@ -41,15 +42,6 @@ export async function organizationKeys(q: Queryable, key: string): Promise<strin
   const literal = parseReference(canonical);
   if (literal && literal.type !== 'Organization') return [canonical];
   const bar = canonical.indexOf('|');
-  // The Organization(s) the key names, then every identifier of them, in one statement.
-  const { rows } = await q.query<{ id: string; keys: string[] | null }>(
-    `WITH o AS (
-       SELECT $1::text AS id WHERE $1::text IS NOT NULL
-       UNION SELECT resource_id FROM resource_identifier WHERE $1::text IS NULL AND resource_type = 'Organization' AND value = $2 AND system = $3
-     )
-     SELECT o.id, (SELECT array_agg(i.system || '|' || i.value) FROM resource_identifier i WHERE i.resource_type = 'Organization' AND i.resource_id = o.id AND i.system <> '') AS keys FROM o`,
-    [literal ? literal.id : null, canonical.slice(bar + 1), canonical.slice(0, bar)],
-    'organization-keys'
-  );
+  const rows = await organizationsNamed(q, literal ? { id: literal.id } : { system: canonical.slice(0, bar), value: canonical.slice(bar + 1) });
   return [...new Set([canonical, ...rows.flatMap((r) => [`Organization/${r.id}`, ...(r.keys ?? [])])])];
 }

@@ -8,14 +8,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { badRequest, FhirError, payloadTooLarge, toFhirError, unauthorized } from '../core/outcomes.js';
 import { authorize } from '../domain/access.js';
-import { writeDirectoryBatch, type BatchItem } from '../domain/directory-batch.js';
-import { audit, dropAuditSince, flushAudit, isAudited } from '../domain/audit.js';
-import { kindOf } from '../domain/kinds.js';
-import { createResource, findConditionalMatch, findUpsertTarget, requireKind, type CallContext } from '../domain/resources.js';
-import type { Queryable } from '../store/db.js';
-import { badRequest, FhirError, payloadTooLarge, toFhirError, unauthorized } from './outcomes.js';
-import { conditionalQuery, handleFhir, isPublic, refusalRecord, validateBody, writeResponse } from './router.js';
+import { audit, dropAuditSince, isAudited } from '../domain/audit/trail.js';
+import { writeDirectoryBatch, type BatchItem } from '../domain/directory/push.js';
+import type { DomainEvent } from '../domain/kind.js';
+import { kindOf } from '../domain/registry.js';
+import { createResource, dropEventsSince, findConditionalMatch, findUpsertTarget, flushEvents, requireKind, type UnitContext } from '../domain/repository.js';
+import { underSavepoint, type Queryable } from '../store/db.js';
+import { contextOf } from './context.js';
+import { refusalRecord } from './interaction-audit.js';
+import { conditionalQuery, validateBody, writeResponse } from './interactions/common.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 import { findPath } from './walk.js';
 
@@ -96,7 +99,7 @@ function unresolvedReference(value: unknown, path: string): string | undefined {
 
 /** Replaces every `reference` equal to a key of `map` (deep), returning a new value. */
 function rewriteReferences<T>(value: T, map: Map<string, string>): T {
-  if (Array.isArray(value)) return value.map((v) => rewriteReferences(v, map)) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => rewriteReferences(v, map)) as T;
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
@@ -137,7 +140,7 @@ function responseEntry(response: FhirResponse): BundleEntry {
 }
 
 function errorEntry(err: FhirError): BundleEntry {
-  return { response: { status: String(err.status), outcome: err.outcome as OperationOutcome } };
+  return { response: { status: String(err.status), outcome: err.outcome } };
 }
 
 /** The entry's resource with its `urn:uuid:` references resolved; 400 for one that does not resolve. */
@@ -167,12 +170,15 @@ export async function processBundle(services: FhirServices, request: FhirRequest
   if (bundle.type === 'transaction') return transaction(services, request, bundle, bundle.entry);
   // Entries are independent, each under its own savepoint; committing them a
   // slice at a time spares a commit (and its WAL flush) per entry.
-  const responses: BundleEntry[] = new Array(bundle.entry.length);
+  const responses = new Array<BundleEntry>(bundle.entry.length);
   for (let start = 0; start < bundle.entry.length; start += BATCH_SLICE) {
     const slice = bundle.entry.slice(start, start + BATCH_SLICE);
     const run = async (tx: Queryable): Promise<void> => {
-      const answers = await runBatchSlice(services, { ...request, tx }, tx, slice, start);
+      const events: DomainEvent[] = request.events ?? [];
+      const answers = await runBatchSlice(services, { ...request, tx, events }, tx, slice, start);
       answers.forEach((answer, i) => (responses[start + i] = answer));
+      // A slice of its own commits here: its writes' listeners first.
+      if (!request.tx) await flushEvents(contextOf(services, { ...request, tx, events }), tx, events);
     };
     await (request.tx ? run(request.tx) : services.db.transaction(run));
   }
@@ -211,7 +217,7 @@ async function directoryWrites(services: FhirServices, request: FhirRequest, tx:
     try {
       const plan = planEntry(entry, index);
       if (plan.type !== type) throw badRequest(`entry[${index}]: the resource is a ${type}, the URL says ${plan.type}`, `${entryPath(index)}.request.url`);
-      const resource = validateBody(services, entry.resource, plan.type);
+      const resource = validateBody(services, entry.resource, requireKind(plan.type));
       const id = method === 'PUT' ? plan.url.split('/')[1] : undefined;
       if (id !== undefined && resource.id !== undefined && resource.id !== id) throw badRequest(`The body's id "${resource.id}" differs from the URL's "${id}"`, `${plan.type}.id`);
       groups.set(plan.type, [...(groups.get(plan.type) ?? []), { index, item: { resource, id } }]);
@@ -222,16 +228,16 @@ async function directoryWrites(services: FhirServices, request: FhirRequest, tx:
     }
   }
   for (const [type, group] of groups) {
-    await tx.query('SAVEPOINT directory_batch');
+    const ctx = contextOf(services, request) as UnitContext;
+    const mark = ctx.events.length;
     try {
-      const outcomes = await writeDirectoryBatch({ db: services.db, tx, principal: request.principal, clock: services.clock }, requireKind(type), group.map((g) => g.item));
+      const outcomes = await underSavepoint(tx, 'directory_batch', () => writeDirectoryBatch(ctx, requireKind(type), group.map((g) => g.item)));
       outcomes.forEach((o, i) => {
         const index = group[i].index;
         answered.set(index, 'result' in o ? responseEntry(writeResponse(services, o.result)) : errorEntry(toFhirError(atEntry(o.error, index, type)) as FhirError));
       });
-      await tx.query('RELEASE SAVEPOINT directory_batch');
     } catch (err) {
-      await tx.query('ROLLBACK TO SAVEPOINT directory_batch');
+      dropEventsSince(ctx, mark);
       for (const { index } of group) {
         const fhirError = toFhirError(atEntry(err, index, type));
         if (!fhirError) throw err;
@@ -249,23 +255,20 @@ async function directoryWrites(services: FhirServices, request: FhirRequest, tx:
  */
 export async function batchEntry(services: FhirServices, request: FhirRequest, entry: BundleEntry, index: number): Promise<BundleEntry> {
   const tx = request.tx;
-  if (tx) await tx.query('SAVEPOINT batch_entry');
   const mark = request.audit?.pending.length ?? 0;
+  const eventMark = request.events?.length ?? 0;
   let entryReq: FhirRequest | undefined;
   try {
-    const plan = planEntry(entry, index);
-    entryReq = { ...entryRequest(plan, request.principal), tx, scheduled: request.scheduled, memo: request.memo, audit: request.audit };
-    const response = responseEntry(await handleFhir(services, entryReq));
-    if (tx) {
-      await flushAudit(tx, request.audit, services.clock.now());
-      await tx.query('RELEASE SAVEPOINT batch_entry');
-    }
-    return response;
+    return await underSavepoint(tx, 'batch_entry', async () => {
+      const plan = planEntry(entry, index);
+      entryReq = { ...entryRequest(plan, request.principal), tx, events: request.events, scheduled: request.scheduled, memo: request.memo, audit: request.audit };
+      return responseEntry(await services.handle(entryReq));
+    });
   } catch (err) {
     const fhirError = toFhirError(atEntry(err, index, entry.resource?.resourceType));
     if (!fhirError) throw err;
-    if (tx) await tx.query('ROLLBACK TO SAVEPOINT batch_entry');
     dropAuditSince(request.audit, mark);
+    if (request.events && request.events.length > eventMark) request.events.length = eventMark;
     // (An entry run as a request of its own, outside a Bundle's jobs, has stored its refusal already.)
     const refused = entryReq && !isAudited(err) ? refusalRecord(entryReq, err) : undefined;
     if (refused) audit(request.audit, refused);
@@ -278,7 +281,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
   if (!request.principal) {
     entries.forEach((entry, i) => {
       const { method, url } = entry.request ?? {};
-      if (typeof method === 'string' && typeof url === 'string' && !isPublic(method, url.replace(/^\//, '').split('?')[0])) throw atEntry(unauthorized(), i);
+      if (typeof method === 'string' && typeof url === 'string' && !services.isPublic(method, url.replace(/^\//, '').split('?')[0])) throw atEntry(unauthorized(), i);
     });
   }
   // Base-rule validation of the whole Bundle first, so expressions point into it.
@@ -298,7 +301,8 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
   }
   const inTransaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => (request.tx ? fn(request.tx) : services.db.transaction(fn));
   const responses = await inTransaction(async (tx: Queryable) => {
-    const ctx: CallContext = { db: services.db, tx, principal: request.principal, clock: services.clock, scheduled: request.scheduled, durations: services.durations, memo: request.memo, allowPrivateEndpoints: services.allowPrivateEndpoints, claimLimit: services.claimLimit, audit: request.audit };
+    const events: DomainEvent[] = request.events ?? [];
+    const ctx = contextOf(services, { ...request, tx, events }) as UnitContext;
     const references = new Map<string, string>();
     // Phase 1: the id of every created resource (an existing one when a conditional create matches).
     for (const plan of plans.filter((p) => p.method === 'POST')) {
@@ -306,7 +310,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
         // Before any look-up: a conditional create's match is returned as the answer, so it is the caller's only if it may create.
         authorize(ctx.principal, requireKind(plan.type), 'write');
         if (plan.ifNoneExist) {
-          const condition = conditionalQuery(services, plan.type, plan.ifNoneExist);
+          const condition = conditionalQuery(services, requireKind(plan.type), plan.ifNoneExist);
           plan.matched = await findConditionalMatch(tx, ctx.principal, requireKind(plan.type), condition);
         }
         plan.id = plan.matched?.id ?? (await findUpsertTarget(tx, requireKind(plan.type), plan.resource as Resource)) ?? randomUUID();
@@ -319,7 +323,7 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
       if (plan.fullUrl?.startsWith('urn:uuid:')) references.set(plan.fullUrl, plan.url);
     }
     // Phase 2: writes, in FHIR's order; then reads, which see the writes.
-    const results: BundleEntry[] = new Array(plans.length);
+    const results = new Array<BundleEntry>(plans.length);
     for (const plan of [...plans].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {
         if (plan.method === 'POST') {
@@ -327,17 +331,18 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
             results[plan.index] = responseEntry({ status: 200, body: plan.matched });
             continue;
           }
-          const resource = validateBody(services, resolved(plan, references), plan.type, `${entryPath(plan.index)}.resource`);
+          const resource = validateBody(services, resolved(plan, references), requireKind(plan.type), `${entryPath(plan.index)}.resource`);
           results[plan.index] = responseEntry(writeResponse(services, await createResource(ctx, resource, { id: plan.id })));
         } else {
           const entryReq = entryRequest({ ...plan, resource: plan.method === 'PUT' ? resolved(plan, references) : undefined }, request.principal);
-          results[plan.index] = responseEntry(await handleFhir(services, { ...entryReq, tx, scheduled: request.scheduled, memo: request.memo, audit: request.audit }));
+          results[plan.index] = responseEntry(await services.handle({ ...entryReq, tx, events, scheduled: request.scheduled, memo: request.memo, audit: request.audit }));
         }
       } catch (err) {
         throw atEntry(err, plan.index, plan.type);
       }
     }
-    await flushAudit(tx, request.audit, services.clock.now());
+    // The transaction commits here when it is its own: its writes' listeners first.
+    if (!request.tx) await flushEvents(ctx, tx, events);
     return results;
   });
   return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };

@@ -1,14 +1,24 @@
 /** The FHIR core's plain request and response: no HTTP framework in sight. */
 import type { Resource } from '@medplum/fhirtypes';
-import type { ClaimLimit } from '../domain/claim-limit.js';
-import type { AuditLog, AuditTrail } from '../domain/audit.js';
-import type { Clock } from '../domain/clock.js';
-import type { Principal } from '../domain/principal.js';
 import type { ReferralDurations } from '../../mappings/duration.js';
-import type { ScheduledJob } from '../queues/schedule.js';
+import type { SearchLimits } from '../core/search/parse.js';
+import type { AuditLog } from '../domain/audit/audit-log.js';
+import type { AuditTrail } from '../domain/audit/trail.js';
+import type { Clock } from '../domain/clock.js';
+import type { DomainEvent } from '../domain/kind.js';
+import type { Principal } from '../core/principal.js';
+import type { ClaimLimit } from '../domain/settings.js';
+import type { ScheduledJob } from '../jobs/schedule.js';
 import type { Database, Queryable } from '../store/db.js';
-import type { SearchLimits } from './search-request.js';
 import type { Validator } from './validation.js';
+
+/** A body read as it comes, for the routes that take one other than JSON (an uploaded file). */
+export interface RawBody {
+  /** The declared length (`Content-Length`), if any. */
+  declaredLength?: number;
+  stream(): AsyncIterable<Uint8Array>;
+  text(): Promise<string>;
+}
 
 /** A FHIR interaction as the router sees it. */
 export interface FhirRequest {
@@ -18,15 +28,18 @@ export interface FhirRequest {
   query: URLSearchParams;
   /** The parsed JSON body, if any. */
   body?: unknown;
+  /** The body as it comes, for routes that take a file (with its content type). */
+  raw?: RawBody;
+  contentType?: string;
   ifMatch?: string;
   ifNoneExist?: string;
   prefer?: string;
   principal?: Principal;
   /** The open transaction to run in (entries of a transaction Bundle). */
   tx?: Queryable;
-  /** Jobs recorded so far by the enclosing request, told to Redis when it has committed. */
+  /** The unit of work the request is part of (a Bundle's entries): its events, jobs and look-ups. */
+  events?: DomainEvent[];
   scheduled?: ScheduledJob[];
-  /** Look-ups shared by the entries of a Bundle. */
   memo?: Map<string, unknown>;
   /** The request's audit trail (shared by the entries of a Bundle). */
   audit?: AuditTrail;
@@ -37,6 +50,8 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers?: Record<string, string>;
+  /** What the interaction's audit record says beyond its outcome: a search's parameters, an upload's size. */
+  auditNote?: { query?: string; detail?: string };
 }
 
 /** What the FHIR core runs on. */
@@ -49,17 +64,23 @@ export interface FhirServices {
   baseUrl: string;
   /** Most entries a Bundle may carry. */
   maxBundleEntries: number;
+  /** Largest MDPH decisions file, in bytes. */
+  maxImportBytes: number;
   version: string;
   /** Tells Redis about jobs recorded in PostgreSQL (absent: the reconciler will). */
   jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };
   /** Deadlines of admission requests. */
   durations?: ReferralDurations;
-  /** `$claim`'s limit on failed claims. */
-  claimLimit?: ClaimLimit;
   /** Subscriptions may point at local or private addresses. */
   allowPrivateEndpoints?: boolean;
-  /** Stores the audit events of reads and refusals. */
+  /** `$claim`'s limit on failed claims. */
+  claimLimit?: ClaimLimit;
+  /** Stores the audit records of reads and refusals (group commit). */
   audit: AuditLog;
+  /** Handles one interaction (a Bundle's entries go through it): the dispatcher, given by the composition root. */
+  handle(request: FhirRequest): Promise<FhirResponse>;
+  /** Whether an interaction may be answered without a token (the dispatcher's rule). */
+  isPublic(method: string, path: string): boolean;
 }
 
 /** Tells Redis about jobs recorded by a committed request, queue by queue (best effort: the reconciler catches up). */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FhirError } from './outcomes.js';
+import { FhirError } from '../core/outcomes.js';
 import { expressionOf, Validator } from './validation.js';
 
 const validator = new Validator();

@@ -7,12 +7,12 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type AnySchemaObject, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvErrors from 'ajv-errors';
 import addFormats from 'ajv-formats';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { fromRoot } from '../paths.js';
-import { FhirError, issue, outcome } from './outcomes.js';
+import { FhirError, issue, outcome } from '../core/outcomes.js';
 import { findPath, MAX_JSON_DEPTH, nestsDeeperThan } from './walk.js';
 
 const require = createRequire(import.meta.url);
@@ -98,13 +98,13 @@ export class Validator {
 
   constructor(options: { eagerTypes?: readonly string[] } = {}) {
     this.ajv = new Ajv({ allErrors: true, strict: false, discriminator: true, allowUnionTypes: true });
-    this.ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
+    this.ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json') as AnySchemaObject);
     addFormats.default(this.ajv);
     this.ajv.addFormat(CALENDAR_FORMAT, { type: 'string', validate: isCalendarDay });
     ajvErrors.default(this.ajv);
     const { schema, resourceTypes } = loadFhirSchema();
     this.resourceTypes = resourceTypes;
-    this.ajv.addSchema(schema as object);
+    this.ajv.addSchema(schema);
     const profiles: ProfileInfo[] = [];
     const dir = fromRoot('profiles');
     for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort()) {
@@ -169,6 +169,7 @@ export class Validator {
 }
 
 // Control characters FHIR forbids, and lone surrogates, which have no UTF-8 form (PostgreSQL refuses them).
+// eslint-disable-next-line no-control-regex -- control characters are what is looked for
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}/u;
 
 /** The path of the first string (or key) holding a control character FHIR forbids or a lone surrogate, if any. */

@@ -1,8 +1,8 @@
 /** The HTTP application: health, OAuth2, and the FHIR API under `/fhir`. */
 import { Hono } from 'hono';
 import type { TokenService } from '../auth/tokens.js';
-import { notFound, unavailable } from '../fhir/outcomes.js';
-import { isPublic } from '../fhir/router.js';
+import { notFound, unavailable } from '../core/outcomes.js';
+import { isPublic } from '../fhir/dispatch.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
 import './context.js';
@@ -12,9 +12,9 @@ import { onError, sendFhir } from './errors.js';
 import { clientRoutes } from './client-routes.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { fhirPath, fhirRoutes } from './fhir-routes.js';
-import { importDecisionsHandler } from './import-routes.js';
 import { bearerAuth, requestLogger, requireAuthentication } from './middleware.js';
 import { rateLimit, RateLimiter, type RateLimit } from './rate-limit.js';
+import { isAnswering } from '../store/db.js';
 
 /** What the application is built on. */
 export interface AppDeps {
@@ -24,8 +24,6 @@ export interface AppDeps {
   /** The public base URL (without `/fhir`). */
   baseUrl: string;
   maxBodyBytes: number;
-  /** Largest decisions file (`$import-decisions`). */
-  maxImportBytes: number;
   /** Requests per second per client (rate 0: no limit). */
   rateLimit?: RateLimit;
   /** Whether Redis answers (for `/readyz`); absent when the process runs without queues. */
@@ -45,10 +43,7 @@ export function buildApp(deps: AppDeps): Hono {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const checks: Record<string, boolean> = {};
-    checks.postgres = await deps.services.db.query('SELECT 1').then(
-      () => true,
-      () => false
-    );
+    checks.postgres = await isAnswering(deps.services.db);
     if (deps.redisReady) checks.redis = await deps.redisReady();
     const down = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
     if (down.length > 0) return sendFhir(503, unavailable(`Not ready: ${down.join(', ')} not answering`).outcome, { 'Retry-After': '5' });
@@ -62,7 +57,6 @@ export function buildApp(deps: AppDeps): Hono {
   for (const path of ['/fhir', '/fhir/*']) {
     app.use(path, bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication({ isPublic: (method, p) => isPublic(method, fhirPath(p, false)) }));
   }
-  app.post('/fhir/$import-decisions', importDecisionsHandler(deps.services, deps.maxImportBytes));
   const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
   app.route('/fhir', fhir);
   app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication());

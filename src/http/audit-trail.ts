@@ -1,7 +1,7 @@
 /** The audit trail of an HTTP request, and the refusals answered before the FHIR core saw the request. */
 import type { Context } from 'hono';
-import { audit, auditTrail, isAudited, type AuditTrail } from '../domain/audit.js';
-import { refusalRecord } from '../fhir/router.js';
+import { auditTrail, type AuditTrail } from '../domain/audit/trail.js';
+import { storeRefusal } from '../fhir/interaction-audit.js';
 import type { FhirServices } from '../fhir/types.js';
 import { remoteAddress } from './rate-limit.js';
 
@@ -16,19 +16,13 @@ export function trailOf(c: Context): AuditTrail {
  * the answer is the request's own error either way.
  */
 export async function auditRefusal(services: FhirServices, c: Context, err: unknown): Promise<void> {
-  if (isAudited(err)) return;
   const url = new URL(c.req.url);
-  let record;
-  if (url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')) {
-    record = refusalRecord({ method: c.req.method, path: decodeURIComponentSafe(url.pathname.replace(/^\/fhir\/?/, '')), query: url.searchParams }, err);
-  } else if (url.pathname.startsWith('/dashboard/')) {
-    record = refusalRecord({ method: 'GET', path: 'Task', query: url.searchParams }, err);
-    if (record) record.query = `dashboard ${url.search}`.slice(0, 2_000);
-  }
-  if (!record) return;
-  const trail = trailOf(c);
-  audit(trail, record);
-  await services.audit.append(trail, services.clock.now()).catch((e: unknown) => c.get('log')?.warn({ err: (e as Error).message }, 'audit of a refusal not stored'));
+  const stored = url.pathname === '/fhir' || url.pathname.startsWith('/fhir/')
+    ? storeRefusal(services, trailOf(c), { method: c.req.method, path: decodeURIComponentSafe(url.pathname.replace(/^\/fhir\/?/, '')), query: url.searchParams }, err)
+    : url.pathname.startsWith('/dashboard/')
+      ? storeRefusal(services, trailOf(c), { method: 'GET', path: 'Task', query: url.searchParams }, err, `dashboard ${url.search}`.slice(0, 2_000))
+      : undefined;
+  await stored?.catch((e: unknown) => c.get('log')?.warn({ err: (e as Error).message }, 'audit of a refusal not stored'));
 }
 
 function decodeURIComponentSafe(path: string): string {

@@ -28,10 +28,10 @@ import {
   rotateClient,
   type Client,
 } from '../auth/clients.js';
-import { hasAnyRole } from '../domain/principal.js';
-import { badRequest, FhirError, forbidden, issue, notFound, outcome, unsupportedMediaType } from '../fhir/outcomes.js';
+import { hasAnyRole } from '../core/principal.js';
+import { badRequest, FhirError, forbidden, issue, notFound, outcome, unsupportedMediaType } from '../core/outcomes.js';
 import type { Database, Queryable } from '../store/db.js';
-import type { AuditTrail } from '../domain/audit.js';
+import type { AuditTrail } from '../domain/audit/trail.js';
 import { trailOf } from './audit-trail.js';
 
 /** A client as the API shows it. */

@@ -1,5 +1,5 @@
 /** Request-scoped values, typed for every handler. */
-import type { Principal } from '../domain/principal.js';
+import type { Principal } from '../core/principal.js';
 import type { Logger } from '../logger.js';
 
 declare module 'hono' {

@@ -5,10 +5,10 @@
  */
 import ExcelJS from 'exceljs';
 import { Hono, type Context } from 'hono';
-import { dashboard, DASHBOARD_COLUMNS, parseDashboardQuery, type DashboardRow } from '../domain/dashboard.js';
-import { FhirError, issue, outcome, unauthorized } from '../fhir/outcomes.js';
+import { dashboard, DASHBOARD_COLUMNS, parseDashboardQuery, type DashboardRow } from '../domain/referral/dashboard.js';
+import { FhirError, issue, outcome, unauthorized } from '../core/outcomes.js';
 import type { FhirServices } from '../fhir/types.js';
-import { audit } from '../domain/audit.js';
+import { storeDashboardRead } from '../fhir/interaction-audit.js';
 import { trailOf } from './audit-trail.js';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -58,9 +58,7 @@ export function dashboardRoutes(services: FhirServices): Hono {
     const url = new URL(c.req.url);
     const rows = await dashboard(services.db, principal, parseDashboardQuery(url.searchParams, 10_000));
     // A dashboard shows patients: it is audited as a search of the tasks it lists.
-    const trail = trailOf(c);
-    audit(trail, { action: 'R', interaction: 'search-type', status: 200, resourceType: 'Task', entities: rows.map((r) => ({ type: 'Task', id: r.task })), query: `dashboard ${url.search}`.slice(0, 2_000) });
-    await services.audit.append(trail, services.clock.now());
+    await storeDashboardRead(services, trailOf(c), rows.map((r) => r.task), `dashboard ${url.search}`);
     if (format === 'csv') return c.body(toCsv(rows), 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="tableau-de-bord.csv"' });
     if (format === 'xlsx') return c.body(new Uint8Array(await toXlsx(rows)), 200, { 'Content-Type': XLSX, 'Content-Disposition': 'attachment; filename="tableau-de-bord.xlsx"' });
     return c.json({ count: rows.length, rows });

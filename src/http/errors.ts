@@ -1,7 +1,7 @@
 /** The one place errors become HTTP responses: OperationOutcomes, with 500 only for real bugs. */
 import type { Context } from 'hono';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import { issue, outcome, toFhirError } from '../fhir/outcomes.js';
+import { issue, outcome, toFhirError } from '../core/outcomes.js';
 
 /** The FHIR JSON media type of every response. */
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';

@@ -1,9 +1,9 @@
 /** Adapts HTTP to the FHIR core: reads the body and headers, calls the router, writes the response. */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../fhir/outcomes.js';
-import { handleFhir } from '../fhir/router.js';
-import type { FhirServices } from '../fhir/types.js';
+import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../core/outcomes.js';
+import { handleFhir, takesRawBody } from '../fhir/dispatch.js';
+import type { FhirServices, RawBody } from '../fhir/types.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from '../fhir/walk.js';
 import { trailOf } from './audit-trail.js';
 import { sendFhir } from './errors.js';
@@ -73,7 +73,17 @@ export function fhirPath(pathname: string, strict = true): string {
   }
 }
 
-/** The `/fhir` routes. */
+/** The body of a route that reads it as it comes (an upload), for the FHIR core. */
+function rawBody(c: Pick<Context, 'req'>): RawBody {
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  return {
+    ...(Number.isFinite(declared) ? { declaredLength: declared } : {}),
+    stream: () => c.req.raw.body ?? (async function* empty() {})(),
+    text: () => c.req.text(),
+  };
+}
+
+/** The `/fhir` routes: the FHIR core behind the HTTP adapter. */
 export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
   const app = new Hono();
   const limit = bodyLimit({
@@ -84,19 +94,24 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
   });
   // A GET or HEAD has no body to limit: asking for it would build the whole WHATWG Request
   // (headers, abort signal, stream) that @hono/node-server otherwise spares, a tenth of a read's time.
-  app.use('*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next)));
+  // An upload has a limit of its own (AIGUILLAGE_MAX_IMPORT_BYTES), checked as it is stored.
+  const limitBodies: MiddlewareHandler = (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' || takesRawBody(c.req.method, fhirPath(new URL(c.req.url).pathname, false)) ? next() : limit(c, next);
+  app.use('*', limitBodies);
   app.all('*', async function fhirHandler(c) {
     checkAccept(c);
-    const { body, form } = await readBody(c);
     const url = new URL(c.req.url);
+    const path = fhirPath(url.pathname);
+    const raw = takesRawBody(c.req.method, path);
+    const { body, form } = raw ? {} : await readBody(c);
     const query = new URLSearchParams(url.search);
     if (form) for (const [k, v] of form) query.append(k, v);
-    const path = fhirPath(url.pathname);
     const response = await handleFhir(services, {
       method: c.req.method,
       path,
       query,
       body,
+      ...(raw ? { raw: rawBody(c), contentType: c.req.header('content-type') } : {}),
       ifMatch: c.req.header('if-match'),
       ifNoneExist: c.req.header('if-none-exist'),
       prefer: c.req.header('prefer'),

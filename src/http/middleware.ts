@@ -2,10 +2,10 @@
 import type { MiddlewareHandler } from 'hono';
 import { randomUUID } from 'node:crypto';
 import { InvalidToken, type TokenService } from '../auth/tokens.js';
-import { unauthorized } from '../fhir/outcomes.js';
+import { unauthorized } from '../core/outcomes.js';
 import type { Logger } from '../logger.js';
 
-const REQUEST_ID = /^[A-Za-z0-9._\-]{1,100}$/;
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Gives each request an id (the caller's `X-Request-Id` if sane), a child logger, and one log line. */
 export function requestLogger(options: { logger: Logger }): MiddlewareHandler {

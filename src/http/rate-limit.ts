@@ -7,7 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { tooManyRequests } from '../fhir/outcomes.js';
+import { tooManyRequests } from '../core/outcomes.js';
 
 /** The limit: requests per second per client (0: no limit) and the bucket's size. */
 export interface RateLimit {

@@ -10,9 +10,10 @@ import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } f
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Database, Queryable } from '../store/db.js';
-import { completeJob } from './schedule.js';
+import { completeJob } from '../jobs/schedule.js';
+import { countAttempt, jobToRun, markJobFailed, pendingJobs } from '../store/tables/job-schedule.js';
 
-export { completeJob, scheduleJob } from './schedule.js';
+export { completeJob, scheduleJob } from '../jobs/schedule.js';
 
 /** A kind of background work. */
 export interface QueueDefinition<D = unknown> {
@@ -77,7 +78,7 @@ export class Queues {
 
   /** Declares a queue (before `init`). */
   register<D>(definition: QueueDefinition<D>): void {
-    this.definitions.set(definition.name, definition as QueueDefinition<never>);
+    this.definitions.set(definition.name, definition);
   }
 
   /** Names of the registered queues. */
@@ -154,12 +155,7 @@ export class Queues {
     for (const queue of this.definitions.keys()) {
       let after: [string, string] = ['-infinity', ''];
       for (;;) {
-        const { rows } = await this.db.query<{ job_id: string; data: unknown; run_at: Date; run_at_text: string }>(
-          `SELECT job_id, data, run_at, run_at::text AS run_at_text FROM job_schedule
-            WHERE queue = $1 AND state = 'pending' AND run_at <= $2::timestamptz AND (run_at, job_id) > ($3::timestamptz, $4)
-            ORDER BY run_at, job_id LIMIT $5`,
-          [queue, horizon, after[0], after[1], batchSize]
-        );
+        const rows = await pendingJobs(this.db, queue, horizon, after, batchSize);
         if (rows.length === 0) break;
         await this.push(
           queue,
@@ -193,9 +189,7 @@ export class Queues {
         const exhausted = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
         this.logger.warn({ queue: definition.name, jobId: job.id, attempt: job.attemptsMade, exhausted, err: err.message }, 'job failed');
         if (exhausted) {
-          void this.db
-            .query(`UPDATE job_schedule SET state = 'failed', last_error = $3, updated_at = now() WHERE queue = $1 AND job_id = $2 AND state = 'pending'`, [definition.name, job.id, err.message])
-            .catch((e: Error) => this.logger.error({ err: e.message }, 'could not record a failed job'));
+          markJobFailed(this.db, definition.name, job.id as string, err.message).catch((e: Error) => this.logger.error({ err: e.message }, 'could not record a failed job'));
         }
       });
       this.workers.push(worker);
@@ -210,12 +204,12 @@ export class Queues {
 
   private async run(definition: QueueDefinition<never>, job: Job): Promise<void> {
     const jobId = job.id as string;
-    const { rows } = await this.db.query<{ state: string; data: never }>('SELECT state, data FROM job_schedule WHERE queue = $1 AND job_id = $2', [definition.name, jobId]);
+    const row = await jobToRun<never>(this.db, definition.name, jobId);
     // PostgreSQL decides: a job already done (or cancelled) is not run again.
-    if (rows[0]?.state !== 'pending') return;
-    await this.db.query('UPDATE job_schedule SET attempts = attempts + 1, updated_at = now() WHERE queue = $1 AND job_id = $2', [definition.name, jobId]);
+    if (row?.state !== 'pending') return;
+    await countAttempt(this.db, definition.name, jobId);
     let completed = false;
-    await definition.process(rows[0].data, {
+    await definition.process(row.data, {
       id: jobId,
       attempt: job.attemptsMade + 1,
       complete: async (tx) => {

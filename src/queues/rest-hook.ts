@@ -10,7 +10,7 @@ import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { isPublicAddress } from '../domain/subscriptions.js';
+import { isPublicAddress } from '../domain/subscription/subscription.js';
 
 /** What `dns.lookup` does: resolves a name to its addresses. */
 export type Resolve = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
@@ -21,15 +21,15 @@ export class ForbiddenAddress extends Error {
 }
 
 /** A `lookup` for sockets that refuses a name resolving to any non-public address. */
-export function guardedLookup(allowPrivate: boolean, resolve: Resolve = dns.lookup as unknown as Resolve): LookupFunction {
+export function guardedLookup(allowPrivate: boolean, resolve: Resolve = dns.lookup): LookupFunction {
   return function lookup(hostname, options, callback) {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
-      const reply = callback as (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+      const reply = callback;
       if (err) return reply(err, '', 0);
       const refused = allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address));
       if (refused) return reply(new ForbiddenAddress(`${hostname} resolves to ${refused.address}, which is not a public address`), '', 0);
       if (addresses.length === 0) return reply(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-      if ((options as LookupOptions).all) return reply(null, addresses);
+      if ((options).all) return reply(null, addresses);
       return reply(null, addresses[0].address, addresses[0].family);
     });
   };

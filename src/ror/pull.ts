@@ -10,19 +10,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { toFhirError } from '../core/outcomes.js';
 import type { Clock } from '../domain/clock.js';
-import { kindOf, type ResourceKind } from '../domain/kinds.js';
-import type { Principal } from '../domain/principal.js';
-import { writeDirectoryBatch } from '../domain/directory-batch.js';
-import { toFhirError } from '../fhir/outcomes.js';
+import { writeDirectoryBatch } from '../domain/directory/push.js';
+import type { Principal } from '../core/principal.js';
+import { kindOf } from '../domain/registry.js';
+import { flushEvents, requireKind, type UnitContext } from '../domain/repository.js';
 import type { Validator } from '../fhir/validation.js';
 import type { Database, Queryable } from '../store/db.js';
+import { addPullCounts, completePull, failPull, insertPull, lastCompletedPull, loadPull, lockPulls, movePull, runningPull, type SyncRow } from '../store/tables/ror-sync.js';
 import { RorError, type RorClient } from './client.js';
+
+export type { SyncRow };
 
 /** The directory types a pull applies. */
 const TYPES = ['Organization', 'Location', 'HealthcareService'];
 const CHUNK = 500;
-const MAX_ERRORS = 50;
 const SYNC_PRINCIPAL: Principal = { clientId: 'ror-sync', roles: ['ror'] };
 
 /** What a pull needs. */
@@ -37,32 +40,13 @@ export interface PullDeps {
   pollDelayMs?: number;
 }
 
-/** A pull as stored. */
-export interface SyncRow {
-  id: string;
-  mode: 'full' | 'delta';
-  state: 'running' | 'completed' | 'failed';
-  since: Date | null;
-  started_at: Date;
-  status_url: string | null;
-  files: { type?: string; url: string }[] | null;
-  file_index: number;
-  file_offset: number;
-  next_url: string | null;
-  applied: number;
-  skipped: number;
-  rejected: number;
-  errors: { resource: string; error: string }[];
-}
-
 /** The running pull, or a new one: `full` or `delta` as asked, `auto` = delta after a completed pull, full otherwise. */
 export async function openSync(db: Database, mode: 'full' | 'delta' | 'auto', now: Date, pageSize = 200): Promise<string> {
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(7246110002)');
-    const running = await tx.query<{ id: string }>(`SELECT id FROM ror_sync WHERE state = 'running'`);
-    if (running.rows[0]) return running.rows[0].id;
-    const last = await tx.query<{ started_at: Date }>(`SELECT started_at FROM ror_sync WHERE state = 'completed' ORDER BY started_at DESC LIMIT 1`);
-    const since = last.rows[0]?.started_at;
+    await lockPulls(tx);
+    const running = await runningPull(tx);
+    if (running) return running;
+    const since = await lastCompletedPull(tx);
     const effective = mode === 'full' || !since ? 'full' : 'delta';
     const id = randomUUID();
     const sinceIso = effective === 'delta' ? new Date(since as Date).toISOString() : null;
@@ -70,21 +54,15 @@ export async function openSync(db: Database, mode: 'full' | 'delta' | 'auto', no
     const firstPage = sinceIso
       ? `HealthcareService?_lastUpdated=ge${encodeURIComponent(sinceIso)}&_include=HealthcareService:organization&_include=HealthcareService:location&_count=${pageSize}`
       : null;
-    await tx.query(`INSERT INTO ror_sync (id, mode, since, started_at, next_url) VALUES ($1, $2, $3::timestamptz, $4::timestamptz, $5)`, [
-      id,
-      effective,
-      sinceIso,
-      now.toISOString(),
-      firstPage,
-    ]);
+    await insertPull(tx, { id, mode: effective, since: sinceIso, startedAt: now.toISOString(), nextUrl: firstPage });
     return id;
   });
 }
 
 async function load(q: Queryable, id: string, lock = false): Promise<SyncRow> {
-  const { rows } = await q.query<SyncRow>(`SELECT * FROM ror_sync WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
-  if (!rows[0]) throw new Error(`no ROR sync ${id}`);
-  return rows[0];
+  const row = await loadPull(q, id, lock);
+  if (!row) throw new Error(`no ROR sync ${id}`);
+  return row;
 }
 
 /** The resources of an export file: a Bundle, a JSON array, or NDJSON. */
@@ -95,7 +73,7 @@ export function resourcesOfFile(text: string): Resource[] {
   if (trimmed.startsWith('{')) {
     try {
       const value = JSON.parse(trimmed) as Resource;
-      if (value.resourceType === 'Bundle') return ((value as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => !!r);
+      if (value.resourceType === 'Bundle') return ((value).entry ?? []).map((e) => e.resource).filter((r): r is Resource => !!r);
       return [value];
     } catch {
       // several objects, one per line
@@ -137,22 +115,18 @@ async function applyChunk(deps: PullDeps, id: string, resources: Resource[], adv
         errors.push(rejection(resource, err));
       }
     }
-    const ctx = { db: deps.db, tx, principal: SYNC_PRINCIPAL, clock: deps.clock };
+    const unit: UnitContext = { db: deps.db, tx, principal: SYNC_PRINCIPAL, clock: deps.clock, events: [] };
     for (const [type, group] of byType) {
       // A database error here fails the whole chunk: the job retries it, progress untouched.
-      const outcomes = await writeDirectoryBatch(ctx, kindOf(type) as ResourceKind, group.map((resource) => ({ resource, id: resource.id })));
+      const outcomes = await writeDirectoryBatch(unit, requireKind(type), group.map((resource) => ({ resource, id: resource.id })));
       outcomes.forEach((o, i) => {
         if ('error' in o) errors.push(rejection(group[i], o.error));
         else if (o.result.skipped) skipped++;
         else applied++;
       });
     }
-    await tx.query(
-      `UPDATE ror_sync SET applied = applied + $2, skipped = skipped + $3, rejected = rejected + $4,
-         errors = CASE WHEN jsonb_array_length(errors) < ${MAX_ERRORS} THEN errors || $5::text::jsonb ELSE errors END, updated_at = now()
-       WHERE id = $1`,
-      [id, applied, skipped, errors.length, JSON.stringify(errors.slice(0, MAX_ERRORS))]
-    );
+    await flushEvents(unit, tx, unit.events);
+    await addPullCounts(tx, id, { applied, skipped, errors });
     await advance(tx);
   });
 }
@@ -196,10 +170,7 @@ export async function runSync(deps: PullDeps, id: string, options: { stopAfterSt
   } catch (err) {
     if (err instanceof RorError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429) {
       // The server refuses the request itself: retrying will not help.
-      await deps.db.query(`UPDATE ror_sync SET state = 'failed', errors = errors || $2::text::jsonb, finished_at = now() WHERE id = $1`, [
-        id,
-        JSON.stringify([{ resource: '-', error: err.message }]),
-      ]);
+      await failPull(deps.db, id, err.message);
       return load(deps.db, id);
     }
     throw err;
@@ -211,7 +182,7 @@ async function kickOff(deps: PullDeps, id: string): Promise<void> {
   const location = res.headers.get('content-location');
   await res.body?.cancel();
   if (res.status !== 202 || !location) throw new RorError(`$export kick-off answered ${res.status}${location ? '' : ' without Content-Location'}`, res.status === 202 ? 502 : res.status);
-  await deps.db.query('UPDATE ror_sync SET status_url = $2, updated_at = now() WHERE id = $1', [id, location]);
+  await movePull(deps.db, id, { statusUrl: location });
 }
 
 async function poll(deps: PullDeps, row: SyncRow): Promise<void> {
@@ -226,7 +197,7 @@ async function poll(deps: PullDeps, row: SyncRow): Promise<void> {
     if (!res.ok) throw new RorError(`$export status answered ${res.status}`, res.status);
     const manifest = (await res.json()) as { output?: { type?: string; url: string }[] };
     const files = (manifest.output ?? []).filter((f) => !f.type || TYPES.includes(f.type));
-    await deps.db.query('UPDATE ror_sync SET files = $2::text::jsonb, updated_at = now() WHERE id = $1', [row.id, JSON.stringify(files)]);
+    await movePull(deps.db, row.id, { files });
     return;
   }
 }
@@ -248,7 +219,7 @@ async function applyFilePart(deps: PullDeps, row: SyncRow, file: FileCache): Pro
   const end = Math.min(row.file_offset + CHUNK, resources.length);
   await applyChunk(deps, row.id, resources.slice(row.file_offset, end), async (tx) => {
     const nextFile = end >= resources.length;
-    await tx.query('UPDATE ror_sync SET file_index = $2, file_offset = $3 WHERE id = $1', [row.id, nextFile ? row.file_index + 1 : row.file_index, nextFile ? 0 : end]);
+    await movePull(tx, row.id, { fileIndex: nextFile ? row.file_index + 1 : row.file_index, fileOffset: nextFile ? 0 : end });
   });
 }
 
@@ -260,13 +231,10 @@ async function applyPage(deps: PullDeps, row: SyncRow): Promise<void> {
   resources.sort((a, b) => TYPES.indexOf(a.resourceType) - TYPES.indexOf(b.resourceType));
   const next = page.link?.find((l) => l.relation === 'next')?.url ?? null;
   await applyChunk(deps, row.id, resources, async (tx) => {
-    await tx.query('UPDATE ror_sync SET next_url = $2 WHERE id = $1', [row.id, next]);
+    await movePull(tx, row.id, { nextUrl: next });
   });
 }
 
 async function finish(deps: PullDeps, id: string): Promise<void> {
-  await deps.db.query(`UPDATE ror_sync SET state = 'completed', finished_at = $2::timestamptz, updated_at = now() WHERE id = $1 AND state = 'running'`, [
-    id,
-    deps.clock.now().toISOString(),
-  ]);
+  await completePull(deps.db, id, deps.clock.now().toISOString());
 }

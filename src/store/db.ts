@@ -39,6 +39,52 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+/** Whether the database answers a trivial statement (readiness probes). */
+export async function isAnswering(q: Queryable): Promise<boolean> {
+  return q.query('SELECT 1').then(
+    () => true,
+    () => false
+  );
+}
+
+/**
+ * Runs `fn` under a savepoint of the open transaction `q`: released when it
+ * resolves; rolled back to when it throws (undoing `fn`'s writes only), and
+ * the error rethrown. Without a transaction, just runs `fn`.
+ */
+export async function underSavepoint<T>(q: Queryable | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+  if (!q) return fn();
+  if (!/^[a-z_]+$/.test(name)) throw new Error(`a savepoint name is lowercase letters, got "${name}"`);
+  await q.query(`SAVEPOINT ${name}`);
+  let value: T;
+  try {
+    value = await fn();
+  } catch (err) {
+    // A lost connection fails the rollback too: the caller gets the first error.
+    await q.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
+    throw err;
+  }
+  await q.query(`RELEASE SAVEPOINT ${name}`);
+  return value;
+}
+
+/** Settings a transaction may change for itself (`SET LOCAL`): memory, JIT, commit durability, plans. */
+export interface LocalSettings {
+  work_mem?: `${number}MB`;
+  jit?: 'on' | 'off';
+  /** Off: a commit returns before its WAL is flushed (a crash may lose it, never half of it). */
+  synchronous_commit?: 'on' | 'off';
+  plan_cache_mode?: 'auto' | 'force_generic_plan' | 'force_custom_plan';
+}
+
+/** Changes settings for the rest of the open transaction `q`. */
+export async function setLocal(q: Queryable, settings: LocalSettings): Promise<void> {
+  const statements = Object.entries(settings)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `SET LOCAL ${name} = '${String(value)}'`);
+  if (statements.length > 0) await q.exec(statements.join('; '));
+}
+
 // Large integers and numerics come back as strings from both drivers unless told otherwise.
 pg.types.setTypeParser(20, (v) => Number(v));
 

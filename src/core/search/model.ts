@@ -1,0 +1,114 @@
+/**
+ * The model of a search, below the domain: the kinds of search parameters
+ * the gateway evaluates, their declarations, and a parsed search on one
+ * type. Parsing (parse.ts) and SQL (store/search.ts) both work from it.
+ */
+import type { ResourceType } from '@medplum/fhirtypes';
+
+/** How a search parameter is evaluated against the domain table (alias `t`). */
+export type ParamKind =
+  | { kind: 'id' }
+  | { kind: 'last-updated' }
+  /** A date column that falls between today and N days ahead. */
+  | { kind: 'days-ahead'; column: string }
+  /** A date column's colour code (VALIDITY_ALERTS: expired, red, orange, green) as of today. */
+  | { kind: 'validity-alert'; column: string }
+  /** An instant column; `:missing=true` finds rows without one. */
+  | { kind: 'instant'; column: string }
+  | { kind: 'identifier' }
+  /**
+   * Accent/case-insensitive match on a normalised column: starts-with (FHIR's
+   * default) or, for the directory's names, contains; `:contains` and
+   * `:exact` (when `exactColumn` is set) as modifiers.
+   */
+  | { kind: 'string'; column: string; exactColumn?: string; match?: 'prefix' | 'contains' }
+  /** Same, over a `text[]` column of normalised values. */
+  | { kind: 'string-array'; column: string }
+  | { kind: 'code'; column: string }
+  /** Tokens in a `text[]` column holding `system|code` and `code` (see mappings/ror.ts codeTokens). */
+  | { kind: 'token-array'; column: string }
+  /** A quantity compared on a numeric column, converted to the column's unit (ages in years). */
+  | { kind: 'quantity'; column: string; unit: 'years' }
+  /** `near=latitude|longitude|distance|unit` on two coordinate columns. */
+  | { kind: 'near'; latitude: string; longitude: string }
+  | { kind: 'boolean'; column: string }
+  /** A date range stored as two inclusive `date` columns. */
+  | { kind: 'date-range'; low: string; high: string }
+  | { kind: 'reference'; column: string; target: ResourceType }
+  | { kind: 'reference-array'; column: string; target: ResourceType };
+
+/** A search parameter as declared in the CapabilityStatement. */
+export type SearchParamDef = ParamKind & {
+  code: string;
+  type: 'token' | 'string' | 'date' | 'reference' | 'quantity' | 'special';
+  definition?: string;
+  documentation: string;
+  /** SQL expression on `t` to order by, when `_sort` may use this parameter. */
+  sort?: string;
+};
+
+/** An `_include` the type supports (`Type:param`), read from a domain column. */
+export interface IncludeDef {
+  param: string;
+  target: ResourceType;
+  column: string;
+  array: boolean;
+}
+
+/** What a search runs over: a type, its domain table, its parameters and its `_include`s. */
+export interface Searchable {
+  type: string;
+  table: string;
+  searchParams: readonly SearchParamDef[];
+  includes: readonly IncludeDef[];
+}
+
+/** Comparison prefixes of number, date and quantity parameters. */
+export const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as const;
+/** A comparison prefix. */
+export type Prefix = (typeof PREFIXES)[number];
+
+/** One parameter occurrence: its values are alternatives (OR); occurrences are combined with AND. */
+export interface Criterion {
+  param: SearchParamDef;
+  modifier?: string;
+  values: string[];
+}
+
+/** A sort key. */
+export interface SortKey {
+  param: SearchParamDef;
+  descending: boolean;
+}
+
+/** A parsed search on one type. */
+export interface SearchQuery {
+  kind: Searchable;
+  criteria: Criterion[];
+  sort: SortKey[];
+  count: number;
+  /** Values of the sort keys (then the id) of the last row of the previous page. */
+  after?: unknown[];
+  includes: IncludeDef[];
+  total: boolean;
+}
+
+/** The modifiers each kind of parameter supports. */
+export const MODIFIERS: Record<SearchParamDef['kind'], readonly string[]> = {
+  id: ['not'],
+  'last-updated': [],
+  instant: ['missing'],
+  'days-ahead': [],
+  'validity-alert': [],
+  identifier: ['not'],
+  string: ['contains', 'exact'],
+  'string-array': ['contains'],
+  code: ['not'],
+  boolean: ['not'],
+  'date-range': [],
+  reference: [],
+  'reference-array': [],
+  'token-array': ['not'],
+  quantity: [],
+  near: [],
+};

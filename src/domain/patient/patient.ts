@@ -1,0 +1,41 @@
+/** Patient (FR Core): recorded by a client's organization, visible to the parties of the requests about it. */
+import type { Patient } from '@medplum/fhirtypes';
+import { patientRow } from '../../../mappings/resource-rows.js';
+import { sql } from '../../store/sql.js';
+import { ACTIVE_PARAM, COMMON_PARAMS } from '../common-params.js';
+import { PATIENT_COLUMNS } from '../../store/tables/patient.js';
+import type { ResourceKind } from '../kind.js';
+import type { Role } from '../../core/principal.js';
+
+/** Clinical roles that handle patient identities. */
+const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'admin'];
+/** …and those that record or change them: admin-social "may write only the administrative volet" (DESIGN). */
+const PATIENT_WRITE_ROLES: readonly Role[] = PATIENT_ROLES.filter((role) => role !== 'admin-social');
+
+export const PATIENT: ResourceKind<Patient> = {
+  type: 'Patient',
+  columns: PATIENT_COLUMNS,
+  table: 'patient',
+  toRow: patientRow,
+  profiles: ['https://aiguillage.org/fhir/StructureDefinition/aiguillage-patient'],
+  searchParams: [
+    ...COMMON_PARAMS,
+    { code: 'family', type: 'string', kind: 'string-array', column: 'family', documentation: 'Family name, accent/case-insensitive starts-with; :contains', sort: "coalesce(t.name_sort, '')" },
+    { code: 'given', type: 'string', kind: 'string-array', column: 'given', documentation: 'Given name, accent/case-insensitive starts-with; :contains' },
+    { code: 'name', type: 'string', kind: 'string-array', column: 'name_words', documentation: 'Any part of the name; :contains', sort: "coalesce(t.name_sort, '')" },
+    { code: 'birthdate', type: 'date', kind: 'date-range', low: 'birth_date_low', high: 'birth_date_high', documentation: 'Birth date (eq, ne, gt, lt, ge, le, sa, eb, ap)', sort: "coalesce(t.birth_date_low, '-infinity'::date)" },
+    { code: 'gender', type: 'token', kind: 'code', column: 'gender', documentation: 'male | female | other | unknown' },
+    ACTIVE_PARAM,
+  ],
+  includes: [],
+  access: {
+    read: PATIENT_ROLES,
+    write: PATIENT_WRITE_ROLES,
+    ownerColumn: 'owner_org',
+    // and the parties of a request about the patient
+    visibleTo: (key) => sql`EXISTS (SELECT 1 FROM task x WHERE x.patient_id = t.id AND (x.owner_keys @> ARRAY[${key}]::text[] OR x.requester_keys @> ARRAY[${key}]::text[]))`,
+  },
+  patientData: true,
+  subscribable: false,
+  clientIds: false,
+};

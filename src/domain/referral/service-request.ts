@@ -1,0 +1,243 @@
+/**
+ * ServiceRequest: an admission request (module Sanitaire) or an orientation
+ * decision (module Handicap, written by imports only). The request's rules:
+ * who sends it, what it may point at (a visible patient, usable units, the
+ * volets its organization wrote), its status moves, and its tasks (one per
+ * candidate unit, created and cancelled with it).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
+import { parseReference } from '../../../mappings/reference.js';
+import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, type BusinessStatus } from '../../../mappings/referral.js';
+import { stamp } from '../../../mappings/versions.js';
+import { conflict, forbidden, ruleViolation } from '../../core/outcomes.js';
+import { sql, type SqlFragment } from '../../store/sql.js';
+import { REFERRAL_COLUMNS, referenceChecks, referralState } from '../../store/tables/referral.js';
+import { newTaskParties, tasksOfReferral } from '../../store/tables/task.js';
+import type { VersionWrite } from '../../store/tables/versions.js';
+import { visibleRows } from '../access.js';
+import { COMMON_PARAMS, REQUEST_ROLES, token } from '../common-params.js';
+import { targetChecks } from '../directory/targets.js';
+import type { CallContext, Prepared, ResourceKind, WriteEvent } from '../kind.js';
+import { principalKey, referenceKey } from '../parties.js';
+import { hasAnyRole, type Principal } from '../../core/principal.js';
+import { cancelRequestTasks, cancelTask } from './cancel.js';
+import { asGateway, callerKeys } from './shared.js';
+
+const REQUEST_STATUSES_ON_CREATE = ['active', 'draft'];
+
+/**
+ * Volets (alias `t`) written by the caller's organization: the only ones it
+ * may cite. Reading a volet (a unit reads those of the requests it received)
+ * gives no right to put it in a request of one's own.
+ */
+function authoredBy(principal: Principal | undefined): SqlFragment {
+  if (principal?.gateway || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+  const key = principalKey(principal);
+  return key ? sql`t.author_keys @> ARRAY[${key}]::text[]` : sql`FALSE`;
+}
+
+/**
+ * What a request points at, checked in one statement: its subject (a
+ * patient the caller may see), its new candidate units (usable targets) and
+ * its volets (written by the caller's organization).
+ */
+async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[]): Promise<void> {
+  const subject = parseReference(request.subject?.reference);
+  if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
+  const volets = (request.supportingInfo ?? [])
+    .map((s, i) => ({ ref: parseReference(s.reference), i }))
+    .filter((v) => v.ref?.type === 'QuestionnaireResponse')
+    .map((v) => ({ id: v.ref?.id as string, i: v.i }));
+  const found = await referenceChecks(e.q, {
+    subject: subject.id,
+    subjectVisible: visibleRows(ctx.principal, e.repo.kind('Patient')),
+    volets: volets.map((v) => v.id),
+    voletsAllowed: authoredBy(ctx.principal),
+    targets: added,
+  });
+  if (!found.subject) throw ruleViolation(`Patient/${subject.id} does not exist`, 'ServiceRequest.subject');
+  const checks = targetChecks(added, found.targets);
+  for (const id of added) {
+    const check = checks.get(id);
+    if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
+  }
+  const missing = volets.find((v) => !found.volets.includes(v.id));
+  if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
+}
+
+/**
+ * The requester a unit sees is the caller's own organization, named by its
+ * literal reference or by one of its identifiers. Practitioners are not in
+ * the directory yet, so a PractitionerRole (whatever its display) cannot be
+ * tied to the caller's organization and is refused, as a display alone is.
+ */
+async function checkRequester(e: WriteEvent, requester: Reference): Promise<void> {
+  const literal = parseReference(requester.reference);
+  const type = literal?.type ?? requester.type ?? (requester.identifier ? 'Organization' : undefined);
+  const key = referenceKey(requester);
+  if (type !== 'Organization' || !key || !(await callerKeys(e.ctx, e.q)).includes(key)) {
+    throw ruleViolation('The requester is the caller’s own organization: Organization/{id}, or an identifier of it (e.g. its FINESS)', 'ServiceRequest.requester');
+  }
+}
+
+function isDecision(request: ServiceRequest | undefined): boolean {
+  return (request?.category ?? []).some((c) => c.coding?.some((k) => k.code === DECISION_CATEGORY.code && k.system === DECISION_CATEGORY.system));
+}
+
+async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
+  const request = e.resource as ServiceRequest;
+  const previous = e.previous?.content as ServiceRequest | undefined;
+  const gateway = e.ctx.principal?.gateway === true;
+  if (isDecision(request) || isDecision(previous)) {
+    if (!gateway) throw ruleViolation('Orientation decisions are written by their MDPH’s imports (POST /fhir/$import-decisions), not through ServiceRequest', 'ServiceRequest.category');
+    return { resource: request };
+  }
+  const now = e.ctx.clock.now();
+  const performers = (request.performer ?? []).map((p, i) => {
+    const ref = parseReference(p.reference);
+    if (!ref || ref.type !== 'HealthcareService') throw ruleViolation('Each performer must be a candidate unit, HealthcareService/{id}', `ServiceRequest.performer[${i}]`);
+    return ref.id;
+  });
+  if (new Set(performers).size !== performers.length) throw ruleViolation('A unit is listed twice in performer', 'ServiceRequest.performer');
+  if (request.status === 'active' && performers.length === 0) throw ruleViolation('An active request needs at least one candidate unit in performer', 'ServiceRequest.performer');
+  // Units are checked when they are added, and all of them when a draft is sent.
+  const previousPerformers = new Set(previous?.status === 'active' ? (previous.performer ?? []).map((p) => parseReference(p.reference)?.id) : []);
+  const added = performers.filter((id) => !previousPerformers.has(id));
+  if (!gateway) {
+    if (request.status === 'active' && previous?.status !== 'active' && !hasAnyRole(e.ctx.principal, ['prescriber', 'admin'])) {
+      throw forbidden('Only a prescriber sends a request (status active); the care team prepares drafts', 'ServiceRequest.status');
+    }
+    if (previous && parseReference(request.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) {
+      throw ruleViolation('A request keeps its patient; make a new request for another patient', 'ServiceRequest.subject');
+    }
+    if (request.requester) await checkRequester(e, request.requester);
+  }
+  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers);
+
+  if (!previous) {
+    if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');
+    const requester = gateway ? [] : await callerKeys(e.ctx, e.q);
+    return {
+      resource: { ...request, authoredOn: request.authoredOn ?? now.toISOString() },
+      row: { requester_keys: requester, last_prescriber_action_at: now.toISOString() },
+    };
+  }
+  if (!gateway) {
+    const state = await referralState(e.q, e.id);
+    const key = principalKey(e.ctx.principal);
+    if (!key || !state?.requester_keys.includes(key)) throw forbidden('Only the prescriber’s organization may change its request');
+    if (state.archived) throw conflict('This request is archived and can no longer change');
+    if (previous.status !== request.status) {
+      if (!hasAnyRole(e.ctx.principal, ['prescriber'])) throw forbidden('Only a prescriber changes the status of a request (activates or cancels it)', 'ServiceRequest.status');
+      const allowed: Record<string, string[]> = { draft: ['active', 'revoked'], active: ['revoked'] };
+      if (!(allowed[previous.status] ?? []).includes(request.status)) {
+        const hint = previous.status === 'revoked' && request.status === 'active' ? ' (to reactivate a cancelled request, POST ServiceRequest/{id}/$reactivate)' : '';
+        throw conflict(
+          `A request moves from ${previous.status} to ${(allowed[previous.status] ?? []).join(' or ') || 'nothing'}, not to ${request.status}${hint}`,
+          'ServiceRequest.status'
+        );
+      }
+    } else if (previous.status === 'revoked') {
+      throw conflict('A cancelled request does not change; reactivate it first with $reactivate', 'ServiceRequest.status');
+    }
+  }
+  // The initial request date is kept whatever the update says.
+  return {
+    resource: { ...request, authoredOn: previous.authoredOn },
+    row: gateway ? {} : { last_prescriber_action_at: now.toISOString() },
+  };
+}
+
+/** The Task the gateway creates for one candidate unit. */
+function taskFor(request: ServiceRequest, requestId: string, serviceId: string, now: string): Task {
+  return {
+    resourceType: 'Task',
+    status: 'requested',
+    intent: 'order',
+    businessStatus: businessStatusConcept('sent'),
+    focus: { reference: `ServiceRequest/${requestId}` },
+    for: request.subject,
+    ...(request.requester ? { requester: request.requester } : {}),
+    owner: { reference: `HealthcareService/${serviceId}` },
+    authoredOn: now,
+    lastModified: now,
+  };
+}
+
+async function afterServiceRequest(e: WriteEvent): Promise<void> {
+  const request = e.resource as ServiceRequest;
+  const previous = e.previous?.content as ServiceRequest | undefined;
+  const gatewayCtx = asGateway(e.ctx, e.q);
+  // A new request has no task yet.
+  const tasks = previous ? await tasksOfReferral(e.q, e.id) : [];
+  const performers = (request.performer ?? []).map((p) => parseReference(p.reference)?.id as string);
+  if (request.status === 'active') {
+    // Units newly listed get a task, including one dropped earlier whose task was closed then.
+    // (a draft's units were never sent; a reactivated request's were)
+    const listed = new Set(previous && previous.status !== 'draft' ? (previous.performer ?? []).map((p) => parseReference(p.reference)?.id) : []);
+    const open = new Set(tasks.filter((t) => OPEN_STATUSES.includes(t.business_status as BusinessStatus)).map((t) => t.owner_service_id));
+    const adding = performers.filter((id) => !listed.has(id) && !open.has(id));
+    if (adding.length > 0 && tasks.some((t) => t.business_status === 'confirmed' || t.business_status === 'admitted')) {
+      throw conflict('A unit was confirmed for this request: no other unit can be added', 'ServiceRequest.performer');
+    }
+    await createTasks(e, request, adding);
+    // A unit dropped from the request: its open task is cancelled.
+    for (const task of tasks) {
+      if (!performers.includes(task.owner_service_id) && OPEN_STATUSES.includes(task.business_status as BusinessStatus)) {
+        await cancelTask(gatewayCtx, e.repo, task.id, 'cancelled-by-prescriber', false);
+      }
+    }
+  }
+  if (previous && previous.status !== 'revoked' && request.status === 'revoked' && e.ctx.principal?.gateway !== true) {
+    await cancelRequestTasks(gatewayCtx, e.repo, e.id, 'cancelled-by-prescriber');
+  }
+}
+
+/** Creates the tasks of new candidate units, in one statement whatever their number, with each unit's keys and the prescriber's. */
+async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: string[]): Promise<void> {
+  if (serviceIds.length === 0) return;
+  const now = e.ctx.clock.now().toISOString();
+  const parties = await newTaskParties(e.q, e.id, serviceIds);
+  const writes: VersionWrite[] = parties.map((r) => {
+    const task = stamp(taskFor(request, e.id, r.service, now), randomUUID(), 1, now) as Task;
+    return { resource: task, version: 1, lastUpdated: now, row: { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now }, identifiers: [] };
+  });
+  await e.repo.insertMany(asGateway(e.ctx, e.q), 'Task', writes, { prepare: writes.length <= 20 });
+}
+
+export const SERVICE_REQUEST: ResourceKind<ServiceRequest> = {
+  type: 'ServiceRequest',
+  table: 'referral',
+  columns: REFERRAL_COLUMNS,
+  toRow: serviceRequestRow,
+  profiles: [],
+  searchParams: [
+    ...COMMON_PARAMS,
+    { code: 'patient', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'The patient of the request' },
+    { code: 'subject', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'Same as patient' },
+    { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'draft | active | revoked | completed' },
+    { code: 'performer', type: 'reference', kind: 'reference-array', column: 'performer_ids', target: 'HealthcareService', documentation: 'A candidate unit' },
+    token('requester', 'requester_keys', 'The prescriber’s organization: Organization/id or its identifier system|value'),
+    token('category', 'category_codes', 'The care wanted (SMR, HAD, USP, EHPAD…), or https://aiguillage.org/fhir/CodeSystem/request-kind|orientation-decision'),
+    { code: 'validity-end', type: 'date', kind: 'date-range', low: 'validity_end', high: 'validity_end', documentation: 'Orientation decisions: end of validity (eq, lt, le, gt, ge…)', sort: "coalesce(t.validity_end, 'infinity'::date)" },
+    { code: 'expiring-within', type: 'special', kind: 'days-ahead', column: 'validity_end', documentation: 'Orientation decisions whose validity ends within N days from today (e.g. 30, 90)' },
+    { code: 'validity-alert', type: 'token', kind: 'validity-alert', column: 'validity_end', documentation: 'Orientation decisions by the colour of their end of validity: expired, red (30 days or less), orange (31 to 90), green (beyond)' },
+    { code: 'department', type: 'token', kind: 'code', column: 'department', documentation: 'Orientation decisions: the MDPH’s department' },
+  ],
+  includes: [
+    { param: 'patient', target: 'Patient', column: 'patient_id', array: false },
+    { param: 'performer', target: 'HealthcareService', column: 'performer_ids', array: true },
+  ],
+  access: {
+    read: REQUEST_ROLES,
+    write: ['prescriber', 'care-team', 'admin'],
+    visibleTo: (key) => sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
+    partiesWrite: true,
+  },
+  patientData: true,
+  subscribable: false,
+  clientIds: false,
+  rules: { prepare: prepareServiceRequest, after: afterServiceRequest },
+};

@@ -1,0 +1,82 @@
+/**
+ * QuestionnaireResponse: the volets of an admission request (medical, care
+ * and plan, administrative and social). Who writes which volet, who
+ * validates the medical one, and who may change one: the organization that
+ * wrote it.
+ */
+import type { QuestionnaireResponse } from '@medplum/fhirtypes';
+import { parseReference } from '../../../mappings/reference.js';
+import { questionnaireResponseRow, VALIDATED_VOLET_STATUSES, voletOf } from '../../../mappings/referral.js';
+import { forbidden, ruleViolation } from '../../core/outcomes.js';
+import { sql } from '../../store/sql.js';
+import { patientVisible } from '../../store/tables/patient.js';
+import { mayChangeVolet, VOLET_COLUMNS } from '../../store/tables/volet.js';
+import { visibleRows } from '../access.js';
+import { COMMON_PARAMS, REFERRAL_ROLES } from '../common-params.js';
+import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
+import { principalKey } from '../parties.js';
+import { hasAnyRole } from '../../core/principal.js';
+import { callerKeys } from './shared.js';
+
+async function prepareVolet(e: WriteEvent): Promise<Prepared> {
+  const response = e.resource as QuestionnaireResponse;
+  const volet = voletOf(response);
+  if (!volet) {
+    throw ruleViolation(
+      'A volet names its questionnaire: https://aiguillage.org/fhir/Questionnaire/volet-medical, volet-soins or volet-administratif',
+      'QuestionnaireResponse.questionnaire'
+    );
+  }
+  const previous = e.previous?.content as QuestionnaireResponse | undefined;
+  if (previous && voletOf(previous) !== volet) throw ruleViolation('A volet keeps its questionnaire', 'QuestionnaireResponse.questionnaire');
+  if (parseReference(response.subject?.reference)?.type !== 'Patient') throw ruleViolation('A volet needs a subject Patient/{id}', 'QuestionnaireResponse.subject');
+  const p = e.ctx.principal;
+  if (!p?.gateway && !hasAnyRole(p, ['admin'])) {
+    if (volet !== 'administrative' && !hasAnyRole(p, ['prescriber', 'care-team'])) {
+      throw forbidden(`Role(s) ${p?.roles.join(', ')} may write only the administrative volet`, 'QuestionnaireResponse.questionnaire');
+    }
+    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, ['prescriber'])) {
+      throw forbidden('Only a prescriber validates the medical volet (status completed or amended); the care team saves it in-progress', 'QuestionnaireResponse.status');
+    }
+  }
+  if (previous) {
+    // The author's organization, or the requester of a request the volet was written for; citing another
+    // organization's volet makes no one its requester.
+    if (!p?.gateway && !hasAnyRole(p, ['admin']) && !(await mayChangeVolet(e.q, e.id, principalKey(p) ?? ''))) {
+      throw forbidden('A volet is changed by the organization that wrote it or sent the request; a receiving unit reads it', 'QuestionnaireResponse');
+    }
+    if (parseReference(response.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) throw ruleViolation('A volet keeps its subject', 'QuestionnaireResponse.subject');
+    return { resource: response };
+  }
+  if (!p?.gateway) {
+    // As a request's subject: a patient the caller may see (another organization's is answered as a missing one).
+    const subject = parseReference(response.subject?.reference)?.id as string;
+    if (!(await patientVisible(e.q, subject, visibleRows(p, e.repo.kind('Patient'))))) throw ruleViolation(`Patient/${subject} does not exist`, 'QuestionnaireResponse.subject');
+  }
+  return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.ctx, e.q) } };
+}
+
+export const QUESTIONNAIRE_RESPONSE: ResourceKind<QuestionnaireResponse> = {
+  type: 'QuestionnaireResponse',
+  table: 'volet',
+  columns: VOLET_COLUMNS,
+  toRow: questionnaireResponseRow,
+  profiles: [],
+  searchParams: [
+    ...COMMON_PARAMS,
+    { code: 'patient', type: 'reference', kind: 'reference', column: 'patient_id', target: 'Patient', documentation: 'The patient' },
+    { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'in-progress | completed | amended | entered-in-error | stopped' },
+  ],
+  includes: [],
+  access: {
+    read: REFERRAL_ROLES,
+    write: ['prescriber', 'care-team', 'admin-social', 'admin'],
+    visibleTo: (key) =>
+      sql`(t.author_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[t.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`,
+    partiesWrite: true,
+  },
+  patientData: true,
+  subscribable: false,
+  clientIds: false,
+  rules: { prepare: prepareVolet },
+};

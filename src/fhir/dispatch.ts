@@ -1,0 +1,121 @@
+/**
+ * The FHIR dispatcher: a plain request in, a status and a resource out. It
+ * finds the request's route in the table, answers 401 before anything else
+ * when the route needs a token, runs the handler (in a unit of work of its
+ * own for the routes that ask for one), records the interaction's audit
+ * (the read path's one place, interaction-audit.ts), stores the records of
+ * reads and refusals (group commit) before answering, and tells Redis of
+ * the jobs its writes recorded once they are committed. It knows no HTTP.
+ */
+import { badRequest, notAllowed, notFound, unauthorized } from '../core/outcomes.js';
+import { audit, auditTrail, dropAuditSince, isAudited, markAudited } from '../domain/audit/trail.js';
+import type { DomainEvent } from '../domain/kind.js';
+import { kindOf } from '../domain/registry.js';
+import { flushEvents } from '../domain/repository.js';
+import type { ScheduledJob } from '../jobs/schedule.js';
+import { contextOf } from './context.js';
+import { interactionRecord, refusalRecord } from './interaction-audit.js';
+import { matchRoute, type Match, type Route, type RouteContext } from './route.js';
+import { ROUTES } from './routes.js';
+import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const TYPE = /^[A-Z][A-Za-z]{1,63}$/;
+/** The methods some route serves: any other is 405 to anyone. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT']);
+
+function find(method: string, path: string): Match {
+  return matchRoute(ROUTES, kindOf, method.toUpperCase(), path);
+}
+
+/** Whether a match may be answered without a token: a public route, or a method the path does not serve (405 to anyone). */
+function publicMatch(method: string, match: Match): boolean {
+  if (!METHODS.has(method.toUpperCase())) return true;
+  if (!match) return false;
+  if ('allowed' in match) return true;
+  return match.route.isPublic?.(match.params.type ? kindOf(match.params.type) : undefined) ?? false;
+}
+
+/**
+ * Whether a request may be answered without a token: the CapabilityStatement
+ * and the OperationDefinitions; reads, histories and searches of the types
+ * everyone may read (the directory); a Bundle, whose entries are each
+ * answered as alone; and methods a path does not serve (405 to anyone).
+ */
+export function isPublic(method: string, path: string): boolean {
+  return publicMatch(method, find(method, path));
+}
+
+/** Whether a request's route reads its body as it comes (an upload), not as JSON. */
+export function takesRawBody(method: string, path: string): boolean {
+  const match = find(method, path);
+  return !!match && 'route' in match && match.route.rawBody === true;
+}
+
+/** The 404 of a path no route serves, saying why. */
+function noRoute(path: string): Error {
+  const segments = path.split('/').filter((s) => s !== '');
+  const [type, second, third] = segments;
+  if (!type || !TYPE.test(type)) return notFound(`Unknown path /${segments.join('/')}`);
+  if (!kindOf(type)) return notFound(`Resource type ${type} is not supported by this server`);
+  if (second?.startsWith('$')) return notFound(`Operation ${second} is not supported on ${type}`);
+  if (third?.startsWith('$')) return notFound(`Operation ${third} is not supported on ${type}/{id}`);
+  return notFound(`Unknown path /${segments.join('/')}`);
+}
+
+async function run(route: Route, rc: RouteContext): Promise<FhirResponse> {
+  const response = await route.handler(rc);
+  const record = interactionRecord(route, rc.params, response);
+  if (record) audit(rc.request.audit, record);
+  return response;
+}
+
+/**
+ * Handles one FHIR interaction. Within a Bundle (`request.scheduled` given)
+ * it runs in the Bundle's unit of work, which stores its records and tells
+ * Redis of its jobs; alone, it does both itself.
+ */
+export async function handleFhir(services: FhirServices, request: FhirRequest): Promise<FhirResponse> {
+  const method = request.method.toUpperCase();
+  const match = find(method, request.path);
+  // Who asks is settled before what is asked.
+  if (!request.principal && !publicMatch(method, match)) throw unauthorized();
+  if (!match) throw noRoute(request.path);
+  if ('allowed' in match) throw notAllowed(`${method} is not supported on /${request.path}; it is served with ${match.allowed.join(', ')}`);
+  const { route, params } = match;
+  if (params.id !== undefined && !ID.test(params.id)) throw badRequest(`Invalid id "${params.id}": 1 to 64 characters among A-Z a-z 0-9 - .`);
+  const kind = params.type ? kindOf(params.type) : undefined;
+  const context = (r: FhirRequest): RouteContext => ({ services, request: r, params, kind, ctx: contextOf(services, r), table: ROUTES });
+
+  if (request.scheduled) return run(route, context(request));
+
+  const scheduled: ScheduledJob[] = [];
+  const trail = request.audit ?? auditTrail({ principal: request.principal });
+  const full: FhirRequest = { ...request, scheduled, memo: request.memo ?? new Map(), audit: trail };
+  let response: FhirResponse;
+  try {
+    response = route.unit
+      ? await services.db.transaction(async (tx) => {
+          // The handler's writes and the interaction's record commit together.
+          const events: DomainEvent[] = [];
+          const unit: FhirRequest = { ...full, tx, events };
+          const answer = await run(route, context(unit));
+          await flushEvents(contextOf(services, unit), tx, events);
+          return answer;
+        })
+      : await run(route, context(full));
+  } catch (err) {
+    // The writes were rolled back, their records with them: what is stored is the refusal (unless already stored).
+    dropAuditSince(trail, 0);
+    const refused = isAudited(err) ? undefined : refusalRecord(request, err);
+    if (refused) {
+      audit(trail, refused);
+      await services.audit.append(trail, services.clock.now()).catch(() => undefined); // the error answered is the request's own
+    }
+    markAudited(err);
+    throw err;
+  }
+  await pushScheduled(services, scheduled);
+  await services.audit.append(trail, services.clock.now());
+  return response;
+}
