@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle } from '@medplum/fhirtypes';
 import { badRequest, FhirError, notFound, okOutcome, toFhirError } from '../core/outcomes.js';
-import { audit, auditTrail, dropAuditSince } from '../domain/audit/trail.js';
+import { auditTrail, dropAuditSince } from '../domain/audit/trail.js';
+import { recordTransactionFailure } from './interaction-audit.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { hasAnyRole, type Principal } from '../core/principal.js';
 import { flushEvents } from '../domain/repository.js';
@@ -112,7 +113,7 @@ async function runTransaction(services: FhirServices, tx: Queryable, requestId: 
     if (!fhirError) throw err;
     request.events.length = 0;
     dropAuditSince(request.audit, 0);
-    audit(request.audit, { action: 'E', interaction: 'transaction', status: fhirError.status, entities: [], detail: fhirError.outcome.issue?.[0]?.diagnostics?.slice(0, 500) });
+    recordTransactionFailure(request.audit, fhirError);
     await flushEvents(contextOf(services, request), tx, []);
     await recordFailure(tx, requestId, { status: fhirError.status, outcome: fhirError.outcome });
   }

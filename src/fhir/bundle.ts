@@ -10,14 +10,14 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, payloadTooLarge, toFhirError, unauthorized } from '../core/outcomes.js';
 import { authorize } from '../domain/access.js';
-import { audit, dropAuditSince, isAudited } from '../domain/audit/trail.js';
+import { dropAuditSince } from '../domain/audit/trail.js';
 import { writeDirectoryBatch, type BatchItem } from '../domain/directory/push.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { kindOf } from '../domain/registry.js';
 import { createResource, dropEventsSince, findConditionalMatch, findUpsertTarget, flushEvents, requireKind, type UnitContext } from '../domain/repository.js';
 import { underSavepoint, type Queryable } from '../store/db.js';
 import { contextOf } from './context.js';
-import { refusalRecord } from './interaction-audit.js';
+import { recordRefusal } from './interaction-audit.js';
 import { conditionalQuery, validateBody, writeResponse } from './interactions/common.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 import { findPath } from './walk.js';
@@ -270,8 +270,7 @@ export async function batchEntry(services: FhirServices, request: FhirRequest, e
     dropAuditSince(request.audit, mark);
     if (request.events && request.events.length > eventMark) request.events.length = eventMark;
     // (An entry run as a request of its own, outside a Bundle's jobs, has stored its refusal already.)
-    const refused = entryReq && !isAudited(err) ? refusalRecord(entryReq, err) : undefined;
-    if (refused) audit(request.audit, refused);
+    if (entryReq) recordRefusal(request.audit, entryReq, err);
     return errorEntry(fhirError);
   }
 }

@@ -8,13 +8,13 @@
  * the jobs its writes recorded once they are committed. It knows no HTTP.
  */
 import { badRequest, notAllowed, notFound, unauthorized } from '../core/outcomes.js';
-import { audit, auditTrail, dropAuditSince, isAudited, markAudited } from '../domain/audit/trail.js';
+import { auditTrail, dropAuditSince, markAudited } from '../domain/audit/trail.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { kindOf } from '../domain/registry.js';
 import { flushEvents } from '../domain/repository.js';
 import type { ScheduledJob } from '../jobs/schedule.js';
 import { contextOf } from './context.js';
-import { interactionRecord, refusalRecord } from './interaction-audit.js';
+import { recordInteraction, recordRefusal } from './interaction-audit.js';
 import { matchRoute, type Match, type Route, type RouteContext } from './route.js';
 import { ROUTES } from './routes.js';
 import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
@@ -65,8 +65,7 @@ function noRoute(path: string): Error {
 
 async function run(route: Route, rc: RouteContext): Promise<FhirResponse> {
   const response = await route.handler(rc);
-  const record = interactionRecord(route, rc.params, response);
-  if (record) audit(rc.request.audit, record);
+  recordInteraction(rc.request.audit, route, rc.params, response);
   return response;
 }
 
@@ -107,9 +106,7 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
   } catch (err) {
     // The writes were rolled back, their records with them: what is stored is the refusal (unless already stored).
     dropAuditSince(trail, 0);
-    const refused = isAudited(err) ? undefined : refusalRecord(request, err);
-    if (refused) {
-      audit(trail, refused);
+    if (recordRefusal(trail, request, err)) {
       await services.audit.append(trail, services.clock.now()).catch(() => undefined); // the error answered is the request's own
     }
     markAudited(err);

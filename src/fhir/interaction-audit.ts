@@ -6,7 +6,7 @@
  * one gets a record of its refusal. Writes are recorded by the listener.
  */
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { toFhirError } from '../core/outcomes.js';
+import { toFhirError, type FhirError } from '../core/outcomes.js';
 import { audit, auditedEntities, isAudited, type AuditRecord, type AuditTrail } from '../domain/audit/trail.js';
 import { isPatientData } from '../domain/registry.js';
 import type { Params, Route } from './route.js';
@@ -22,7 +22,7 @@ function answered(body: Resource | undefined): Resource[] {
 }
 
 /** The record of an interaction that went through, or none (a write: the listener's; a type without patient data). */
-export function interactionRecord(route: Route, params: Params, response: FhirResponse): AuditRecord | undefined {
+function interactionRecord(route: Route, params: Params, response: FhirResponse): AuditRecord | undefined {
   const type = params.type ?? route.auditedAs?.type ?? route.operation?.resource?.[0];
   const entities = auditedEntities(answered(response.body), isPatientData);
   switch (route.interaction) {
@@ -53,7 +53,7 @@ export function interactionRecord(route: Route, params: Params, response: FhirRe
 }
 
 /** The record of a request on patient data that failed (none for other requests), from its path. */
-export function refusalRecord(request: Pick<FhirRequest, 'method' | 'path' | 'query' | 'body'>, err: unknown): AuditRecord | undefined {
+function refusalRecord(request: Pick<FhirRequest, 'method' | 'path' | 'query' | 'body'>, err: unknown): AuditRecord | undefined {
   const status = toFhirError(err)?.status ?? 500;
   const detail = (toFhirError(err)?.outcome.issue?.[0]?.diagnostics ?? 'Internal error').slice(0, 500);
   const method = request.method.toUpperCase();
@@ -80,6 +80,24 @@ export function refusalRecord(request: Pick<FhirRequest, 'method' | 'path' | 'qu
   return { action: 'E', interaction: method.toLowerCase(), status, resourceType: type, entities, detail };
 }
 
+/** Records an interaction that went through, when it is audited (a write is the listener's). */
+export function recordInteraction(trail: AuditTrail | undefined, route: Route, params: Params, response: FhirResponse): void {
+  const record = interactionRecord(route, params, response);
+  if (record) audit(trail, record);
+}
+
+/** Records the refusal of a request on patient data (unless its refusal is stored already); whether it did. */
+export function recordRefusal(trail: AuditTrail | undefined, request: Pick<FhirRequest, 'method' | 'path' | 'query' | 'body'>, err: unknown): boolean {
+  const record = isAudited(err) ? undefined : refusalRecord(request, err);
+  if (record) audit(trail, record);
+  return !!record;
+}
+
+/** Records the failure of a transaction Bundle, whose writes (and their records) were rolled back. */
+export function recordTransactionFailure(trail: AuditTrail | undefined, err: FhirError): void {
+  audit(trail, { action: 'E', interaction: 'transaction', status: err.status, entities: [], detail: err.outcome.issue?.[0]?.diagnostics?.slice(0, 500) });
+}
+
 /**
  * Stores the refusal record of a request on patient data refused before the
  * FHIR core saw it (a bad token, the rate limit, an unreadable body, a
@@ -93,8 +111,7 @@ export async function storeRefusal(
   err: unknown,
   query?: string
 ): Promise<void> {
-  if (isAudited(err)) return;
-  const record = refusalRecord(request, err);
+  const record = isAudited(err) ? undefined : refusalRecord(request, err);
   if (!record) return;
   audit(trail, query ? { ...record, query } : record);
   await services.audit.append(trail, services.clock.now());
