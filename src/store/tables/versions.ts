@@ -384,7 +384,12 @@ export async function lastValueOtherThan(q: Queryable, type: string, id: string,
 export async function identifierHolders(q: Queryable, type: string, system: string, values: readonly string[]): Promise<Map<string, string[]>> {
   const { rows } = await run<{ value: string; holder: string }>(
     q,
-    sql`SELECT value, resource_id AS holder FROM resource_identifier WHERE resource_type = ${type} AND system = ${system} AND value = ANY(${values}::text[])`
+    // Value by value (the lateral join fixes the order): the decision import plans generically, and with the
+    // statistics of a table that was empty when it began, `value = ANY(…)` or a plain join scans every
+    // national id instead of probing the index once per value.
+    sql`SELECT v.value, i.holder
+          FROM unnest(${values}::text[]) AS v(value)
+          CROSS JOIN LATERAL (SELECT resource_id AS holder FROM resource_identifier WHERE resource_type = ${type} AND value = v.value AND system = ${system} OFFSET 0) AS i`
   );
   const holders = new Map<string, string[]>();
   for (const r of rows) holders.set(r.value, [...(holders.get(r.value) ?? []), r.holder]);
