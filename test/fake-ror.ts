@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { NOT_THE_GATEWAY } from './guard-marker.js';
 import type { Bundle, HealthcareService, Location, Organization, Resource } from '@medplum/fhirtypes';
 
 export const ROR_HEADERS = {
@@ -104,6 +105,11 @@ export async function startFakeRor(options: { organizations?: number; locations?
   };
 
   const app = new Hono();
+  // The guard of R4 bodies checks the gateway's answers, not this double's.
+  app.use('*', async (c, next) => {
+    await next();
+    c.header(NOT_THE_GATEWAY, '1');
+  });
   app.post('/token', async (c) => {
     const basic = Buffer.from((c.req.header('authorization') ?? '').replace(/^Basic /, ''), 'base64').toString();
     const form = new URLSearchParams(await c.req.text());

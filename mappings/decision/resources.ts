@@ -69,7 +69,8 @@ export function decisionOf(dept: string, row: DecisionRow, patientId: string, ta
     subject: { reference: `Patient/${patientId}` },
     occurrencePeriod: { start: row.validFrom, end: row.validTo },
     requester: { type: 'Organization', identifier: { system: MDPH_SYSTEM, value: dept }, display: `MDPH ${dept}` },
-    performer: [...targets].sort().map((finess) => ({ type: 'Organization' as const, identifier: { system: FINESS_SYSTEM, value: finess } })),
+    // A decision without target has no performer (R4 JSON has no empty arrays).
+    ...(targets.length > 0 ? { performer: [...targets].sort().map((finess) => ({ type: 'Organization' as const, identifier: { system: FINESS_SYSTEM, value: finess } })) } : {}),
   };
 }
 

@@ -19,14 +19,24 @@ export class FhirError extends OperationOutcomeError {
   }
 }
 
-/** One issue of an outcome. */
+/**
+ * A text fit for a FHIR string: the control characters R4 forbids (all but
+ * tab, CR and LF), which a request may carry into an error's text, written as
+ * `\uXXXX`; never empty.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return clean.trim() === '' ? '(no details)' : clean;
+}
+
+/** One issue of an outcome: its text once, in `diagnostics`. */
 export function issue(code: IssueCode, diagnostics: string, expression?: string, severity: OperationOutcomeIssue['severity'] = 'error'): OperationOutcomeIssue {
   return {
     severity,
     code,
-    details: { text: diagnostics },
-    diagnostics,
-    ...(expression ? { expression: [expression] } : {}),
+    diagnostics: printable(diagnostics),
+    ...(expression ? { expression: [printable(expression)] } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { badRequest, FhirError, notFound, okOutcome, toFhirError } from '../core/outcomes.js';
 import { auditTrail, dropAuditSince } from '../domain/audit/trail.js';
 import { recordTransactionFailure } from './interaction-audit.js';
+import { listOf } from '../core/json.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { hasAnyRole, type Principal } from '../core/principal.js';
 import { flushEvents } from '../domain/repository.js';
@@ -129,5 +130,5 @@ export async function asyncStatus(services: FhirServices, principal: Principal |
   if (row.state === 'failed' && row.error) throw new FhirError(row.error.status, row.error.outcome);
   if (row.state === 'cancelled') throw notFound(`Asynchronous request ${id} was cancelled`);
   const type = row.type === 'transaction' ? 'transaction-response' : 'batch-response';
-  return { status: 200, body: { resourceType: 'Bundle', type, entry: await asyncAnswers(services.db, id) } };
+  return { status: 200, body: { resourceType: 'Bundle', type, ...listOf('entry', await asyncAnswers(services.db, id)) } };
 }

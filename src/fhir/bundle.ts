@@ -21,6 +21,7 @@ import { recordRefusal } from './interaction-audit.js';
 import { conditionalQuery, validateBody, writeResponse } from './interactions/common.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 import { findPath } from './walk.js';
+import { listOf } from '../core/json.js';
 
 interface EntryPlan {
   index: number;
@@ -182,7 +183,7 @@ export async function processBundle(services: FhirServices, request: FhirRequest
     };
     await (request.tx ? run(request.tx) : services.db.transaction(run));
   }
-  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: responses } };
+  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', ...listOf('entry', responses) } };
 }
 
 /**
@@ -344,5 +345,5 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
     if (!request.tx) await flushEvents(ctx, tx, events);
     return results;
   });
-  return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry: responses } };
+  return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', ...listOf('entry', responses) } };
 }

@@ -42,8 +42,8 @@ export function renderAuditEvent(row: AuditRow & { recorded: string | Date }, ba
   if (row.query || row.request_id) {
     entity.push({
       type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
-      ...(row.resource_type ? { name: row.resource_type } : {}),
-      ...(row.query ? { query: Buffer.from(row.query, 'utf8').toString('base64') } : {}),
+      // A name or a query, not both (invariant sev-1): the type searched goes in the description then.
+      ...(row.query ? { query: Buffer.from(row.query, 'utf8').toString('base64'), ...(row.resource_type ? { description: row.resource_type } : {}) } : row.resource_type ? { name: row.resource_type } : {}),
       ...(row.request_id ? { detail: [{ type: 'X-Request-Id', valueString: row.request_id }] } : {}),
     });
   }

@@ -8,7 +8,7 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { COLUMN_PATHS } from '../../../mappings/decision/bundle-rows.js';
 import { type Column } from '../../../mappings/decision/file.js';
-import { notFound } from '../../core/outcomes.js';
+import { notFound, printable } from '../../core/outcomes.js';
 import type { Queryable } from '../../store/db.js';
 import { importErrors, importProgress, importRow } from '../../store/tables/decision-import.js';
 import { canonicalKey, principalKey } from '../parties.js';
@@ -39,21 +39,21 @@ export async function importReport(db: Queryable, principal: Principal | undefin
     { severity: 'information', code: 'informational', diagnostics: `MDPH ${row.department}: ${counts}${row.encoding === 'latin1' ? '; the file was not UTF-8 and was read as Latin-1 (ISO-8859-1)' : ''}` },
   ];
   if (row.encoding === 'latin1') issue.push({ severity: 'warning', code: 'value', diagnostics: 'The file was not UTF-8: it was read as Latin-1 (ISO-8859-1). Check accented names; send UTF-8 next time.' });
-  if (row.error) issue.push({ severity: 'error', code: 'invalid', diagnostics: row.error });
+  if (row.error) issue.push({ severity: 'error', code: 'invalid', diagnostics: printable(row.error) });
   const errors = await importErrors(db, id, REPORT_ISSUES);
   for (const e of errors) {
     const entry = row.source === 'bundle' ? row.line_entries?.[e.row_number - 2] : undefined;
     if (entry !== undefined) {
       // Decisions sent as FHIR: the entry and the element, not the line of the file made from them.
       const path = e.column_name ? COLUMN_PATHS[e.column_name as Column] : 'ServiceRequest';
-      issue.push({ severity: 'error', code: 'invalid', diagnostics: `entry ${entry}, ${path}: ${e.reason}`, expression: [`Bundle.entry[${entry}].resource`] });
+      issue.push({ severity: 'error', code: 'invalid', diagnostics: printable(`entry ${entry}, ${path}: ${e.reason}`), expression: [`Bundle.entry[${entry}].resource`] });
     } else {
       issue.push({
         severity: 'error',
         code: 'invalid',
-        diagnostics: `line ${e.row_number}${e.column_name ? `, ${e.column_name}` : ''}: ${e.reason}`,
+        diagnostics: printable(`line ${e.row_number}${e.column_name ? `, ${e.column_name}` : ''}: ${e.reason}`),
         location: [`line ${e.row_number}`],
-        ...(e.column_name ? { expression: [e.column_name] } : {}),
+        ...(e.column_name ? { expression: [printable(e.column_name)] } : {}),
       });
     }
   }

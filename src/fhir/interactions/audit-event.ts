@@ -12,6 +12,7 @@ import { AUDIT_SEARCH_PARAMS, auditEventById, searchAuditEvents, type AuditSearc
 import { hasAnyRole, type Principal } from '../../core/principal.js';
 import type { Route } from '../route.js';
 import type { FhirServices } from '../types.js';
+import { listOf } from '../../core/json.js';
 
 const EQUALS: Record<string, AuditSearch['equals'][number]['column']> = {
   agent: 'client_id',
@@ -123,7 +124,7 @@ export const auditEventSearchRoute: Route = {
       resourceType: 'Bundle',
       type: 'searchset',
       link: [{ relation: 'self', url: link(self) }, ...(page.next ? [{ relation: 'next', url: link(encodeCursor(page.next)) }] : [])],
-      entry: page.rows.map((row) => ({ fullUrl: `${services.baseUrl}/AuditEvent/${row.id}`, resource: renderAuditEvent(row, services.baseUrl), search: { mode: 'match' as const } })),
+      ...listOf('entry', page.rows.map((row) => ({ fullUrl: `${services.baseUrl}/AuditEvent/${row.id}`, resource: renderAuditEvent(row, services.baseUrl), search: { mode: 'match' as const } }))),
     };
     return { status: 200, body: bundle };
   },

@@ -6,6 +6,7 @@ import { encodeCursor } from '../../core/search/parse.js';
 import { readResourceHistory } from '../../domain/reads.js';
 import type { Route, RouteContext } from '../route.js';
 import type { FhirResponse, FhirServices } from '../types.js';
+import { listOf } from '../../core/json.js';
 
 function parseHistoryOptions(services: FhirServices, query: URLSearchParams): { since?: string; count: number; after?: { lastUpdated: string; id: string; version: number } } {
   let count = services.search.defaultCount;
@@ -57,12 +58,12 @@ async function history({ services, request, ctx, params }: RouteContext): Promis
       { relation: 'self', url: link(request.query.get('_cursor') ?? undefined) },
       ...(page.next ? [{ relation: 'next', url: link(encodeCursor([page.next.lastUpdated, page.next.id, page.next.version])) }] : []),
     ],
-    entry: page.entries.map((e) => ({
+    ...listOf('entry', page.entries.map((e) => ({
       fullUrl: `${services.baseUrl}/${type}/${e.id}`,
       resource: e.content,
-      request: { method: e.version === 1 ? 'POST' : 'PUT', url: e.version === 1 ? type : `${type}/${e.id}` },
+      request: { method: e.version === 1 ? ('POST' as const) : ('PUT' as const), url: e.version === 1 ? type : `${type}/${e.id}` },
       response: { status: e.version === 1 ? '201 Created' : '200 OK', etag: `W/"${e.version}"`, lastModified: e.lastUpdated.toISOString() },
-    })),
+    }))),
   };
   return { status: 200, body: bundle };
 }

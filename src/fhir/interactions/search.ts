@@ -7,6 +7,7 @@ import { searchResources } from '../../domain/reads.js';
 import type { Route, RouteContext } from '../route.js';
 import type { FhirResponse } from '../types.js';
 import { isLenient } from './common.js';
+import { listOf } from '../../core/json.js';
 
 async function search({ services, request, ctx, kind }: RouteContext): Promise<FhirResponse> {
   const k = kind as NonNullable<typeof kind>;
@@ -36,7 +37,7 @@ async function search({ services, request, ctx, kind }: RouteContext): Promise<F
     type: 'searchset',
     ...(page.total !== undefined ? { total: page.total } : {}),
     link: [{ relation: 'self', url: link(self) }, ...(page.next ? [{ relation: 'next', url: link(encodeCursor(page.next)) }] : [])],
-    entry: entries,
+    ...listOf('entry', entries),
   };
   return { status: 200, body: bundle, auditNote: { query: new URLSearchParams(parsed.canonical).toString() } };
 }
