@@ -106,7 +106,7 @@ function watchResponses(): void {
       const body = Buffer.concat(chunksOf.get(this) ?? []).toString('utf8');
       const request = `${this.req?.method ?? '?'} ${this.req?.url ?? '?'}`;
       // Only what the FHIR endpoint answers (OAuth and admin JSON are not FHIR resources).
-      if (body !== '' && /^\/fhir(\/|\?|$)/.test(this.req?.url ?? '')) {
+      if (body !== '' && /^\/fhir(\/|\?|$)/.test(this.req?.url ?? '') && !/^\/fhir\/\.well-known\//.test(this.req?.url ?? '')) {
         const problems = bodyProblems(body);
         if (problems.length > 0) violations.push({ request, status: this.statusCode, problems: problems.slice(0, 10) });
       }

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { isRole, type Principal } from '../core/principal.js';
+import { parseScope, type SystemScope } from '../core/scopes.js';
 import type { Queryable } from '../store/db.js';
 import { insertSigningKey, selectSigningKeys } from '../store/tables/signing-key.js';
 import { clientState, type ClientState } from './clients.js';
@@ -77,10 +78,14 @@ export class TokenService {
     return this.jwks;
   }
 
-  /** Issues a token for a client. */
-  async issue(client: { id: string; roles: readonly string[]; organization?: string }): Promise<{ access_token: string; expires_in: number }> {
-    const token = await new SignJWT({ roles: [...client.roles], ...(client.organization ? { organization: client.organization } : {}), scope: 'system/*.*' })
-      .setProtectedHeader({ alg: ALG, kid: this.kid, typ: 'JWT' })
+  /**
+   * Issues a token for a client, with the scopes granted (SMART system
+   * scopes): the claims of RFC 9068 (`iss`, `sub`, `aud`, `exp`, `iat`, `jti`,
+   * `client_id`, `scope`) and the gateway's own (`roles`, `organization`).
+   */
+  async issue(client: { id: string; roles: readonly string[]; organization?: string }, scope: string): Promise<{ access_token: string; expires_in: number }> {
+    const token = await new SignJWT({ client_id: client.id, scope, roles: [...client.roles], ...(client.organization ? { organization: client.organization } : {}) })
+      .setProtectedHeader({ alg: ALG, kid: this.kid, typ: 'at+jwt' })
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
       .setSubject(client.id)
@@ -169,5 +174,13 @@ function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizati
   const rawRoles = claim(payload, idp?.rolesClaim ?? 'roles');
   const roles = (Array.isArray(rawRoles) ? rawRoles : typeof rawRoles === 'string' ? rawRoles.split(/[ ,]/) : []).filter((r): r is string => typeof r === 'string').filter(isRole);
   const organization = claim(payload, idp?.organizationClaim ?? 'organization');
-  return { clientId: payload.sub as string, roles, organization: typeof organization === 'string' && organization ? organization : undefined };
+  // The gateway's tokens carry the scopes granted; an external one narrows the roles only when it names system scopes.
+  const scopes = typeof payload.scope === 'string' ? payload.scope.split(/\s+/).map(parseScope).filter((s): s is SystemScope => !!s) : [];
+  const narrows = typeof payload.scope === 'string' && (!idp || scopes.length > 0);
+  return {
+    clientId: payload.sub as string,
+    roles,
+    organization: typeof organization === 'string' && organization ? organization : undefined,
+    ...(narrows ? { scopes } : {}),
+  };
 }

@@ -1,4 +1,5 @@
 /** Who is calling: the client behind a token, its organization and roles. */
+import { permissionsOn, type Permission, type SystemScope } from './scopes.js';
 
 /** The roles of the design ("Identity, access, audit"). */
 export const ROLES = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'ror', 'admin'] as const;
@@ -18,6 +19,11 @@ export interface Principal {
   /** The caller's organization, as `system|value` (FINESS, ROR id) or `Organization/ID`. */
   organization?: string;
   roles: readonly Role[];
+  /**
+   * The SMART scopes of the caller's token, which narrow what its roles allow
+   * (absent: no narrowing, e.g. a token of the external identity provider without scopes).
+   */
+  scopes?: readonly SystemScope[];
   /** The gateway itself (deadlines, cascades): sees everything, bound by no side's rules. */
   gateway?: boolean;
 }
@@ -28,4 +34,11 @@ export const GATEWAY: Principal = { clientId: 'aiguillage', roles: ['admin'], ga
 /** Whether the caller holds one of `roles`. */
 export function hasAnyRole(principal: Principal | undefined, roles: readonly Role[]): boolean {
   return !!principal && principal.roles.some((r) => roles.includes(r));
+}
+
+/** Whether the caller's token grants one of these permissions on a type (always, without scopes). */
+export function scopeAllows(principal: Principal | undefined, type: string, permissions: readonly Permission[]): boolean {
+  if (!principal?.scopes) return true;
+  const granted = permissionsOn(principal.scopes, type);
+  return permissions.some((p) => granted.has(p));
 }

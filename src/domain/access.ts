@@ -8,7 +8,7 @@ import { forbidden, unauthorized } from '../core/outcomes.js';
 import { sql, trusted, type SqlFragment } from '../store/sql.js';
 import type { ResourceKind } from './kind.js';
 import { principalKey } from './parties.js';
-import { hasAnyRole, type Principal } from '../core/principal.js';
+import { hasAnyRole, scopeAllows, type Principal } from '../core/principal.js';
 
 /** What the caller wants to do with a type. */
 export type Action = 'read' | 'write';
@@ -26,7 +26,7 @@ export function authorize(principal: Principal | undefined, kind: ResourceKind, 
 /** Whether `principal` may read the kind's type (no throw: for `_include` targets). */
 export function mayRead(principal: Principal | undefined, kind: ResourceKind): boolean {
   const allowed = kind.access.read;
-  return allowed === 'public' || hasAnyRole(principal, allowed);
+  return (allowed === 'public' || hasAnyRole(principal, allowed)) && scopeAllows(principal, kind.type, ['r', 's']);
 }
 
 /** SQL condition (table alias `t`) restricting rows to those the caller may see. */

@@ -88,6 +88,13 @@ export function capabilityStatement(table: readonly Route[], kinds: readonly Res
         mode: 'server',
         documentation: `Gateway profiles: ${profiles.map((p) => p.url).join(', ') || 'none'}. Search is strict: unknown parameters answer 400 unless "Prefer: handling=lenient". Paging uses the Bundle links (keyset cursor).`,
         security: {
+          // SMART discovery in the statement itself, for clients that look here (fhir-kit-client does).
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: `${baseUrl.replace(/\/fhir$/, '')}/oauth2/token` }],
+            },
+          ],
           cors: false,
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
           description: securityDescription(kinds),

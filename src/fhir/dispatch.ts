@@ -7,7 +7,9 @@
  * reads and refusals (group commit) before answering, and tells Redis of
  * the jobs its writes recorded once they are committed. It knows no HTTP.
  */
-import { badRequest, notAllowed, notFound, unauthorized } from '../core/outcomes.js';
+import { badRequest, forbidden, notAllowed, notFound, unauthorized } from '../core/outcomes.js';
+import { scopeAllows, type Principal } from '../core/principal.js';
+import type { Permission } from '../core/scopes.js';
 import { auditTrail, dropAuditSince, markAudited } from '../domain/audit/trail.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { kindOf } from '../domain/registry.js';
@@ -15,7 +17,7 @@ import { flushEvents } from '../domain/repository.js';
 import type { ScheduledJob } from '../jobs/schedule.js';
 import { contextOf } from './context.js';
 import { recordInteraction, recordRefusal } from './interaction-audit.js';
-import { matchRoute, type Match, type Route, type RouteContext } from './route.js';
+import { matchRoute, type Match, type Params, type Route, type RouteContext } from './route.js';
 import { ROUTES } from './routes.js';
 import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
 
@@ -63,6 +65,39 @@ function noRoute(path: string): Error {
   return notFound(`Unknown path /${segments.join('/')}`);
 }
 
+/** The SMART permission a route needs on its type (none: the base, status endpoints, a Bundle whose entries are checked one by one). */
+function permissionOf(route: Route, params: Params): { type: string; permissions: Permission[] } | undefined {
+  const literal = /^[A-Z][A-Za-z]+$/.exec(route.path.split('/')[0])?.[0];
+  const type = params.type ?? literal ?? route.auditedAs?.type ?? route.operation?.resource?.[0];
+  if (!type) return undefined;
+  switch (route.interaction) {
+    case 'read':
+    case 'vread':
+    case 'history-instance':
+    case 'history-type':
+      return { type, permissions: ['r'] };
+    case 'search-type':
+      return { type, permissions: ['s'] };
+    case 'create':
+      return { type, permissions: ['c'] };
+    case 'update':
+      return { type, permissions: ['u'] };
+    case 'operation':
+      // SMART scopes name types, not operations: an operation needs some scope on its type; its own rules say which roles call it.
+      return { type, permissions: ['c', 'r', 'u', 'd', 's'] };
+    default:
+      return undefined;
+  }
+}
+
+/** 403 when the token's scopes do not grant what the route does (its roles are checked by the domain). */
+function checkScope(principal: Principal | undefined, route: Route, params: Params): void {
+  const needed = permissionOf(route, params);
+  if (needed && !scopeAllows(principal, needed.type, needed.permissions)) {
+    throw forbidden(`The token's scopes do not grant this on ${needed.type} (it needs system/${needed.type}.${needed.permissions.length === 1 ? needed.permissions[0] : 'x, for any of ' + needed.permissions.join('')})`);
+  }
+}
+
 async function run(route: Route, rc: RouteContext): Promise<FhirResponse> {
   const response = await route.handler(rc);
   recordInteraction(rc.request.audit, route, rc.params, response);
@@ -84,6 +119,7 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
   const { route, params } = match;
   if (params.id !== undefined && !ID.test(params.id)) throw badRequest(`Invalid id "${params.id}": 1 to 64 characters among A-Z a-z 0-9 - .`);
   const kind = params.type ? kindOf(params.type) : undefined;
+  checkScope(request.principal, route, params);
   const context = (r: FhirRequest): RouteContext => ({ services, request: r, params, kind, ctx: contextOf(services, r), table: ROUTES });
 
   if (request.scheduled) return run(route, context(request));

@@ -9,6 +9,8 @@ import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { assertionClient, authenticateClient, useAssertion, type Client } from '../auth/clients.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Database } from '../store/db.js';
+import { grantScopes } from '../core/scopes.js';
+import { allScopes, roleScopes } from '../domain/scopes.js';
 
 function oauthError(c: Context, status: 400 | 401, error: string, description: string): Response {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
@@ -98,23 +100,25 @@ export function authRoutes(options: { db: Database; tokens: TokenService; baseUr
       client = await authenticateClient(options.db, id, secret);
       if (!client) return oauthError(c, 401, 'invalid_client', 'Unknown client, wrong or expired secret');
     }
-    const token = await options.tokens.issue(client);
-    return c.json({ ...token, token_type: 'Bearer', scope: 'system/*.*' }, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    // SMART Backend Services: the client asks for scopes (all its roles allow, when it names none) and gets what its roles allow of them.
+    const scope = grantScopes(form.get('scope') ?? undefined, roleScopes(client.roles)).join(' ');
+    if (!scope) return oauthError(c, 400, 'invalid_scope', `None of the scopes asked for is allowed to this client; it may have: ${grantScopes(undefined, roleScopes(client.roles)).join(' ')}`);
+    const token = await options.tokens.issue(client, scope);
+    return c.json({ ...token, token_type: 'Bearer', scope }, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   });
 
-  app.get('/.well-known/smart-configuration', (c) =>
-    c.json({
-      issuer: options.baseUrl,
-      jwks_uri: `${options.baseUrl}/.well-known/jwks.json`,
-      token_endpoint: `${options.baseUrl}/oauth2/token`,
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
-      grant_types_supported: ['client_credentials'],
-      scopes_supported: ['system/*.*'],
-      capabilities: ['client-confidential-symmetric', 'client-confidential-asymmetric'],
-      code_challenge_methods_supported: [],
-    })
-  );
+  // SMART discovery, at the server's root and at the FHIR base (where SMART clients look for it).
+  const smartConfiguration = {
+    issuer: options.baseUrl,
+    jwks_uri: `${options.baseUrl}/.well-known/jwks.json`,
+    token_endpoint: `${options.baseUrl}/oauth2/token`,
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    grant_types_supported: ['client_credentials'],
+    scopes_supported: allScopes(),
+    capabilities: ['client-confidential-symmetric', 'client-confidential-asymmetric', 'permission-v2', 'permission-v1'],
+  };
+  for (const path of ['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration']) app.get(path, (c) => c.json(smartConfiguration));
 
   app.get('/.well-known/jwks.json', (c) => c.json(options.tokens.publicKeys()));
   return app;
