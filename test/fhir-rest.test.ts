@@ -30,7 +30,10 @@ describe('metadata', () => {
     expect(res.headers['content-type']).toContain('application/fhir+json');
     const rest = res.body.rest[0];
     expect(res.body.fhirVersion).toBe('4.0.1');
-    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(['Patient', 'Organization', 'HealthcareService', 'Location', 'ServiceRequest', 'Task', 'QuestionnaireResponse', 'Communication', 'Subscription']);
+    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual([
+      ...['Patient', 'Organization', 'HealthcareService', 'Location', 'ServiceRequest', 'Task', 'QuestionnaireResponse', 'Communication', 'Subscription'],
+      ...['AuditEvent', 'ImplementationGuide', 'OperationDefinition', 'SearchParameter', 'StructureDefinition', 'CodeSystem', 'ValueSet'],
+    ]);
     const task = rest.resource.find((r: { type: string }) => r.type === 'Task');
     expect(task.operation.map((o: { name: string }) => o.name)).toEqual(['validate', 'remind']);
     const patient = rest.resource[0];
@@ -101,6 +104,43 @@ describe('create, read, vread, update', () => {
     const res = await t.http.put('/fhir/Organization/ror-org-1').set('Authorization', `Bearer ${admin}`).set('Content-Type', FHIR_JSON).send(JSON.stringify(org));
     expect(res.status).toBe(201);
     expect((await t.http.get('/fhir/Organization/ror-org-1')).body.name).toBe('Clinique des Lilas');
+  });
+});
+
+describe('Prefer: return', () => {
+  it('answers return=minimal with no body, Content-Length 0 and no content type, the headers saying where the resource is', async () => {
+    const created = await post('/fhir/Patient', testPatient(), { Prefer: 'return=minimal' });
+    expect(created.status).toBe(201);
+    expect(created.headers['content-length']).toBe('0');
+    expect(created.headers['content-type']).toBeUndefined();
+    expect(created.headers['transfer-encoding']).toBeUndefined();
+    expect(created.text).toBe('');
+    const location = created.headers.location as string;
+    expect(location).toMatch(/\/fhir\/Patient\/[^/]+\/_history\/1$/);
+    const id = location.split('/').at(-3) as string;
+    const stored = await get(`/fhir/Patient/${id}`);
+    const updated = await put(`/fhir/Patient/${id}`, { ...stored.body, gender: 'other' }, { Prefer: 'return=minimal' });
+    expect([updated.status, updated.text, updated.headers.etag]).toEqual([200, '', 'W/"2"']);
+  });
+
+  it('answers return=OperationOutcome with an informational outcome naming what was written', async () => {
+    const created = await post('/fhir/Patient', testPatient(), { Prefer: 'return=OperationOutcome' });
+    expect(created.status).toBe(201);
+    expect(created.body.resourceType).toBe('OperationOutcome');
+    expect(created.body.issue).toEqual([{ severity: 'information', code: 'informational', diagnostics: expect.stringMatching(/^Created Patient\/[^ ]+ version 1$/) }]);
+    const id = (created.headers.location as string).split('/').at(-3) as string;
+    const stored = await get(`/fhir/Patient/${id}`);
+    const updated = await put(`/fhir/Patient/${id}`, stored.body, { Prefer: 'return=OperationOutcome' });
+    expect(updated.body.issue[0].diagnostics).toMatch(/^Updated Patient\/.+ version \d$/);
+  });
+
+  it('answers return=representation (and no preference) with the resource, and an error the same way whatever is preferred', async () => {
+    const created = await post('/fhir/Patient', testPatient(), { Prefer: 'return=representation' });
+    expect(created.body.resourceType).toBe('Patient');
+    const refused = await post('/fhir/Patient', { resourceType: 'Patient', gender: 'nonsense' }, { Prefer: 'return=minimal' });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(refused.body.resourceType).toBe('OperationOutcome');
+    expect(refused.body.issue[0].details).toBeUndefined();
   });
 });
 

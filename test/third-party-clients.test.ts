@@ -9,7 +9,7 @@
 import { MedplumClient } from '@medplum/core';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
 import { Client, type FhirResource } from 'fhir-kit-client';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../src/auth/clients.js';
 import { freePort, startTestGateway, testPatient, type TestGateway } from './helpers.js';
@@ -75,6 +75,27 @@ describe('MedplumClient (@medplum/core)', () => {
     });
     expect(transaction.type).toBe('transaction-response');
     expect(transaction.entry?.map((e) => e.response?.status.slice(0, 3))).toEqual(['201', '200']);
+  });
+
+  it('logs in with a signed assertion (private_key_jwt, SMART Backend Services) and works the same', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES384');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES384', use: 'sig' };
+    const { client_id } = await createClient(gw.gateway.db, { name: 'ehr-vendor', roles: ['care-team'], organization: 'https://finess.esante.gouv.fr|750000007', jwks: { keys: [jwk] } });
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384', kid: 'k1', typ: 'JWT' })
+      .setIssuer(client_id)
+      .setSubject(client_id)
+      .setAudience(`${root}/oauth2/token`)
+      .setJti(crypto.randomUUID())
+      .setExpirationTime('4m')
+      .sign(privateKey);
+    const medplum = new MedplumClient({ baseUrl: `${root}/`, fhirUrlPath: 'fhir', tokenUrl: `${root}/oauth2/token`, fetch });
+    await medplum.startJwtAssertionLogin(assertion);
+    expect(decodeJwt(medplum.getAccessToken() as string)).toMatchObject({ client_id, sub: client_id });
+    const created = await medplum.createResource<Patient>(testPatient());
+    expect((await medplum.readResource('Patient', created.id as string)).id).toBe(created.id);
+    // The same assertion twice is a replay.
+    await expect(new MedplumClient({ baseUrl: `${root}/`, fhirUrlPath: 'fhir', tokenUrl: `${root}/oauth2/token`, fetch }).startJwtAssertionLogin(assertion)).rejects.toThrow();
   });
 
   it('is refused, in OperationOutcome words it can show, what the roles or the scopes asked for do not allow', async () => {

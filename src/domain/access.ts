@@ -26,7 +26,8 @@ export function authorize(principal: Principal | undefined, kind: ResourceKind, 
 /** Whether `principal` may read the kind's type (no throw: for `_include` targets). */
 export function mayRead(principal: Principal | undefined, kind: ResourceKind): boolean {
   const allowed = kind.access.read;
-  return (allowed === 'public' || hasAnyRole(principal, allowed)) && scopeAllows(principal, kind.type, ['r', 's']);
+  // What anyone may read needs no scope: a token's scopes narrow what it authorizes, and public data needs no authorization.
+  return allowed === 'public' || (hasAnyRole(principal, allowed) && scopeAllows(principal, kind.type, ['r', 's']));
 }
 
 /** SQL condition (table alias `t`) restricting rows to those the caller may see. */

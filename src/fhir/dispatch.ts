@@ -13,11 +13,13 @@ import type { Permission } from '../core/scopes.js';
 import { auditTrail, dropAuditSince, markAudited } from '../domain/audit/trail.js';
 import type { DomainEvent } from '../domain/kind.js';
 import { kindOf } from '../domain/registry.js';
+import { roleScopes } from '../domain/scopes.js';
 import { flushEvents } from '../domain/repository.js';
 import type { ScheduledJob } from '../jobs/schedule.js';
 import { contextOf } from './context.js';
 import { recordInteraction, recordRefusal } from './interaction-audit.js';
 import { matchRoute, type Match, type Params, type Route, type RouteContext } from './route.js';
+import { preferredAnswer } from './interactions/common.js';
 import { ROUTES } from './routes.js';
 import { pushScheduled, type FhirRequest, type FhirResponse, type FhirServices } from './types.js';
 
@@ -92,8 +94,12 @@ function permissionOf(route: Route, params: Params): { type: string; permissions
 
 /** 403 when the token's scopes do not grant what the route does (its roles are checked by the domain). */
 function checkScope(principal: Principal | undefined, route: Route, params: Params): void {
+  // A public route serves anyone, token or not: its scopes cannot narrow it.
+  if (route.isPublic?.(params.type ? kindOf(params.type) : undefined)) return;
   const needed = permissionOf(route, params);
-  if (needed && !scopeAllows(principal, needed.type, needed.permissions)) {
+  // What the roles themselves forbid is refused by the domain, which says which roles may: the scopes only narrow.
+  const rolesAllow = (): boolean => !!principal && !!needed && needed.permissions.some((p) => roleScopes(principal.roles).get(needed.type)?.has(p));
+  if (needed && !scopeAllows(principal, needed.type, needed.permissions) && rolesAllow()) {
     throw forbidden(`The token's scopes do not grant this on ${needed.type} (it needs system/${needed.type}.${needed.permissions.length === 1 ? needed.permissions[0] : 'x, for any of ' + needed.permissions.join('')})`);
   }
 }
@@ -150,5 +156,5 @@ export async function handleFhir(services: FhirServices, request: FhirRequest): 
   }
   await pushScheduled(services, scheduled);
   await services.audit.append(trail, services.clock.now());
-  return response;
+  return route.interaction === 'create' || route.interaction === 'update' ? preferredAnswer(response, request.prefer) : response;
 }

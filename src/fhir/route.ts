@@ -6,6 +6,7 @@
  * and the CapabilityStatement and OperationDefinitions are written from it.
  */
 import type { OperationDefinitionParameter } from '@medplum/fhirtypes';
+import type { DeclaredParam } from '../core/search/model.js';
 import type { CallContext, ResourceKind } from '../domain/kind.js';
 import type { FhirRequest, FhirResponse, FhirServices } from './types.js';
 
@@ -68,6 +69,8 @@ export interface Route {
    */
   path: string;
   interaction: Interaction;
+  /** The parameters a `search-type` route of a type that is not stored takes (the stored types declare theirs). */
+  searchParams?: readonly DeclaredParam[];
   /** The operation the route serves (`interaction: 'operation'`). */
   operation?: OperationDecl;
   /** For `:type` routes: the types it serves (all by default). */

@@ -6,7 +6,7 @@
  */
 import { bundleRoute } from './interactions/bundle.js';
 import { auditEventReadRoute, auditEventSearchRoute } from './interactions/audit-event.js';
-import { metadataRoute, operationDefinitionRoute } from './interactions/capabilities.js';
+import { conformanceRoutes, metadataRoute } from './interactions/conformance.js';
 import { createRoute } from './interactions/create.js';
 import { instanceHistoryRoute, typeHistoryRoute } from './interactions/history.js';
 import { readRoute, vreadRoute } from './interactions/read.js';
@@ -30,9 +30,9 @@ export const ROUTES: readonly Route[] = [
   importDecisionsRoute,
   asyncStatusRoute,
   importStatusRoute,
-  operationDefinitionRoute,
   auditEventSearchRoute,
   auditEventReadRoute,
+  ...conformanceRoutes,
   // Operations on a type or an instance.
   claimRoute,
   remindRoute,

@@ -8,10 +8,9 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 /** Sends a resource as FHIR JSON. */
 export function sendFhir(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(body === undefined ? null : JSON.stringify(body), {
-    status,
-    headers: { 'Content-Type': FHIR_JSON, ...headers },
-  });
+  // No body (Prefer: return=minimal): no content type a client would try to parse, and a length rather than an empty chunked stream.
+  if (body === undefined) return new Response(null, { status, headers: { ...headers, 'Content-Length': '0' } });
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': FHIR_JSON, ...headers } });
 }
 
 /** `app.onError`: known errors answer with their status; anything else is logged and answers 500. */

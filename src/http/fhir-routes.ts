@@ -118,8 +118,7 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
       principal: c.get('principal'),
       audit: trailOf(c),
     });
-    const minimal = /return\s*=\s*minimal/i.test(c.req.header('prefer') ?? '') && (c.req.method === 'POST' || c.req.method === 'PUT');
-    return sendFhir(response.status, minimal ? undefined : response.body, response.headers);
+    return sendFhir(response.status, response.body, response.headers);
   });
   return app;
 }

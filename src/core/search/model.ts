@@ -37,12 +37,19 @@ export type ParamKind =
   | { kind: 'reference'; column: string; target: ResourceType }
   | { kind: 'reference-array'; column: string; target: ResourceType };
 
-/** A search parameter as declared in the CapabilityStatement. */
-export type SearchParamDef = ParamKind & {
+/** A search parameter as the CapabilityStatement declares it, whatever evaluates it. */
+export interface DeclaredParam {
   code: string;
-  type: 'token' | 'string' | 'date' | 'reference' | 'quantity' | 'special';
+  type: 'number' | 'date' | 'string' | 'token' | 'reference' | 'composite' | 'quantity' | 'uri' | 'special';
+  /** The canonical URL of its definition, when it is not the gateway's own (FHIR R4, a national guide). */
   definition?: string;
   documentation: string;
+  /** FHIRPath of the values it searches, for the SearchParameter the gateway publishes of its own parameters. */
+  expression?: string;
+}
+
+/** A search parameter as declared in the CapabilityStatement. */
+export type SearchParamDef = ParamKind & DeclaredParam & {
   /** SQL expression on `t` to order by, when `_sort` may use this parameter. */
   sort?: string;
 };

@@ -44,6 +44,16 @@ export function splitValues(value: string): string[] {
   return parts.filter((p) => p !== '');
 }
 
+/** The values of one criterion of a search not run by parseSearch (AuditEvent, conformance resources): the same limits. */
+export function criterionValues(key: string, value: string): string[] {
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  if (/[\u0000-\u001F]/.test(key + value)) throw badRequest(`Search parameter "${key.replace(/[\u0000-\u001F]/g, '?')}" contains control characters`, key);
+  const values = splitValues(value);
+  if (values.length > 100) throw badRequest(`Too many values (${values.length}) for ${key}; at most 100`, key);
+  return values;
+}
+
+/** Parses `_count`. */
 export function parseCount(raw: string, limits: SearchLimits): number {
   if (!/^\d{1,9}$/.test(raw)) throw badRequest(`_count must be a non-negative integer, got "${raw}"`, '_count');
   return Math.min(Number(raw), limits.maxCount);

@@ -6,13 +6,13 @@ import type { AuditRow } from '../../store/tables/audit-event.js';
 export const AUDIT_SUBTYPE_SYSTEM = 'https://aiguillage.org/fhir/CodeSystem/audit-event-subtype';
 
 /** Security events, by subtype, with their DICOM event type (AuditEvent.type). */
-const SECURITY_EVENTS: Record<string, { code: string; display: string }> = {
-  lockout: { code: '110113', display: 'Security Alert' },
-  'client-create': { code: '110137', display: 'User Security Attributes Changed' },
-  'client-deactivate': { code: '110137', display: 'User Security Attributes Changed' },
-  'client-activate': { code: '110137', display: 'User Security Attributes Changed' },
-  'client-rotate': { code: '110137', display: 'User Security Attributes Changed' },
-  'client-delete': { code: '110137', display: 'User Security Attributes Changed' },
+export const SECURITY_EVENTS: Record<string, { code: string; display: string; subtypeDisplay: string }> = {
+  lockout: { code: '110113', display: 'Security Alert', subtypeDisplay: 'Verrouillage après des échecs répétés' },
+  'client-create': { code: '110137', display: 'User Security Attributes Changed', subtypeDisplay: 'Client créé' },
+  'client-deactivate': { code: '110137', display: 'User Security Attributes Changed', subtypeDisplay: 'Client désactivé' },
+  'client-activate': { code: '110137', display: 'User Security Attributes Changed', subtypeDisplay: 'Client réactivé' },
+  'client-rotate': { code: '110137', display: 'User Security Attributes Changed', subtypeDisplay: 'Identifiants du client renouvelés' },
+  'client-delete': { code: '110137', display: 'User Security Attributes Changed', subtypeDisplay: 'Client supprimé' },
 };
 
 /** An audit row as FHIR AuditEvent. */

@@ -119,8 +119,8 @@ export const COMMUNICATION: ResourceKind<Communication> = {
   searchParams: [
     ...COMMON_PARAMS,
     { code: 'part-of', type: 'reference', kind: 'reference', column: 'task_id', target: 'Task', documentation: 'The task the message is about' },
-    token('sender', 'sender_keys', 'The sending side: Organization/id, HealthcareService/id or an identifier system|value'),
-    token('recipient', 'recipient_keys', 'The receiving side: Organization/id, HealthcareService/id or an identifier system|value'),
+    { ...token('sender', 'sender_keys', 'The sending side: Organization/id, HealthcareService/id or an identifier system|value'), expression: 'Communication.sender' },
+    { ...token('recipient', 'recipient_keys', 'The receiving side: Organization/id, HealthcareService/id or an identifier system|value'), expression: 'Communication.recipient' },
     { code: 'received', type: 'date', kind: 'instant', column: 'received', documentation: 'When the recipient read it; received:missing=true for unread messages' },
     token('category', 'category_codes', 'e.g. https://aiguillage.org/fhir/CodeSystem/message-category|reminder'),
   ],

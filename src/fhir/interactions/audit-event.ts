@@ -5,8 +5,11 @@
  * `action`, `outcome`, `subtype`, `address` and `request-id`.
  */
 import type { Bundle } from '@medplum/fhirtypes';
+import { instantRange, sqlInstant } from '../../../mappings/fhir-date.js';
 import { badRequest, forbidden, notFound, unauthorized } from '../../core/outcomes.js';
-import { decodeCursor, encodeCursor, parseCount, splitValues } from '../../core/search/parse.js';
+import { criterionValues, decodeCursor, encodeCursor, parseCount } from '../../core/search/parse.js';
+import type { DeclaredParam } from '../../core/search/model.js';
+import { canonical } from '../conformance/canonical.js';
 import { renderAuditEvent } from '../../domain/audit/render.js';
 import { AUDIT_SEARCH_PARAMS, auditEventById, searchAuditEvents, type AuditSearch } from '../../domain/audit/search.js';
 import { hasAnyRole, type Principal } from '../../core/principal.js';
@@ -29,20 +32,20 @@ const ALLOWED: Record<string, RegExp> = {
   outcome: /^(0|4|8|12)$/,
 };
 
-const DATE = /^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?)$/;
+const PREFIX = /^(eq|ge|gt|le|lt)(?=\d)/;
 
-/** The bounds of a `date` value: a day or an instant, with its prefix. */
+/**
+ * The bounds of a `date` value, with its prefix: any FHIR date or dateTime
+ * at its own precision (a day, a minute, a second), as every date parameter
+ * of the gateway reads it; beyond the years PostgreSQL holds, ±infinity.
+ */
 function dateBounds(raw: string): AuditSearch['dates'] {
-  const m = DATE.exec(raw);
-  const start = m ? new Date(m[3] ? m[2] : `${m[2]}T00:00:00Z`) : undefined;
-  if (!m || !start || Number.isNaN(start.getTime()) || (!m[3] && start.toISOString().slice(0, 10) !== m[2])) {
-    throw badRequest(`Invalid date "${raw}": a day YYYY-MM-DD or an instant, with an optional prefix eq, ge, gt, le or lt`, 'date');
-  }
-  // A day stands for the whole day; an instant given to the minute or second, for that instant.
-  const end = new Date(start.getTime() + (m[3] ? 1 : 86_400_000));
-  const from = start.toISOString();
-  const to = end.toISOString();
-  switch (m[1] ?? 'eq') {
+  const prefix = PREFIX.exec(raw)?.[1] ?? 'eq';
+  const range = instantRange(raw.replace(PREFIX, ''));
+  if (!range) throw badRequest(`Invalid date "${raw}": a FHIR date or dateTime (zone from -13:59 to +14:00), with an optional prefix eq, ge, gt, le or lt`, 'date');
+  const from = sqlInstant(range.low);
+  const to = sqlInstant(range.high);
+  switch (prefix) {
     case 'ge':
       return [['>=', from]];
     case 'gt':
@@ -63,6 +66,7 @@ function dateBounds(raw: string): AuditSearch['dates'] {
 export function parseAuditSearch(services: FhirServices, query: URLSearchParams): AuditSearch {
   const search: AuditSearch = { dates: [], equals: [], entities: [], count: services.search.defaultCount };
   for (const [name, value] of query) {
+    criterionValues(name, value); // the limits every search has (control characters, 100 alternatives)
     if (name === '_count') search.count = parseCount(value, services.search);
     else if (name === '_cursor') {
       const [recorded, id] = decodeCursor(value, 2) as [string, string];
@@ -71,11 +75,11 @@ export function parseAuditSearch(services: FhirServices, query: URLSearchParams)
     } else if (name === '_format') continue;
     else if (name === 'date') search.dates.push(...dateBounds(value));
     else if (name === 'entity') {
-      const refs = splitValues(value);
+      const refs = criterionValues(name, value);
       for (const ref of refs) if (!/^[A-Z][A-Za-z]{1,63}\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) throw badRequest(`entity is a reference Type/id, got "${ref}"`, 'entity');
       search.entities.push(...refs);
     } else if (EQUALS[name]) {
-      const values = splitValues(value);
+      const values = criterionValues(name, value);
       const pattern = ALLOWED[name];
       for (const v of values) if (pattern && !pattern.test(v)) throw badRequest(`Invalid ${name} "${v}"`, name);
       if (values.length > 0) search.equals.push({ column: EQUALS[name], values });
@@ -105,10 +109,26 @@ export const auditEventReadRoute: Route = {
   },
 };
 
+const FHIR_SP = 'http://hl7.org/fhir/SearchParameter/';
+
+/** The audit search's parameters, as the CapabilityStatement declares them. */
+const AUDIT_PARAMS: readonly DeclaredParam[] = [
+  { code: 'date', type: 'date', definition: `${FHIR_SP}AuditEvent-date`, documentation: 'When recorded: a day or an instant, with eq, ge, gt, le or lt' },
+  { code: 'agent', type: 'token', documentation: 'The client id of the caller', expression: 'AuditEvent.agent.who.identifier.value' },
+  { code: 'entity', type: 'reference', definition: `${FHIR_SP}AuditEvent-entity`, documentation: 'A resource concerned, Type/id' },
+  { code: 'entity-type', type: 'token', definition: canonical('SearchParameter', 'AuditEvent-entity-type'), documentation: 'The resource type concerned (e.g. Patient)', expression: 'AuditEvent.entity.what.reference.substring(0, AuditEvent.entity.what.reference.indexOf(\'/\')) | AuditEvent.entity.name | AuditEvent.entity.description' },
+  { code: 'action', type: 'token', definition: `${FHIR_SP}AuditEvent-action`, documentation: 'C, R, U, D or E' },
+  { code: 'outcome', type: 'token', definition: `${FHIR_SP}AuditEvent-outcome`, documentation: '0 (success), 4, 8 or 12' },
+  { code: 'subtype', type: 'token', definition: `${FHIR_SP}AuditEvent-subtype`, documentation: 'The interaction (read, search-type, create…) or the security event (lockout, client-create…)' },
+  { code: 'address', type: 'string', definition: `${FHIR_SP}AuditEvent-address`, documentation: 'The caller’s network address, exactly' },
+  { code: 'request-id', type: 'token', documentation: 'The X-Request-Id of the request', expression: "AuditEvent.entity.detail.where(type = 'X-Request-Id').value" },
+];
+
 export const auditEventSearchRoute: Route = {
   method: 'GET',
   path: 'AuditEvent',
   interaction: 'search-type',
+  searchParams: AUDIT_PARAMS,
   async handler({ services, request }) {
     requireAdmin(request.principal);
     const search = parseAuditSearch(services, request.query);

@@ -11,6 +11,33 @@ export function isLenient(prefer: string | undefined): boolean {
   return /handling\s*=\s*lenient/i.test(prefer ?? '');
 }
 
+/** What a client asks a write to answer with (`Prefer: return=…`, RFC 7240 and FHIR R4 §3.1.0.6): absent, the resource. */
+export type ReturnPreference = 'minimal' | 'representation' | 'OperationOutcome';
+
+/** The `Prefer` header's `return=` preference, if it names one FHIR defines. */
+export function returnPreference(prefer: string | undefined): ReturnPreference | undefined {
+  const m = /(?:^|[;,\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?\s*(?:[;,]|$)/i.exec(prefer ?? '');
+  if (!m) return undefined;
+  const value = m[1].toLowerCase();
+  return value === 'minimal' ? 'minimal' : value === 'representation' ? 'representation' : 'OperationOutcome';
+}
+
+/**
+ * A successful create or update answered as the client prefers: no body
+ * (`minimal`), an OperationOutcome saying what was done (`OperationOutcome`),
+ * or the resource. The headers (Location, ETag, Last-Modified) stay: they are
+ * all a `minimal` client reads.
+ */
+export function preferredAnswer(response: FhirResponse, prefer: string | undefined): FhirResponse {
+  const wanted = returnPreference(prefer);
+  if (!wanted || wanted === 'representation' || response.status >= 300) return response;
+  if (wanted === 'minimal') return { ...response, body: undefined };
+  const resource = response.body;
+  if (!resource || resource.resourceType === 'OperationOutcome') return response;
+  const what = `${resource.resourceType}/${resource.id} version ${resource.meta?.versionId ?? '?'}`;
+  return { ...response, body: outcome(issue('informational', `${response.status === 201 ? 'Created' : 'Updated'} ${what}`, undefined, 'information')) };
+}
+
 /** Reads an ETag or If-Match value `W/"3"` (or `3`) as a version number. */
 export function parseVersionTag(value: string): number {
   const m = /^(?:W\/)?"?(\d{1,9})"?$/.exec(value.trim());
