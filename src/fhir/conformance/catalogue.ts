@@ -8,6 +8,7 @@
 import type { ImplementationGuide, Resource } from '@medplum/fhirtypes';
 import type { ResourceKind } from '../../domain/kind.js';
 import type { Route } from '../route.js';
+import { CANONICAL_BASE } from './canonical.js';
 import { NATIONAL_GUIDES, OWN_GUIDE, servedParams } from './capability.js';
 import { codeSystems, valueSets } from './code-systems.js';
 import { operationDefinition, operationsOf } from './operation-definitions.js';
@@ -37,7 +38,8 @@ function guide(resources: readonly Resource[], version: string): ImplementationG
     fhirVersion: ['4.0.1'],
     dependsOn: NATIONAL_GUIDES.map((g) => ({ uri: g.uri, packageId: g.packageId })),
     definition: {
-      resource: resources.map((r) => ({ reference: { reference: `${r.resourceType}/${r.id}` }, ...('title' in r && typeof r.title === 'string' ? { name: r.title } : {}) })),
+      // Its own artefacts; the guides' copies served beside them belong to their guides.
+      resource: resources.filter((r) => (r as { url?: string }).url?.startsWith(`${CANONICAL_BASE}/`)).map((r) => ({ reference: { reference: `${r.resourceType}/${r.id}` }, ...('title' in r && typeof r.title === 'string' ? { name: r.title } : {}) })),
     },
   };
 }
