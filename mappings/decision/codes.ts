@@ -15,6 +15,7 @@ export const EXT_LEVEL_ESMS = `${FHIR_BASE}/StructureDefinition/characterisation
 export const EXT_LEVEL_PRO = `${FHIR_BASE}/StructureDefinition/characterisation-vocational`;
 /** The canonical base of the SDO guide's profiles (conformance/). */
 export const SDO_PROFILE_BASE = 'https://interop.esante.gouv.fr/ig/fhir/sdo/StructureDefinition/';
+/** The SDO guide's Task: an ESMS's status for a decision (pushed as sent, and the shape ESMS software pulls). */
 export const SDO_TASK_PROFILE = `${SDO_PROFILE_BASE}sdo-task`;
 /** The SDO guide's other profiles the gateway enforces or produces. */
 export const SDO_PROFILES = {

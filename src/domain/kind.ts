@@ -154,6 +154,12 @@ export interface ResourceKind<T extends Resource = Resource> {
   toRow(resource: T): Row;
   /** Gateway profiles every resource of this type is validated against (canonical URLs). */
   profiles: readonly string[];
+  /**
+   * Profiles some resources of this type claim (meta.profile), checked when
+   * they do, beyond `profiles`: supported, not asked of every resource
+   * (e.g. sdo-task, for the Tasks of ESMS software).
+   */
+  supportedProfiles?: readonly string[];
   searchParams: readonly SearchParamDef[];
   includes: readonly IncludeDef[];
   access: AccessRule;

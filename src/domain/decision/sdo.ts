@@ -22,7 +22,6 @@ import type { CallContext, Prepared, WriteEvent } from '../kind.js';
 import { principalKey } from '../parties.js';
 import { isDecisionReference, prepareDecisionTask } from './decision-task.js';
 
-export { isSdoTask };
 
 /** Whether a stored Task is an SDO Task kept as an ESMS sent it (not a decision's or a request's own task). */
 export function isSdoRecord(task: Resource | undefined): boolean {

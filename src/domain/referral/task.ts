@@ -7,6 +7,7 @@
  * software are kept as sent and move the decision's task (decision/sdo.ts).
  */
 import type { Resource, Task } from '@medplum/fhirtypes';
+import { SDO_TASK_PROFILE } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
 import {
   allowedMoves,
@@ -147,6 +148,7 @@ export const TASK: ResourceKind<Task> = {
   columns: TASK_COLUMNS,
   toRow: taskRow,
   profiles: [],
+  supportedProfiles: [SDO_TASK_PROFILE],
   searchParams: [
     ...COMMON_PARAMS,
     { code: 'focus', type: 'reference', kind: 'reference', column: 'referral_id', target: 'ServiceRequest', documentation: 'The request (ServiceRequest) of the task' },
