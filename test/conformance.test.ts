@@ -9,21 +9,46 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { evalFhirPath } from '@medplum/core';
-import type { Bundle, CapabilityStatement, CodeSystem, ImplementationGuide, Patient, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import type { Bundle, CapabilityStatement, CodeSystem, ImplementationGuide, Patient, Resource, SearchParameter, StructureDefinition, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANONICAL_BASE } from '../src/fhir/conformance/canonical.js';
 import { NATIONAL_GUIDES } from '../src/fhir/conformance/capability.js';
 import { hostileWorld, type HostileWorld } from './hostile-kit.js';
 import { as } from './referral-world.js';
 import { testPatient } from './helpers.js';
+import { runImport } from '../src/domain/decision/import-run.js';
+import { fromRoot } from '../src/paths.js';
 
 const require = createRequire(import.meta.url);
 let h: HostileWorld;
 let statement: CapabilityStatement;
 
+/** The SDO guide's examples (fixtures/sdo), which the world's ESMS writes about a decision of its own. */
+const sdoExample = (file: string): Resource => JSON.parse(fs.readFileSync(fromRoot(`fixtures/sdo/${file}`), 'utf8')) as Resource;
+/** A resource of each type that has none in the world yet, and who writes it. */
+let firstOfTheirKind: Record<string, { body: Resource; token: string }>;
+
 beforeAll(async () => {
   h = await hostileWorld();
   statement = (await h.t.http.get('/fhir/metadata')).body as CapabilityStatement;
+  // A decision of MDPH 75 for the world's ESMS, with the identifiers the guide's examples name (idDecision, idNat_Decision).
+  const csv = fs.readFileSync(fromRoot('fixtures/decisions/valid.csv'), 'utf8').split('\n')[0] + '\nS002;2001-02-02;Test;Michel;M;idDecision;idNat_Decision;255;2025-01-01;2029-12-31;;;0;750000201\n';
+  const upload = await h.t.http.post('/fhir/$import-decisions').set('Authorization', `Bearer ${h.tokens.mdph}`).set('Prefer', 'respond-async').set('Content-Type', 'text/csv').send(csv);
+  await runImport({ db: h.t.gateway.db, clock: h.t.gateway.services.clock }, (upload.headers['content-location'] as string).split('/').pop() as string);
+  const task = sdoExample('sdo-SDOTask.json') as Task;
+  firstOfTheirKind = {
+    // An SDO status pushed by ESMS software: the decision's identifiers, a status the decision's task may move to.
+    Task: { body: { ...task, input: task.input?.map((i) =>
+          i.type?.text === 'idNat_Decision'
+            ? { ...i, valueString: 'idNat_Decision' }
+            : i.type?.text === 'statutESMS'
+              ? { ...i, valueCodeableConcept: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/JDV_J252-StatutPersonnePriseChargeESMS/', code: '41', display: 'Contact effectué' }] } }
+              : i
+        ),
+      }, token: h.tokens.esms },
+    DocumentReference: { body: sdoExample('sdo-SDODocumentReference.json'), token: h.tokens.esms },
+    Consent: { body: sdoExample('sdo-ESMSConsent.json'), token: h.tokens.esms },
+  };
 }, 120_000);
 afterAll(async () => h?.close());
 
@@ -124,7 +149,14 @@ describe('the CapabilityStatement', () => {
       const codes = (r.interaction ?? []).map((i) => i.code);
       const search = await admin.get(`${r.type}?_count=1`);
       if (codes.includes('search-type')) check(`${r.type} search-type`, search, 200);
-      const id = existing[r.type] ?? (search.body as Bundle).entry?.[0]?.resource?.id;
+      let id: string | undefined = existing[r.type] ?? (search.body as Bundle).entry?.[0]?.resource?.id;
+      const first = firstOfTheirKind[r.type];
+      if (first && codes.includes('create')) {
+        // Created first (an SDO push is the only Task a client creates), then read, updated… as the others.
+        const created = await as(h.w, first.token).post(r.type, first.body);
+        check(`${r.type} create`, created, 201);
+        id ??= (created.body as Resource).id;
+      }
       if (!id) {
         failures.push(`${r.type}: nothing to read`);
         continue;
@@ -134,7 +166,7 @@ describe('the CapabilityStatement', () => {
         if (code === 'vread') check(`${r.type} vread`, await admin.get(`${r.type}/${id}/_history/1`), 200);
         if (code === 'history-instance') check(`${r.type} history-instance`, await admin.get(`${r.type}/${id}/_history`), 200);
         if (code === 'history-type') check(`${r.type} history-type`, await admin.get(`${r.type}/_history?_count=1`), 200);
-        if (code === 'create') check(`${r.type} create`, await writer(r.type).post(r.type, h.valid[r.type]), 201);
+        if (code === 'create' && !first) check(`${r.type} create`, await writer(r.type).post(r.type, h.valid[r.type]), 201);
         if (code === 'update') {
           const current = await admin.get(`${r.type}/${id}`);
           // A message's recipient changes it only to mark it read.

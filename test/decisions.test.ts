@@ -15,6 +15,7 @@ const MDPH = 'https://aiguillage.org/fhir/NamingSystem/mdph';
 const FINESS = 'https://finess.esante.gouv.fr';
 
 const fixture = (name: string): Buffer => fs.readFileSync(fromRoot(`fixtures/decisions/${name}`));
+const sdoFixture = (name: string): unknown => JSON.parse(fs.readFileSync(fromRoot(`fixtures/sdo/${name}`), 'utf8'));
 const auth = (who: string) => ({ Authorization: `Bearer ${tokens[who]}` });
 
 async function upload(who: string, body: Buffer | string, query = ''): Promise<{ status: number; location?: string; body: OperationOutcome }> {
@@ -264,7 +265,7 @@ async function acceptFor(who: string, file: string): Promise<string> {
 }
 
 async function taskOf(who: string, idDecision: string): Promise<Task> {
-  const decision = (await decisionsOf('admin')).find((d) => d.identifier?.[0].value === idDecision) as ServiceRequest;
+  const decision = (await get('admin', `ServiceRequest?identifier=urn:oid:1.2.250.1.213.7.75|${idDecision}`)).body.entry[0].resource as ServiceRequest;
   const res = await get(who, `Task?focus=ServiceRequest/${decision.id}`);
   return res.body.entry[0].resource as Task;
 }
@@ -323,34 +324,41 @@ describe('SDO flows', () => {
 
   it('accepts the national SDO Task example as a status push, and rejects the non-conformant one precisely', async () => {
     const header = fixture('valid.csv').toString('utf8').split('\n')[0];
-    await importFile('mdph75', `${header}\nS001;2000-01-01;Sdo;Ex;F;IdDecision;IdNat_Decision;255;2025-01-01;2029-01-01;;;0;750000201\n`);
-    const example = JSON.parse(fs.readFileSync('../shared/ig-examples/sdo-SDOTask.json', 'utf8')) as Task;
+    const imported = await importFile('mdph75', `${header}\nS001;2000-01-01;Sdo;Ex;F;IdDecision;IdNat_Decision;255;2025-01-01;2029-01-01;;;0;750000201\n`);
+    expect(imported.report.issue?.[0].diagnostics, JSON.stringify(imported.report)).toContain('1 applied');
+    const example = sdoFixture('sdo-SDOTask.json') as Task;
     const step = (code: string): Task => ({
       ...example,
       id: undefined,
       input: example.input?.map((i) => (i.type?.text === 'statutESMS' ? { ...i, valueCodeableConcept: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/JDV_J252-StatutPersonnePriseChargeESMS/', code }] } } : i)),
     });
-    let taskId = '';
+    // Each push is kept as sent (201, a Task of its own) and moves the decision's task for this ESMS.
+    const decisionTask = await taskOf('mdph75', 'IdDecision');
+    let sdoId = '';
     for (const code of ['41', '42', '71', '47']) {
       const res = await t.http.post('/fhir/Task').set(auth('esmsA')).set('Content-Type', FHIR_JSON).send(step(code));
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      expect(esmsStatusOf(res.body)).toBe(code);
-      taskId = res.body.id;
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect(res.body.input).toEqual(step(code).input);
+      expect(esmsStatusOf((await get('mdph75', `Task/${decisionTask.id}`)).body)).toBe(code);
+      sdoId = res.body.id;
     }
-    const pushed = await put('esmsA', `Task/${taskId}`, { ...example, id: taskId });
+    // The ESMS updates its last push (create, then update): kept as sent too, and the decision's task moves on.
+    const pushed = await put('esmsA', `Task/${sdoId}`, { ...example, id: sdoId });
     expect(pushed.status, JSON.stringify(pushed.body)).toBe(200);
-    expect(esmsStatusOf(pushed.body)).toBe('48');
-    expect(pushed.body.statusReason.coding[0].code).toBe('89');
+    expect(pushed.body.input).toEqual(example.input);
+    const moved = (await get('mdph75', `Task/${decisionTask.id}`)).body as Task;
+    expect(esmsStatusOf(moved)).toBe('48');
+    expect(moved.statusReason?.coding?.[0].code).toBe('89');
     // Another ESMS pushing for this decision learns nothing.
     expect((await t.http.post('/fhir/Task').set(auth('esmsC')).set('Content-Type', FHIR_JSON).send(step('41'))).status).toBe(404);
 
-    const bad = JSON.parse(fs.readFileSync('../shared/ig-examples/sdo-SDOTask_nonPassant.json', 'utf8'));
+    const bad = sdoFixture('sdo-SDOTask_nonPassant.json') as Task;
     const rejected = await t.http.post('/fhir/Task').set(auth('esmsA')).set('Content-Type', FHIR_JSON).send({ ...bad, id: undefined });
     expect(rejected.status).toBe(422);
     const messages = rejected.body.issue.map((i: { diagnostics: string }) => i.diagnostics).join(' | ');
     for (const expected of ['intent plan', 'status completed', 'input idNat_Struct', 'input statutESMS', 'input idNat_Decision']) expect(messages).toContain(expected);
     expect(rejected.body.issue.find((i: { diagnostics: string }) => i.diagnostics.includes('status completed')).expression).toEqual(['Task.status']);
-    const bundle = JSON.parse(fs.readFileSync('../shared/ig-examples/sdo-SDOBundleResultatRechercheNotificationESMS.json', 'utf8')) as Bundle<Task>;
+    const bundle = sdoFixture('sdo-SDOBundleResultatRechercheNotificationESMS.json') as Bundle<Task>;
     for (const entry of bundle.entry ?? []) {
       const ok = await t.http.post('/fhir/Task/$validate').set(auth('esmsA')).set('Content-Type', FHIR_JSON).send(entry.resource);
       expect(ok.body.issue[0].severity, JSON.stringify(ok.body)).toBe('information');

@@ -36,7 +36,8 @@ async function move(who: string, idDecision: string, path: EsmsStatus[]): Promis
     [idDecision]
   );
   for (const code of path) {
-    const task = (await t.http.get(`/fhir/Task/${rows[0].id}`).set('Authorization', `Bearer ${tokens[who]}`)).body as Task;
+    // The task as stored (ESMS software is shown it in the SDO shape, whose status is fixed): moved by `who`.
+    const task = (await t.http.get(`/fhir/Task/${rows[0].id}`).set('Authorization', `Bearer ${tokens.admin}`)).body as Task;
     const res = await t.http
       .put(`/fhir/Task/${task.id}`)
       .set('Authorization', `Bearer ${tokens[who]}`)

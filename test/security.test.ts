@@ -216,9 +216,10 @@ describe('4. national decision id reused across MDPHs', () => {
         { type: { text: 'idNat_Decision' }, valueString: 'NAT-SHARED' },
       ],
     };
+    // Kept as sent (a Task of its own), it moves the true decision's task.
     const pushed = await post('e', 'Task', sdo);
-    expect(pushed.status, JSON.stringify(pushed.body)).toBe(200);
-    expect((pushed.body as Task).id).toBe('t-93-DEC-93-930000201');
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(201);
+    expect((pushed.body as Task).input).toEqual(sdo.input);
     expect(esmsStatusOf((await get('admin', 'Task/t-93-DEC-93-930000201')).body as Task)).toBe('41');
     expect((await get('admin', 'ServiceRequest/d-75-DEC-75')).status).toBe(404);
   });

@@ -13,4 +13,14 @@ export const DECISION_CATEGORY = { system: `${FHIR_BASE}/CodeSystem/request-kind
 export const EXT_CRETON = `${FHIR_BASE}/StructureDefinition/creton`;
 export const EXT_LEVEL_ESMS = `${FHIR_BASE}/StructureDefinition/characterisation-esms`;
 export const EXT_LEVEL_PRO = `${FHIR_BASE}/StructureDefinition/characterisation-vocational`;
-export const SDO_TASK_PROFILE = 'https://interop.esante.gouv.fr/ig/fhir/sdo/StructureDefinition/sdo-task';
+/** The canonical base of the SDO guide's profiles (conformance/). */
+export const SDO_PROFILE_BASE = 'https://interop.esante.gouv.fr/ig/fhir/sdo/StructureDefinition/';
+/** The SDO guide's Task: an ESMS's status for a decision (pushed as sent, and the shape ESMS software pulls). */
+export const SDO_TASK_PROFILE = `${SDO_PROFILE_BASE}sdo-task`;
+/** The SDO guide's other profiles the gateway enforces or produces. */
+export const SDO_PROFILES = {
+  task: SDO_TASK_PROFILE,
+  searchResult: `${SDO_PROFILE_BASE}sdo-bundle-resultat-recherche-notification-esms`,
+  documentReference: `${SDO_PROFILE_BASE}sdo-document-reference`,
+  consent: `${SDO_PROFILE_BASE}esms-consent`,
+} as const;

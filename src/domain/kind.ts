@@ -136,6 +136,12 @@ export interface KindRules {
   lockFirst?(q: Queryable, id: string): Promise<void>;
   /** What a read by id returns (it may move the resource, e.g. a unit's first read of a task). */
   onRead?(ctx: CallContext, resource: Resource, repo: Repository): Promise<Resource>;
+  /**
+   * How stored resources are shown to the caller of a read or a search (the
+   * FHIR layer's answer, never what rules read): e.g. ESMS software sees a
+   * decision's task in the SDO guide's shape. Absent: as stored.
+   */
+  present?(ctx: CallContext, resources: Resource[]): Promise<Resource[]>;
 }
 
 /** A resource type the gateway stores. */
@@ -148,6 +154,12 @@ export interface ResourceKind<T extends Resource = Resource> {
   toRow(resource: T): Row;
   /** Gateway profiles every resource of this type is validated against (canonical URLs). */
   profiles: readonly string[];
+  /**
+   * Profiles some resources of this type claim (meta.profile), checked when
+   * they do, beyond `profiles`: supported, not asked of every resource
+   * (e.g. sdo-task, for the Tasks of ESMS software).
+   */
+  supportedProfiles?: readonly string[];
   searchParams: readonly SearchParamDef[];
   includes: readonly IncludeDef[];
   access: AccessRule;

@@ -48,3 +48,16 @@ export async function searchResources(ctx: CallContext, query: SearchQuery): Pro
   };
   return runSearch(ctx.tx ?? ctx.db, { ...query, includes }, visibleRows(ctx.principal, kind), targetOf);
 }
+
+/** Resources as the caller is shown them (each kind's `present` rule, in order; as stored when it has none). */
+export async function presentResources(ctx: CallContext, resources: Resource[]): Promise<Resource[]> {
+  const shown = [...resources];
+  for (const type of new Set(resources.map((r) => r.resourceType))) {
+    const rules = requireKind(type).rules;
+    if (!rules?.present) continue;
+    const at = shown.flatMap((r, i) => (r.resourceType === type ? [i] : []));
+    const presented = await rules.present(ctx, at.map((i) => shown[i]));
+    at.forEach((i, n) => (shown[i] = presented[n]));
+  }
+  return shown;
+}

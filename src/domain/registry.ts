@@ -5,6 +5,7 @@
  * `Repository` they are handed (kind.ts), so there is no import cycle.
  */
 import { auditListener } from './audit/listener.js';
+import { CONSENT, DOCUMENT_REFERENCE } from './decision/sdo-documents.js';
 import { HEALTHCARE_SERVICE } from './directory/healthcare-service.js';
 import { LOCATION } from './directory/location.js';
 import { ORGANIZATION } from './directory/organization.js';
@@ -19,7 +20,7 @@ import { notificationListener } from './subscription/notifications.js';
 import { SUBSCRIPTION } from './subscription/subscription.js';
 
 /** The resource types the gateway stores, in CapabilityStatement order. */
-const KINDS: readonly ResourceKind[] = [PATIENT, ORGANIZATION, HEALTHCARE_SERVICE, LOCATION, SERVICE_REQUEST, TASK, QUESTIONNAIRE_RESPONSE, COMMUNICATION, SUBSCRIPTION];
+const KINDS: readonly ResourceKind[] = [PATIENT, ORGANIZATION, HEALTHCARE_SERVICE, LOCATION, SERVICE_REQUEST, TASK, QUESTIONNAIRE_RESPONSE, COMMUNICATION, DOCUMENT_REFERENCE, CONSENT, SUBSCRIPTION];
 
 const BY_TYPE: ReadonlyMap<string, ResourceKind> = new Map(KINDS.map((k) => [k.type, k]));
 

@@ -107,11 +107,18 @@ export class Validator {
     this.ajv.addSchema(schema);
     const profiles: ProfileInfo[] = [];
     const dir = fromRoot('profiles');
+    const loaded: JsonSchema[] = [];
     for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort()) {
       const profile = JSON.parse(fs.readFileSync(`${dir}/${file}`, 'utf8')) as JsonSchema;
       if (!profile.$id) throw new Error(`profile ${file} has no $id (its canonical URL)`);
-      this.profileValidators.set(profile.$id, this.ajv.compile(profile));
-      profiles.push({ url: profile.$id, title: profile.title ?? profile.$id, description: profile.description ?? '' });
+      // All added before any is compiled: a profile may refer to another by its canonical URL (a Bundle to its entries' profile).
+      this.ajv.addSchema(profile);
+      loaded.push(profile);
+    }
+    for (const profile of loaded) {
+      const url = profile.$id as string;
+      this.profileValidators.set(url, this.ajv.getSchema(url) as ValidateFunction);
+      profiles.push({ url, title: profile.title ?? url, description: profile.description ?? '' });
     }
     this.profiles = profiles;
     for (const type of options.eagerTypes ?? []) this.baseValidator(type);

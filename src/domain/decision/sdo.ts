@@ -1,58 +1,113 @@
 /**
- * The SDO flows of ESMS software (profile sdo-task): a pushed SDO Task is
- * mapped onto the task of the decision it names (idNat_Decision) for the
- * caller's ESMS, then moved as any status change (same rules).
+ * The SDO flows of ESMS software (profile sdo-task), as rules of the Task
+ * kind (so within the one write path):
+ *
+ * - a pushed SDO Task is kept as the ESMS sent it (a Task of its own, module
+ *   `sdo`, readable by that ESMS and the decision's MDPH), and the decision's
+ *   own task for that ESMS is moved to the status it says, as any status
+ *   change (same moves, same access checks: `prepareDecisionTask`);
+ * - an SDO Task put over a decision's task (what an ESMS does with a task it
+ *   pulled in the SDO shape) moves that task;
+ * - ESMS software is shown decisions' tasks in the guide's shape.
  */
-import type { Task, TaskInput } from '@medplum/fhirtypes';
-import { ID_NAT_DECISION_SYSTEM, SDO_TASK_PROFILE } from '../../../mappings/decision/codes.js';
-import { esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, isEsmsStatus } from '../../../mappings/decision/statuses.js';
+import type { Resource, Task } from '@medplum/fhirtypes';
+import { FINESS_SYSTEM } from '../../../mappings/decision/codes.js';
+import { decisionTaskMovedBy, isSdoTask, repeatedSlices, sdoInputText, sdoStatusOf, sdoViewOf } from '../../../mappings/decision/sdo.js';
+import { esmsStatusOf, isEsmsStatus, type EsmsStatus } from '../../../mappings/decision/statuses.js';
+import { ID_NAT_DECISION_SYSTEM } from '../../../mappings/decision/codes.js';
 import { conflict, forbidden, notFound, ruleViolation, unauthorized } from '../../core/outcomes.js';
-import { decisionTaskForEsms } from '../../store/tables/task.js';
-import type { CallContext, WriteResult } from '../kind.js';
-import { principalKey } from '../parties.js';
 import { hasAnyRole } from '../../core/principal.js';
-import { readResource, unitOfWork, updateResource } from '../repository.js';
+import { decisionTaskForEsms, decisionTaskParties, sdoFactsOf } from '../../store/tables/task.js';
+import type { CallContext, Prepared, WriteEvent } from '../kind.js';
+import { principalKey } from '../parties.js';
+import { isDecisionReference, prepareDecisionTask } from './decision-task.js';
 
-/** The value of an sdo-task input, by its slice name (`type.text`, else `type.coding.display`), case-insensitive. */
-function input(task: Task, name: string): TaskInput | undefined {
-  const wanted = name.toLowerCase();
-  return (task.input ?? []).find((i) => (i.type?.text ?? i.type?.coding?.[0]?.display ?? '').toLowerCase() === wanted);
+
+/** Whether a stored Task is an SDO Task kept as an ESMS sent it (not a decision's or a request's own task). */
+export function isSdoRecord(task: Resource | undefined): boolean {
+  return isSdoTask(task) && !isDecisionReference((task).focus);
 }
 
-/** The text of an input given as a string or as an Identifier (the national material uses both). */
-function inputText(task: Task, name: string): string | undefined {
-  const i = input(task, name);
-  return i?.valueString ?? i?.valueIdentifier?.value ?? undefined;
+/** What an SDO Task says: the decision it names, for the caller's ESMS, and the status (checked). */
+async function readPush(e: WriteEvent, sdo: Task): Promise<{ taskId: string; status: EsmsStatus }> {
+  const principal = e.ctx.principal;
+  if (!principal) throw unauthorized();
+  if (!hasAnyRole(principal, ['esms'])) throw forbidden('SDO Tasks are pushed by ESMS software (role esms)');
+  const repeated = repeatedSlices(sdo);
+  if (repeated.length > 0) throw ruleViolation(`Each input of an SDO Task is given once at most: ${repeated.join(', ')} repeated`, 'Task.input');
+  const national = sdoInputText(sdo, 'idNat_Decision');
+  const status = sdoStatusOf(sdo);
+  if (!national) throw ruleViolation('The SDO Task names its decision: input idNat_Decision', 'Task.input');
+  if (!isEsmsStatus(status)) throw ruleViolation('input statutESMS is a JDV_J252 code', 'Task.input');
+  // The ESMS is the caller (its token), not idNat_Struct: the guide's examples carry a placeholder there.
+  const taskId = await decisionTaskForEsms(e.q, ID_NAT_DECISION_SYSTEM, national, principalKey(principal) ?? '');
+  // Another ESMS's decision, or none: the same answer.
+  if (!taskId) throw notFound(`No decision ${national} targets this ESMS (a decision that did not target it can be claimed with ServiceRequest/$claim)`);
+  return { taskId, status };
 }
 
-/** Whether a body claims the SDO Task profile (ESMS software's status pushes). */
-export function isSdoTask(body: unknown): boolean {
-  return (body as Task | undefined)?.resourceType === 'Task' && ((body as Task).meta?.profile ?? []).includes(SDO_TASK_PROFILE);
+/**
+ * An SDO Task written as a Task of its own (create, or update of one the
+ * ESMS pushed before): stored as sent, visible to the parties of the
+ * decision's task it names; the move itself follows in `afterSdoRecord`.
+ */
+async function prepareSdoRecord(e: WriteEvent): Promise<Prepared> {
+  const sdo = e.resource as Task;
+  if (!isSdoTask(sdo)) throw ruleViolation('An SDO Task pushed by an ESMS is replaced by an SDO Task (meta.profile sdo-task)', 'Task.meta.profile');
+  if (e.ctx.principal?.gateway) return { resource: sdo };
+  const { taskId } = await readPush(e, sdo);
+  if (e.previous) {
+    const before = await readPush(e, e.previous.content as Task);
+    if (before.taskId !== taskId) throw conflict(`Task/${e.id} is about the decision's task Task/${before.taskId}, not Task/${taskId}: push a new SDO Task`, 'Task.input');
+  }
+  const parties = await decisionTaskParties(e.q, taskId);
+  if (!parties) throw notFound(`Task/${taskId} not found`);
+  return {
+    resource: sdo,
+    row: { module: 'sdo', owner_keys: parties.owner_keys, requester_keys: parties.requester_keys, status_since: e.ctx.clock.now().toISOString() },
+  };
 }
 
-/** An SDO Task pushed by ESMS software, create (`id` absent) or update: the decision's task moved to the status it says. */
-export async function pushSdoTask(ctx: CallContext, sdo: Task, id?: string): Promise<WriteResult> {
-  return unitOfWork(ctx, async (unit) => {
-    if (!unit.principal) throw unauthorized();
-    if (!hasAnyRole(unit.principal, ['esms', 'mdph'])) throw forbidden('SDO statuses are pushed by ESMS software (role esms)');
-    const national = inputText(sdo, 'idNat_Decision');
-    const status = input(sdo, 'statutESMS')?.valueCodeableConcept?.coding?.find((c) => c.code)?.code;
-    if (!national) throw ruleViolation('The SDO Task names its decision: input idNat_Decision', 'Task.input');
-    if (!isEsmsStatus(status)) throw ruleViolation('input statutESMS is a JDV_J252 code', 'Task.input');
-    const taskId = await decisionTaskForEsms(unit.tx, ID_NAT_DECISION_SYSTEM, national, principalKey(unit.principal) ?? '');
-    // Another ESMS's decision, or none: the same answer.
-    if (!taskId) throw notFound(`No decision ${national} targets this ESMS (a decision that did not target it can be claimed with ServiceRequest/$claim)`);
-    if (id !== undefined && id !== taskId) throw conflict(`Task/${id} is not the task of decision ${national} for this ESMS (Task/${taskId} is)`, 'Task.id');
-    const current = (await readResource(unit, 'Task', taskId)) as Task;
-    if (status === esmsStatusOf(current)) return { resource: current, created: false, skipped: 'unchanged' };
-    const motif = input(sdo, 'motifESMS') ?? input(sdo, 'motifUnite');
-    const moved: Task = {
-      ...current,
-      status: ESMS_STATUSES[status].taskStatus,
-      businessStatus: esmsStatusConcept(status),
-      ...(motif?.valueCodeableConcept ? { statusReason: motif.valueCodeableConcept } : {}),
-      input: sdo.input,
-    };
-    return updateResource(unit, moved, taskId);
+/** After an SDO Task is stored: the decision's task it names moves to its status (same rules as any move). */
+export async function afterSdoRecord(e: WriteEvent): Promise<void> {
+  if (e.ctx.principal?.gateway) return;
+  const sdo = e.resource as Task;
+  const { taskId, status } = await readPush(e, sdo);
+  const current = (await e.repo.read(e.ctx, 'Task', taskId)) as Task;
+  if (status === esmsStatusOf(current)) return;
+  await e.repo.update(e.ctx, decisionTaskMovedBy(current, sdo, status), taskId);
+}
+
+/**
+ * The rules of a write involving an SDO Task, or undefined when there is
+ * none: an SDO Task kept as sent, or one put over a decision's own task.
+ */
+export async function prepareSdo(e: WriteEvent): Promise<Prepared | undefined> {
+  const previous = e.previous?.content as Task | undefined;
+  if (previous && isDecisionReference(previous.focus)) {
+    if (!isSdoTask(e.resource)) return undefined;
+    const sdo = e.resource;
+    const { taskId, status } = await readPush(e, sdo);
+    if (taskId !== e.id) throw conflict(`Task/${e.id} is not the task of decision ${sdoInputText(sdo, 'idNat_Decision')} for this ESMS (Task/${taskId} is)`, 'Task.input');
+    return prepareDecisionTask({ ...e, resource: decisionTaskMovedBy(previous, sdo, status) });
+  }
+  if (isSdoRecord(previous) || (!previous && isSdoTask(e.resource))) return prepareSdoRecord(e);
+  return undefined;
+}
+
+/**
+ * What ESMS software is shown of Tasks: the decisions' tasks it owns in the
+ * guide's shape (profile sdo-task); everything else as stored.
+ */
+export async function presentTasks(ctx: CallContext, tasks: Resource[]): Promise<Resource[]> {
+  if (!hasAnyRole(ctx.principal, ['esms']) || hasAnyRole(ctx.principal, ['admin', 'mdph'])) return tasks;
+  const decisionTasks = tasks.filter((t) => isDecisionReference((t as Task).focus));
+  if (decisionTasks.length === 0) return tasks;
+  const facts = await sdoFactsOf(ctx.tx ?? (ctx.db), decisionTasks.map((t) => t.id as string), FINESS_SYSTEM);
+  return tasks.map((t) => {
+    const f = facts.get(t.id as string);
+    const status = esmsStatusOf(t as Task);
+    if (!f || !isEsmsStatus(status)) return t;
+    return sdoViewOf(t as Task, { finess: f.finess, esmsName: f.esms_name ?? undefined, decisionIds: f.decision_ids ?? [] }, status);
   });
 }

@@ -3,9 +3,11 @@
  * of mappings/referral.ts, moved by the unit or the prescriber), or an
  * ESMS's part of an orientation decision (decision/decision-task.ts).
  * Confirming one unit cancels the request's other open tasks; a unit's
- * first read of a task sent to it marks it read.
+ * first read of a task sent to it marks it read. SDO Tasks pushed by ESMS
+ * software are kept as sent and move the decision's task (decision/sdo.ts).
  */
 import type { Resource, Task } from '@medplum/fhirtypes';
+import { SDO_TASK_PROFILE } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
 import {
   allowedMoves,
@@ -27,6 +29,7 @@ import { lockReferralOfTask, recordPrescriberAction } from '../../store/tables/r
 import { lockTasksOfReferral, TASK_COLUMNS, taskParties } from '../../store/tables/task.js';
 import { COMMON_PARAMS, REQUEST_ROLES, TAG_PARAM, token } from '../common-params.js';
 import { isDecisionReference, prepareDecisionTask } from '../decision/decision-task.js';
+import { afterSdoRecord, isSdoRecord, prepareSdo, presentTasks } from '../decision/sdo.js';
 import type { CallContext, Prepared, Repository, ResourceKind, WriteEvent } from '../kind.js';
 import { principalKey } from '../parties.js';
 import { GATEWAY, hasAnyRole } from '../../core/principal.js';
@@ -61,6 +64,8 @@ function keepFlags(task: Task, previous: Task | undefined): Task {
 }
 
 async function prepareTask(e: WriteEvent): Promise<Prepared> {
+  const sdo = await prepareSdo(e);
+  if (sdo) return sdo;
   if (e.previous && isDecisionReference((e.previous.content as Task).focus)) return prepareDecisionTask(e);
   const task = e.resource as Task;
   const previous = e.previous?.content as Task | undefined;
@@ -111,6 +116,7 @@ async function prepareTask(e: WriteEvent): Promise<Prepared> {
 async function afterTask(e: WriteEvent): Promise<void> {
   const task = e.resource as Task;
   const previous = e.previous?.content as Task | undefined;
+  if (isSdoRecord(task)) return afterSdoRecord(e);
   if (isDecisionReference(task.focus) || !previous || e.ctx.principal?.gateway === true) return;
   const referralId = parseReference(task.focus?.reference)?.id as string;
   const stored = await taskParties(e.q, e.id);
@@ -142,6 +148,7 @@ export const TASK: ResourceKind<Task> = {
   columns: TASK_COLUMNS,
   toRow: taskRow,
   profiles: [],
+  supportedProfiles: [SDO_TASK_PROFILE],
   searchParams: [
     ...COMMON_PARAMS,
     { code: 'focus', type: 'reference', kind: 'reference', column: 'referral_id', target: 'ServiceRequest', documentation: 'The request (ServiceRequest) of the task' },
@@ -172,6 +179,7 @@ export const TASK: ResourceKind<Task> = {
     prepare: prepareTask,
     after: afterTask,
     onRead: onTaskRead,
+    present: presentTasks,
     // A task's request is locked before the task: cascades and deadlines lock the request first too.
     lockFirst: (q, id) => lockReferralOfTask(q, id),
   },

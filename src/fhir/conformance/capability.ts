@@ -5,6 +5,7 @@
  * of the gateway's own conformance resources, served at `/fhir/{type}/{id}`.
  */
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceOperation } from '@medplum/fhirtypes';
+import { listOf } from '../../core/json.js';
 import type { DeclaredParam } from '../../core/search/model.js';
 import type { ResourceKind } from '../../domain/kind.js';
 import type { OperationDecl, Route } from '../route.js';
@@ -87,7 +88,7 @@ function resourceEntry(served: Served): CapabilityStatementRestResource {
   const searchParam = served.params.map((p) => ({ name: p.code, type: p.type, definition: definitionOf(type, p), documentation: p.documentation }));
   return {
     type: type as CapabilityStatementRestResource['type'],
-    ...(kind && kind.profiles.length > 0 ? { supportedProfile: [...kind.profiles] } : {}),
+    ...listOf('supportedProfile', kind ? [...new Set([...kind.profiles, ...(kind.supportedProfiles ?? [])])] : []),
     documentation: kind
       ? kind.access.read === 'public'
         ? 'Public read and search; writes need a token.'

@@ -45,6 +45,18 @@ function extensionDefinition(e: (typeof EXTENSIONS)[number], version: string): S
   };
 }
 
+/**
+ * A copy as served: unchanged, but for a narrative without its required
+ * `div` (`"text": {"status": "extensions"}` in the SDO guide's sdo-task),
+ * which is not valid R4 and says nothing: it is left out.
+ */
+function withoutEmptyNarrative(resource: Resource): Resource {
+  const text = (resource as { text?: { div?: string } }).text;
+  if (!text || text.div) return resource;
+  const { text: _dropped, ...rest } = resource as Resource & { text?: unknown };
+  return rest;
+}
+
 /** The conformance resources kept as files in `conformance/` (any type), read once. */
 export function conformanceFiles(): Resource[] {
   const dir = fromRoot('conformance');
@@ -53,7 +65,7 @@ export function conformanceFiles(): Resource[] {
     .readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8')) as Resource);
+    .map((f) => withoutEmptyNarrative(JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8')) as Resource));
 }
 
 /** The extensions the gateway writes, as StructureDefinitions. */

@@ -1,7 +1,5 @@
-/** `POST [type]`: create, and conditional create (`If-None-Exist`); on Task, an SDO Task pushed by ESMS software. */
-import type { Task } from '@medplum/fhirtypes';
+/** `POST [type]`: create, and conditional create (`If-None-Exist`). */
 import { authorize } from '../../domain/access.js';
-import { isSdoTask, pushSdoTask } from '../../domain/decision/sdo.js';
 import { createResource } from '../../domain/repository.js';
 import type { Route } from '../route.js';
 import { conditionalQuery, validateBody, writeResponse } from './common.js';
@@ -15,7 +13,6 @@ export const createRoute: Route = {
     // Who may write the type is settled before the body is looked at.
     authorize(request.principal, k, 'write');
     const resource = validateBody(services, request.body, k);
-    if (k.type === 'Task' && isSdoTask(resource)) return writeResponse(services, await pushSdoTask(ctx, resource as Task));
     // An empty If-None-Exist is a condition without criteria (400), not the absence of one.
     const ifNoneExist = request.ifNoneExist !== undefined ? conditionalQuery(services, k, request.ifNoneExist) : undefined;
     return writeResponse(services, await createResource(ctx, resource, { ifNoneExist }));

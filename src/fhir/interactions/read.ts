@@ -1,6 +1,6 @@
 /** `GET [type]/[id]` and `GET [type]/[id]/_history/[vid]`: read and vread. */
 import { notFound } from '../../core/outcomes.js';
-import { readResourceVersion } from '../../domain/reads.js';
+import { presentResources, readResourceVersion } from '../../domain/reads.js';
 import { readResource } from '../../domain/repository.js';
 import type { Route } from '../route.js';
 import { versionHeaders } from './common.js';
@@ -13,7 +13,7 @@ export const readRoute: Route = {
   interaction: 'read',
   isPublic: publicRead,
   async handler({ services, ctx, params }) {
-    const resource = await readResource(ctx, params.type as string, params.id as string);
+    const [resource] = await presentResources(ctx, [await readResource(ctx, params.type as string, params.id as string)]);
     return { status: 200, body: resource, headers: versionHeaders(services, resource) };
   },
 };

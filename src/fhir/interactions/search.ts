@@ -3,7 +3,7 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { issue, outcome } from '../../core/outcomes.js';
 import { encodeCursor, parseSearch } from '../../core/search/parse.js';
 import { authorize } from '../../domain/access.js';
-import { searchResources } from '../../domain/reads.js';
+import { presentResources, searchResources } from '../../domain/reads.js';
 import type { Route, RouteContext } from '../route.js';
 import type { FhirResponse } from '../types.js';
 import { isLenient } from './common.js';
@@ -15,6 +15,7 @@ async function search({ services, request, ctx, kind }: RouteContext): Promise<F
   authorize(ctx.principal, k, 'read');
   const parsed = parseSearch(k, request.query, services.search, isLenient(request.prefer));
   const page = await searchResources(ctx, parsed.query);
+  const [matches, included] = [await presentResources(ctx, page.resources), await presentResources(ctx, page.included)];
   const link = (cursor?: string): string => {
     const params = new URLSearchParams(parsed.canonical);
     if (!params.has('_count')) params.set('_count', String(parsed.query.count));
@@ -23,8 +24,8 @@ async function search({ services, request, ctx, kind }: RouteContext): Promise<F
   };
   const self = request.query.get('_cursor') ?? undefined;
   const entries: BundleEntry[] = [
-    ...page.resources.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
-    ...page.included.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } })),
+    ...matches.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
+    ...included.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } })),
   ];
   if (parsed.ignored.length > 0) {
     entries.push({

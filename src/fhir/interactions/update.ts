@@ -1,8 +1,6 @@
-/** `PUT [type]/[id]`: update (`If-Match` → 412 when stale), or create where the type lets clients choose ids; on Task, an SDO push. */
-import type { Task } from '@medplum/fhirtypes';
+/** `PUT [type]/[id]`: update (`If-Match` → 412 when stale), or create where the type lets clients choose ids. */
 import { badRequest } from '../../core/outcomes.js';
 import { authorize } from '../../domain/access.js';
-import { isSdoTask, pushSdoTask } from '../../domain/decision/sdo.js';
 import { updateResource } from '../../domain/repository.js';
 import type { Route } from '../route.js';
 import { parseVersionTag, validateBody, writeResponse } from './common.js';
@@ -16,7 +14,6 @@ export const updateRoute: Route = {
     const id = params.id as string;
     authorize(request.principal, k, 'write');
     const resource = validateBody(services, request.body, k);
-    if (k.type === 'Task' && isSdoTask(resource)) return writeResponse(services, await pushSdoTask(ctx, resource as Task, id));
     if (resource.id !== undefined && resource.id !== id) throw badRequest(`The body's id "${resource.id}" differs from the URL's "${id}"`, `${k.type}.id`);
     const ifMatch = request.ifMatch !== undefined ? parseVersionTag(request.ifMatch) : undefined;
     return writeResponse(services, await updateResource(ctx, resource, id, { ifMatch }));

@@ -151,3 +151,25 @@ export async function updateDecisionTaskColumns(q: Queryable, referralId: string
     sql`UPDATE task SET esms_category = ${values.category}, individual = ${values.individual}, validity_start = ${values.validFrom}, validity_end = ${values.validTo} WHERE referral_id = ${referralId}`
   );
 }
+
+/**
+ * For decisions' tasks among these ids, what the SDO shape needs beyond the
+ * task: the ESMS's FINESS and directory name, and the decision's identifiers.
+ */
+export async function sdoFactsOf(
+  q: Queryable,
+  ids: readonly string[],
+  finessSystem: string
+): Promise<Map<string, { finess: string; esms_name: string | null; decision_ids: { system: string; value: string }[] | null; business_status: string }>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await run<{ id: string; finess: string; esms_name: string | null; decision_ids: { system: string; value: string }[] | null; business_status: string }>(
+    q,
+    sql`SELECT t.id, t.esms_finess AS finess, t.business_status,
+               (SELECT o.name FROM resource_identifier i JOIN organization o ON o.id = i.resource_id
+                 WHERE i.resource_type = 'Organization' AND i.system = ${finessSystem} AND i.value = t.esms_finess ORDER BY o.id LIMIT 1) AS esms_name,
+               (SELECT json_agg(json_build_object('system', i.system, 'value', i.value) ORDER BY i.system, i.value) FROM resource_identifier i
+                 WHERE i.resource_type = 'ServiceRequest' AND i.resource_id = t.referral_id) AS decision_ids
+          FROM task t WHERE t.id = ANY(${ids}::text[]) AND t.module = 'decision' AND t.esms_finess IS NOT NULL`
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
