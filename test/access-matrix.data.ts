@@ -130,7 +130,8 @@ export const WRITE = {
   // POST Task for the request: tasks are the gateway's (422 for whoever may write tasks at all).
   'request create-task':                    r(' 422/422    403/403   403/403      422/422  422/422 422/422 403/403 422/422 401/401'),
   // SDO push (POST Task, profile sdo-task) naming the decision by idNat_Decision.
-  'decision sdo-push':                      r(' 403/403    403/403   403/403      403/403  404/404 200/404 403/403 403/403 401/401'),
+  // A push is kept as sent (201, a Task of its own) and moves the decision's task; only ESMS software pushes (role esms).
+  'decision sdo-push':                      r(' 403/403    403/403   403/403      403/403  403/403 201/404 403/403 403/403 401/401'),
   'volet update':                           r(' 200/404    200/404   200/404      403/403  403/403 403/403 403/403 200/200 401/401'),
   'volet update-medical':                   r(' 200/404    403/404   403/404      403/403  403/403 403/403 403/403 200/200 401/401'),
   // A message about the task; the recipient (only) marks one read.

@@ -102,7 +102,7 @@ describe('MedplumClient (@medplum/core)', () => {
     const { client_id, client_secret } = await newClient(['ror']);
     const medplum = new MedplumClient({ baseUrl: `${root}/`, fhirUrlPath: 'fhir', tokenUrl: `${root}/oauth2/token`, fetch });
     await medplum.startClientLogin(client_id, client_secret);
-    await expect(medplum.createResource<Patient>(testPatient())).rejects.toThrow(/scopes do not grant this on Patient/);
+    await expect(medplum.createResource<Patient>(testPatient())).rejects.toThrow(/Role\(s\) ror may not write Patient/);
   });
 });
 
