@@ -189,7 +189,8 @@ function valueCondition(criterion: Criterion, value: string, kind: Searchable): 
     }
     case 'string': {
       if (criterion.modifier === 'exact') return sql`t.${raw(p.exactColumn as string)} = ${value}`;
-      const contains = criterion.modifier === 'contains' || p.match === 'contains';
+      // `starts`: only from _filter's `sw` (not a URL modifier), starts-with where the parameter matches "contains".
+      const contains = criterion.modifier === 'contains' || (p.match === 'contains' && criterion.modifier !== 'starts');
       const pattern = contains ? `%${escapeLike(normalizeText(value))}%` : `${escapeLike(normalizeText(value))}%`;
       return sql`t.${raw(p.column)} LIKE ${pattern}`;
     }

@@ -6,7 +6,7 @@
  * `sb`, `in`, `re`…) is a 400 naming what is not supported.
  */
 import { badRequest } from '../outcomes.js';
-import type { Criterion, FilterNode, Searchable } from './model.js';
+import type { Criterion, FilterNode, Searchable, SearchParamDef } from './model.js';
 
 type CriterionOf = (kind: Searchable, key: string, values: string[]) => Criterion;
 
@@ -14,6 +14,11 @@ const COMPARISONS = new Set(['eq', 'ne', 'gt', 'ge', 'lt', 'le', 'sa', 'eb', 'ap
 const STRING_OPS = new Set(['sw', 'co']);
 const OTHER_OPS = new Set(['ew', 'pr', 'po', 'ss', 'sb', 'in', 'ni', 're']);
 const ORDERED = new Set(['last-updated', 'quantity', 'instant']);
+
+/** Whether a parameter's values are ordered (numbers, dates, quantities): it takes the comparison operators. */
+function isOrdered(param: SearchParamDef): boolean {
+  return ORDERED.has(param.kind) || (param.kind === 'expression' && ['number', 'date', 'quantity'].includes(param.values));
+}
 
 function tokenize(text: string): string[] {
   const tokens: string[] = [];
@@ -45,23 +50,30 @@ function tokenize(text: string): string[] {
   return tokens;
 }
 
-/** The modifier and value a comparison stands for on a parameter, or a 400. */
-function leaf(kind: Searchable, code: string, op: string, value: string, criterionOf: CriterionOf): Criterion {
+/** The criterion a comparison stands for on a parameter (negated for `ne` where the parameter has no `:not`), or a 400. */
+function leaf(kind: Searchable, code: string, op: string, value: string, criterionOf: CriterionOf): FilterNode {
+  if (op === 'ne' && !isOrdered(criterionOf(kind, code, [value]).param)) {
+    return { op: 'not', node: { op: 'leaf', criterion: comparison(kind, code, 'eq', value, criterionOf) } };
+  }
+  return { op: 'leaf', criterion: comparison(kind, code, op, value, criterionOf) };
+}
+
+function comparison(kind: Searchable, code: string, op: string, value: string, criterionOf: CriterionOf): Criterion {
   if (!/^[a-zA-Z_][a-zA-Z0-9_-]*$/.test(code)) throw badRequest(`Unsupported _filter path "${code}": only parameters of ${kind.type}`, '_filter');
   if (OTHER_OPS.has(op)) throw badRequest(`Unsupported _filter operator "${op}"; supported: eq, ne, gt, ge, lt, le, sa, eb, ap, sw, co`, '_filter');
   if (!COMPARISONS.has(op) && !STRING_OPS.has(op)) throw badRequest(`Invalid _filter: "${op}" is not an operator`, '_filter');
   const base = criterionOf(kind, code, [value]);
   const { param } = base;
   const valueType = param.kind === 'expression' ? param.values : param.kind;
-  const ordered = ORDERED.has(param.kind) || (param.kind === 'expression' && ['number', 'date', 'quantity'].includes(param.values));
+  const ordered = isOrdered(param);
   const isString = valueType === 'string' || param.kind === 'string-array';
   if (ordered && COMPARISONS.has(op)) return criterionOf(kind, code, [`${op}${value}`]);
   if (isString && op === 'eq') return criterionOf(kind, (param.kind === 'string' && param.exactColumn) || param.kind === 'expression' ? `${code}:exact` : code, [value]);
   if (isString && op === 'co') return criterionOf(kind, `${code}:contains`, [value]);
-  if (isString && op === 'sw' && !(param.kind === 'string' && param.match === 'contains')) return criterionOf(kind, code, [value]);
+  // `sw` on a name, which matches "contains" by default: the internal `starts` modifier asks for starts-with.
+  if (isString && op === 'sw') return param.kind === 'string' && param.match === 'contains' ? { ...base, modifier: 'starts' } : base;
   if (!ordered && !isString && op === 'eq') return base;
-  if (!ordered && !isString && op === 'ne') return criterionOf(kind, `${code}:not`, [value]);
-  throw badRequest(`Unsupported _filter: "${code} ${op}" (${param.type} parameter); supported on it: ${ordered ? 'eq, ne, gt, ge, lt, le, sa, eb, ap' : isString ? 'eq, co' : 'eq, ne'}`, '_filter');
+  throw badRequest(`Unsupported _filter: "${code} ${op}" (${param.type} parameter); supported on it: ${ordered ? 'eq, ne, gt, ge, lt, le, sa, eb, ap' : isString ? 'eq, ne, co' : 'eq, ne'}`, '_filter');
 }
 
 /** Parses a `_filter` value into a tree over `kind`'s parameters. */
@@ -89,7 +101,7 @@ export function parseFilter(kind: Searchable, text: string, criterionOf: Criteri
     if (op === undefined || raw === undefined || op === '(' || op === ')' || raw === '(' || raw === ')') throw badRequest(`Invalid _filter near "${t}": expected parameter operator value`, '_filter');
     const value = raw.startsWith('"') ? raw.slice(1) : raw;
     if (value === '') throw badRequest(`Invalid _filter: empty value for ${t}`, '_filter');
-    return { op: 'leaf', criterion: leaf(kind, t, word(op) as string, value, criterionOf) };
+    return leaf(kind, t, word(op) as string, value, criterionOf);
   };
   const and = (): FilterNode => {
     let node = primary();

@@ -115,6 +115,7 @@ export type Prefix = (typeof PREFIXES)[number];
 /** One parameter occurrence: its values are alternatives (OR); occurrences are combined with AND. */
 export interface Criterion {
   param: SearchParamDef;
+  /** A URL modifier, or `starts` (starts-with, from `_filter`'s `sw`). */
   modifier?: string;
   values: string[];
 }
