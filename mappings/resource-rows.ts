@@ -3,7 +3,7 @@
  * the domain columns of its table; the FHIR rendering itself goes to the
  * history table unchanged, so nothing the sender wrote is lost.
  */
-import type { HealthcareService, HumanName, Identifier, Location, Organization, Patient, Practitioner, PractitionerRole } from '@medplum/fhirtypes';
+import type { HealthcareService, HumanName, Identifier, Location, Organization, Patient, Practitioner, PractitionerRole, Questionnaire } from '@medplum/fhirtypes';
 import { dateRange } from './fhir-date.js';
 import { canonicalSystem } from './identifier-systems.js';
 import { ageRange, capacities, codeTokens, communeCog, nationalKeys, regionOf, tagTokens } from './ror.js';
@@ -58,7 +58,7 @@ export function patientRow(patient: Patient): Row {
 }
 
 /** Columns every directory table has: the sender's own last update (ROR pushes), its tags and region, its national keys. */
-function directoryColumns(resource: Organization | HealthcareService | Location | Practitioner | PractitionerRole): Row {
+function directoryColumns(resource: Organization | HealthcareService | Location | Practitioner | PractitionerRole | Questionnaire): Row {
   const sourceUpdated = resource.meta?.lastUpdated ? Date.parse(resource.meta.lastUpdated) : NaN;
   return {
     source_updated_at: Number.isNaN(sourceUpdated) ? null : new Date(sourceUpdated).toISOString(),
@@ -143,5 +143,15 @@ export function practitionerRoleRow(role: PractitionerRole): Row {
     service_ids: present((role.healthcareService ?? []).map((s) => referenceId(s, 'HealthcareService'))),
     location_ids: present((role.location ?? []).map((l) => referenceId(l, 'Location'))),
     ...directoryColumns(role),
+  };
+}
+
+/** Questionnaire (ROR instruction sheet) → `questionnaire` columns (its other parameters are FHIRPath ones). */
+export function questionnaireRow(questionnaire: Questionnaire): Row {
+  return {
+    status: questionnaire.status ?? null,
+    name: questionnaire.name ?? null,
+    name_sort: questionnaire.name ? normalizeText(questionnaire.name) : null,
+    ...directoryColumns(questionnaire),
   };
 }

@@ -30,7 +30,7 @@ describe('metadata', () => {
     expect(res.headers['content-type']).toContain('application/fhir+json');
     const rest = res.body.rest[0];
     expect(res.body.fhirVersion).toBe('4.0.1');
-    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(['Patient', 'Organization', 'HealthcareService', 'Location', 'Practitioner', 'PractitionerRole', 'ServiceRequest', 'Task', 'QuestionnaireResponse', 'Communication', 'Subscription']);
+    expect(rest.resource.map((r: { type: string }) => r.type)).toEqual(['Patient', 'Organization', 'HealthcareService', 'Location', 'Practitioner', 'PractitionerRole', 'Questionnaire', 'ServiceRequest', 'Task', 'QuestionnaireResponse', 'Communication', 'Subscription']);
     const task = rest.resource.find((r: { type: string }) => r.type === 'Task');
     expect(task.operation.map((o: { name: string }) => o.name)).toEqual(['validate', 'remind']);
     const patient = rest.resource[0];

@@ -125,6 +125,17 @@ const CASES: Record<string, Case> = {
   'Practitioner.identifier': c(`identifier=${enc('urn:oid:1.2.250.1.71.4.2.1|810000000011')}`, 'identifier=810000000022', 'conf-pr-a'),
   'Practitioner._filter': c(`_filter=${enc('identifier eq 810000000011 or name co "Martin"')}`, `_filter=${enc('name co "Durand"')}`, 'conf-pr-a'),
   'PractitionerRole.identifier': c('identifier=11/conf-role-a', 'identifier=11/conf-role-b', 'conf-role-a'),
+  // Questionnaire (ROR instruction sheets)
+  'Questionnaire._id': c('_id=conf-ms-141', '_id=conf-ms-200', 'conf-ms-141'),
+  'Questionnaire._lastUpdated': c('_id=conf-ms-141&_lastUpdated=ge2000', '_id=conf-ms-141&_lastUpdated=lt2000', 'conf-ms-141'),
+  'Questionnaire.identifier': c('identifier=conf-ms-141', 'identifier=conf-ms-200', 'conf-ms-141'),
+  'Questionnaire.status': c('status=active', 'status=retired', 'conf-ms-141'),
+  'Questionnaire.context': c(`context=${enc(`${J('TRE_R244-CategorieOrganisation')}|157`)}`, 'context=205', 'conf-ms-141'),
+  'Questionnaire.name': c('name=RORQuestionnaireGyn', 'name=RORQuestionnairePsy', 'conf-ms-141'),
+  'Questionnaire.title': c('title:contains=gynecologie', 'title:contains=psychiatrie', 'conf-ms-141'),
+  'Questionnaire.description': c('description:contains=unite hospitaliere', 'description:exact=autre', 'conf-ms-141'),
+  'Questionnaire.version': c('version=1', 'version=2', 'conf-ms-141'),
+  'Questionnaire.date': c('date=2025-03', 'date=lt2025', 'conf-ms-141'),
   'PractitionerRole._filter': c(`_filter=${enc('service eq HealthcareService/conf-hs-a')}`, `_filter=${enc('service ne HealthcareService/conf-hs-a')}`, 'conf-role-a'),
 };
 
@@ -136,10 +147,6 @@ const NOT_APPLICABLE: Record<string, string> = {
   // The ROR's Tasks are data-quality requests on an offer (focus = HealthcareService); the gateway's Tasks are the units'
   // parts of admission requests, whose focus is the ServiceRequest: no Task of the gateway ever focuses on a unit.
   'HealthcareService._revinclude=Task:focus': 'The gateway’s Tasks focus on admission requests (ServiceRequest), never on a HealthcareService',
-  // Questionnaire (ROR "fiches de consignes") is not stored by the gateway: it was the lowest priority of this work.
-  ...Object.fromEntries(
-    (declared.find((r) => r.type === 'Questionnaire')?.searchParam ?? []).map((p) => [`Questionnaire.${p.name}`, 'Questionnaire (ROR instruction sheets) is not stored by the gateway yet'])
-  ),
 };
 
 let t: TestGateway;

@@ -55,7 +55,7 @@ function dateCondition(code: string, value: string, expression: string): SqlFrag
 function quantityCondition(code: string, value: string, expression: string): SqlFragment {
   const { prefix, rest } = splitNumberPrefix(value);
   const [number, system, unit, ...extra] = rest.split('|');
-  if (!/^-?\d+(\.\d+)?$/.test(number) || extra.length > 0) throw badRequest(`Invalid quantity "${value}": expected [prefix]number[|system|code]`, expression);
+  if (!/^-?\d+(\.\d+)?$/.test(number) || !Number.isFinite(Number(number)) || extra.length > 0) throw badRequest(`Invalid quantity "${value}": expected [prefix]number[|system|code]`, expression);
   const unitConditions = [...(system ? [sql`v ->> 1 = ${system}`] : []), ...(unit ? [sql`v ->> 2 = ${unit}`] : [])];
   const compare = numberCondition(sql`(v ->> 0)::numeric`, prefix, Number(number));
   return sql`EXISTS (SELECT 1 FROM jsonb_array_elements(${values(code)}) AS x(v) WHERE ${compare}${unitConditions.length ? sql` AND ${unitConditions[0]}${unitConditions[1] ? sql` AND ${unitConditions[1]}` : sql``}` : sql``})`;
@@ -79,7 +79,7 @@ export function expressionCondition(p: ExpressionParam, criterion: Criterion, va
     }
     case 'number': {
       const { prefix, rest } = splitNumberPrefix(value);
-      if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(rest)) throw badRequest(`Invalid number "${value}" for ${p.code}: expected [prefix]number`, expression);
+      if (!/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(rest) || !Number.isFinite(Number(rest))) throw badRequest(`Invalid number "${value}" for ${p.code}: expected [prefix]number`, expression);
       return sql`EXISTS (SELECT 1 FROM jsonb_array_elements_text(${values(p.code)}) AS x(v) WHERE ${numberCondition(sql`v::numeric`, prefix, Number(rest))})`;
     }
     case 'quantity':
@@ -104,7 +104,7 @@ export function nearCommuneCondition(
   const [code, distanceText, unit, ...extra] = value.split('|');
   const distance = distanceText ? Number(distanceText) : 50;
   const factor = ({ km: 1, m: 0.001, '[mi_i]': 1.609344, mi: 1.609344 } as Record<string, number>)[unit || 'km'];
-  if (!/^(\d[0-9AB]\d{3})$/.test(code ?? '') || !(distance >= 0) || (distanceText !== undefined && !/^\d+(\.\d+)?$/.test(distanceText)) || factor === undefined || extra.length > 0) {
+  if (!/^(\d[0-9AB]\d{3})$/.test(code ?? '') || !(distance >= 0) || !Number.isFinite(distance) || (distanceText !== undefined && !/^\d+(\.\d+)?$/.test(distanceText)) || factor === undefined || extra.length > 0) {
     throw badRequest(`Invalid ${p.code} "${value}": expected an INSEE commune code (5 characters, e.g. 78646 or 2A004)|distance|unit (unit km, m or [mi_i]; 50 km when no distance)`, expression);
   }
   const centre = sql`(SELECT avg(c.${raw(p.latitude)}) AS la, avg(c.${raw(p.longitude)}) AS lo FROM location c WHERE c.${raw(p.commune)} = ${code} AND c.${raw(p.latitude)} IS NOT NULL AND c.${raw(p.longitude)} IS NOT NULL)`;

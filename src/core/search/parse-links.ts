@@ -26,13 +26,15 @@ export function parseInclude(kind: Searchable, key: string, value: string, resol
   return { source, def, reverse: false, iterate };
 }
 
-/** `_revinclude[:iterate]=Source:param[:Target]`: declared on the searched type (or, iterated, on any type). */
+/** `_revinclude[:iterate]=Source:param[:Target]`: declared on the searched type (iterated: on the type it points at). */
 export function parseRevInclude(kind: Searchable, key: string, value: string, resolve: Resolve): IncludeRequest {
   const iterate = key === '_revinclude:iterate';
   const [type, code, target, ...extra] = value.split(':');
   const source = resolve(type);
   const def = source && extra.length === 0 ? source.includes.find((i) => i.param === code && (!target || target === i.target)) : undefined;
-  const declared = iterate || (kind.revIncludes ?? []).includes(`${type}:${code}`);
+  // Iterated, it must be declared on the type it points at (which may be an included one, not the searched one).
+  const pointedAt = def && iterate ? resolve(def.target) : kind;
+  const declared = (pointedAt?.revIncludes ?? []).includes(`${type}:${code}`);
   if (!source || !def || !declared || (!iterate && def.target !== kind.type)) {
     throw badRequest(`Unsupported ${key} "${value}"; supported on ${kind.type}: ${(kind.revIncludes ?? []).join(', ') || 'none'}`, key);
   }

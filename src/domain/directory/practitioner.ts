@@ -8,6 +8,7 @@ import type { ResourceKind } from '../kind.js';
 
 const PRACTITIONER_PARAMS: readonly SearchParamDef[] = [...COMMON_PARAMS, NAME_PARAM('Practitioner'), ACTIVE_PARAM, TAG_PARAM];
 
+/** Practitioner (ROR professionals). */
 export const PRACTITIONER: ResourceKind<Practitioner> = {
   type: 'Practitioner',
   columns: PRACTITIONER_COLUMNS,
@@ -33,6 +34,7 @@ const ROLE_PARAMS: readonly SearchParamDef[] = [
   TAG_PARAM,
 ];
 
+/** PractitionerRole (ROR situations of professionals in offers). */
 export const PRACTITIONER_ROLE: ResourceKind<PractitionerRole> = {
   type: 'PractitionerRole',
   columns: PRACTITIONER_ROLE_COLUMNS,

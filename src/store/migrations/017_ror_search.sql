@@ -53,3 +53,21 @@ CREATE INDEX practitioner_role_keys ON practitioner_role USING gin (national_key
 CREATE INDEX practitioner_role_practitioner ON practitioner_role (practitioner_id);
 CREATE INDEX practitioner_role_organization ON practitioner_role (organization_id);
 CREATE INDEX practitioner_role_services ON practitioner_role USING gin (service_ids);
+
+-- ROR instruction sheets ("fiches de consignes"): the forms that say how an offer is described.
+CREATE TABLE questionnaire (
+  id text PRIMARY KEY,
+  version integer NOT NULL,
+  last_updated timestamptz NOT NULL,
+  status text,
+  name text,
+  name_sort text,
+  source_updated_at timestamptz,
+  tags text[] NOT NULL DEFAULT '{}',
+  region text,
+  national_keys text[] NOT NULL DEFAULT '{}',
+  search_values jsonb
+);
+CREATE INDEX questionnaire_by_time ON questionnaire (last_updated, id);
+CREATE INDEX questionnaire_keys ON questionnaire USING gin (national_keys);
+CREATE INDEX questionnaire_search_values ON questionnaire USING gin (search_values jsonb_path_ops);
