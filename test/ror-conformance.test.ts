@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { reindexSearchValues } from '../src/domain/directory/reindex.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
 
 const DIR = 'fixtures/ror';
@@ -292,4 +293,15 @@ describe('wrong values and modifiers: a 400 naming the parameter, never a 500', 
       expect(JSON.stringify(res.body.issue[0].expression ?? []), JSON.stringify(res.body)).toContain(expression);
     });
   }
+});
+
+describe('rows stored before migration 017', () => {
+  it('get their values from the re-index run at start, and are found again', async () => {
+    // As a row written before the column existed: no values yet (NULL).
+    await t.gateway.db.query("UPDATE location SET search_values = NULL WHERE id = 'conf-loc-a'");
+    expect(ids(await search('Location', 'capacity-status=01'), 'match')).not.toContain('conf-loc-a');
+    expect(await reindexSearchValues(t.gateway.db)).toBe(1);
+    expect(ids(await search('Location', 'capacity-status=01'), 'match')).toContain('conf-loc-a');
+    expect(await reindexSearchValues(t.gateway.db)).toBe(0);
+  });
 });
