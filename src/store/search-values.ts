@@ -7,6 +7,7 @@ import { instantRange } from '../../mappings/fhir-date.js';
 import { normalizeText } from '../../mappings/text.js';
 import { badRequest } from '../core/outcomes.js';
 import type { Criterion, Prefix, SearchParamDef } from '../core/search/model.js';
+import { greatCircleWithin, KM_PER } from './search-measures.js';
 import { raw, sql, type SqlFragment } from './sql.js';
 
 type ExpressionParam = Extract<SearchParamDef, { kind: 'expression' }>;
@@ -94,19 +95,19 @@ export function expressionCondition(p: ExpressionParam, criterion: Criterion, va
   }
 }
 
-/** `code|distance|unit` around a commune: the centre of the directory's places in it, then within that distance. */
-export function nearCommuneCondition(
-  p: Extract<SearchParamDef, { kind: 'near-commune' }>,
-  value: string,
-  expression: string,
-  near: (latitude: SqlFragment, longitude: SqlFragment, km: number) => SqlFragment
-): SqlFragment {
+/**
+ * `code|distance|unit` around a commune: the mean position of the
+ * directory's places in it (no gazetteer of communes is shipped), then
+ * within that distance. The places are read from `location`, the only table
+ * with a commune and a position.
+ */
+export function nearCommuneCondition(p: Extract<SearchParamDef, { kind: 'near-commune' }>, value: string, expression: string): SqlFragment {
   const [code, distanceText, unit, ...extra] = value.split('|');
   const distance = distanceText ? Number(distanceText) : 50;
-  const factor = ({ km: 1, m: 0.001, '[mi_i]': 1.609344, mi: 1.609344 } as Record<string, number>)[unit || 'km'];
+  const factor = KM_PER[unit || 'km'];
   if (!/^(\d[0-9AB]\d{3})$/.test(code ?? '') || !(distance >= 0) || !Number.isFinite(distance) || (distanceText !== undefined && !/^\d+(\.\d+)?$/.test(distanceText)) || factor === undefined || extra.length > 0) {
     throw badRequest(`Invalid ${p.code} "${value}": expected an INSEE commune code (5 characters, e.g. 78646 or 2A004)|distance|unit (unit km, m or [mi_i]; 50 km when no distance)`, expression);
   }
   const centre = sql`(SELECT avg(c.${raw(p.latitude)}) AS la, avg(c.${raw(p.longitude)}) AS lo FROM location c WHERE c.${raw(p.commune)} = ${code} AND c.${raw(p.latitude)} IS NOT NULL AND c.${raw(p.longitude)} IS NOT NULL)`;
-  return sql`EXISTS (SELECT 1 FROM ${centre} AS centre WHERE centre.la IS NOT NULL AND ${near(sql`centre.la`, sql`centre.lo`, distance * factor)})`;
+  return sql`EXISTS (SELECT 1 FROM ${centre} AS centre WHERE centre.la IS NOT NULL AND ${greatCircleWithin(sql`t.${raw(p.latitude)}`, sql`t.${raw(p.longitude)}`, sql`centre.la`, sql`centre.lo`, distance * factor)})`;
 }
