@@ -12,7 +12,7 @@
  *   (a Period gives its start's low and its end's high);
  * - string: normalised (accent- and case-insensitive) text.
  */
-import { evalFhirPath } from '@medplum/core';
+import { evalFhirPath, parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { FIRST_INSTANT, instantRange, LAST_INSTANT } from './fhir-date.js';
 import { normalizeText } from './text.js';
@@ -79,12 +79,81 @@ function normalised(type: SearchValueType, value: unknown): unknown[] {
   }
 }
 
+type Step = { field: string } | { where: string; equals: string };
+
+/**
+ * The subset of FHIRPath the directory's expressions are written in, read
+ * natively: `Type.field…`, `.where(url='…')` / `.where(id='…')`, and a
+ * choice element by its bare name (`value` reads valueCodeableConcept,
+ * valueInteger…). Medplum's engine, general but some 30 µs an expression,
+ * made a 50,000-place ROR push half a minute slower; it still evaluates any
+ * expression outside the subset.
+ */
+export function compileFhirPath(expression: string): ((resource: Resource) => unknown[]) | undefined {
+  const head = /^([A-Z][A-Za-z]+)/.exec(expression);
+  if (!head) return undefined;
+  const steps: Step[] = [];
+  let rest = expression.slice(head[1].length);
+  while (rest.length > 0) {
+    const where = /^\.where\(\s*(url|id)\s*=\s*'([^'\\]*)'\s*\)/.exec(rest);
+    const field = /^\.([a-z][A-Za-z0-9]*)(?![A-Za-z0-9(])/.exec(rest);
+    if (where) steps.push({ where: where[1], equals: where[2] });
+    else if (field && field[1] !== 'where') steps.push({ field: field[1] });
+    else return undefined;
+    rest = rest.slice((where ?? field)?.[0].length ?? 0);
+  }
+  const type = head[1];
+  return (resource) => {
+    if (resource.resourceType !== type) return [];
+    let items: unknown[] = [resource];
+    for (const step of steps) {
+      items =
+        'field' in step
+          ? items.flatMap((item) => (isObject(item) ? elementValues(item, step.field) : []))
+          : items.filter((item) => isObject(item) && item[step.where] === step.equals);
+    }
+    return items;
+  };
+}
+
+/** The R4 types a choice element (`value[x]`, `effective[x]`…) may take, as they suffix its JSON key. */
+const CHOICE_TYPES = new Set(
+  'Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding ContactPoint Count Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference SampledData Signature Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition RelatedArtifact TriggerDefinition UsageContext Dosage Meta'.split(' ')
+);
+
+/** An element's values: the key itself, or a choice element's typed key (`value` → `valueQuantity`). */
+function elementValues(item: Json, name: string): unknown[] {
+  const own = item[name];
+  if (own !== undefined) return Array.isArray(own) ? own : [own];
+  for (const key of Object.keys(item)) {
+    if (key.startsWith(name) && CHOICE_TYPES.has(key.slice(name.length))) return [item[key]];
+  }
+  return [];
+}
+
+/** Compiled expressions: a directory push evaluates the same few dozen on every resource. */
+const COMPILED = new Map<string, (resource: Resource) => unknown[]>();
+
 function evaluate(expression: string, resource: Resource): unknown[] {
+  let evaluator = COMPILED.get(expression);
+  if (!evaluator) {
+    const atom = compileFhirPath(expression) ? undefined : safeParse(expression);
+    evaluator = compileFhirPath(expression) ?? ((r: Resource) => (atom ? evalFhirPath(atom, r) : []));
+    COMPILED.set(expression, evaluator);
+  }
   try {
-    return evalFhirPath(expression, resource);
+    return evaluator(resource);
   } catch {
     // A resource whose shape the expression cannot walk has no value for it, as a FHIR server indexes it.
     return [];
+  }
+}
+
+function safeParse(expression: string): FhirPathAtom | undefined {
+  try {
+    return parseFhirPath(expression);
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,7 +9,10 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { evalFhirPath } from '@medplum/core';
+import { compileFhirPath } from '../mappings/search-values.js';
 import { reindexSearchValues } from '../src/domain/directory/reindex.js';
+import { allKinds } from '../src/domain/registry.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
 
 const DIR = 'fixtures/ror';
@@ -303,5 +306,24 @@ describe('rows stored before migration 017', () => {
     expect(await reindexSearchValues(t.gateway.db)).toBe(1);
     expect(ids(await search('Location', 'capacity-status=01'), 'match')).toContain('conf-loc-a');
     expect(await reindexSearchValues(t.gateway.db)).toBe(0);
+  });
+});
+
+describe('the FHIRPath subset read natively', () => {
+  it('reads every declared expression, on every fixture, as Medplum’s FHIRPath engine does', () => {
+    const resources = [read<Resource>('ror-HealthcareService-1234564.json'), read<Resource>('ror-Location-ror-location-exemple.json'), ...read<Resource[]>('conformance-directory.json')];
+    let compared = 0;
+    for (const kind of allKinds()) {
+      for (const param of kind.searchParams) {
+        if (param.kind !== 'expression') continue;
+        const native = compileFhirPath(param.expression);
+        expect(native, `${kind.type}.${param.code} is in the subset read natively`).toBeDefined();
+        for (const resource of resources.filter((r) => r.resourceType === kind.type)) {
+          expect(native?.(resource), `${kind.type}.${param.code} on ${resource.id}`).toEqual(evalFhirPath(param.expression, resource));
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(60);
   });
 });
