@@ -298,6 +298,17 @@ describe('wrong values and modifiers: a 400 naming the parameter, never a 500', 
   }
 });
 
+describe('lenient handling (Prefer: handling=lenient)', () => {
+  it('ignores an undeclared _revinclude and a _has it cannot follow, and says so', async () => {
+    for (const query of ['_id=conf-loc-a&_revinclude=PractitionerRole:service', '_id=conf-loc-a&_has:Nope:location:name=x']) {
+      const res = await t.http.get(`/fhir/Location?${query}`).set('Prefer', 'handling=lenient');
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(ids(res.body as Bundle, 'match')).toEqual(['conf-loc-a']);
+      expect(JSON.stringify(res.body.entry.find((e: BundleEntry) => e.search?.mode === 'outcome'))).toContain('Ignored unsupported parameter');
+    }
+  });
+});
+
 describe('rows stored before migration 017', () => {
   it('get their values from the re-index run at start, and are found again', async () => {
     // As a row written before the column existed: no values yet (NULL).

@@ -143,7 +143,17 @@ export function parseSearch(kind: Searchable, params: URLSearchParams, limits: S
         if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest(`_total must be none, estimate or accurate, got "${value}"`, '_total');
         total = value !== 'none';
       } else if (key.startsWith('_include') || key.startsWith('_revinclude')) {
-        const include = key.startsWith('_include') ? parseInclude(kind, key, value, resolve) : parseRevInclude(kind, key, value, resolve);
+        let include;
+        try {
+          include = key.startsWith('_include') ? parseInclude(kind, key, value, resolve) : parseRevInclude(kind, key, value, resolve);
+        } catch (err) {
+          // An undeclared _revinclude is an unsupported parameter (lenient handling ignores it); an _include the type lacks stays a 400, as it always was.
+          if (lenient && key.startsWith('_revinclude')) {
+            ignored.push(key);
+            continue;
+          }
+          throw err;
+        }
         if (!includes.some((i) => i.def === include.def && i.reverse === include.reverse && i.source === include.source)) includes.push(include);
         else if (include.iterate) for (const i of includes) if (i.def === include.def && i.reverse === include.reverse) i.iterate = true;
       } else if (key === '_elements') {
@@ -173,7 +183,8 @@ export function parseSearch(kind: Searchable, params: URLSearchParams, limits: S
       criteria.push(criterion);
       canonical.push([key, value]);
     } catch (err) {
-      if (lenient && isUnsupported(err)) {
+      // A _has the server cannot follow (unknown type, reference or parameter) is unsupported too; bad values are refused later.
+      if (lenient && (isUnsupported(err) || key.startsWith('_has:'))) {
         ignored.push(key);
         continue;
       }
