@@ -3,7 +3,7 @@
  * the domain columns of its table; the FHIR rendering itself goes to the
  * history table unchanged, so nothing the sender wrote is lost.
  */
-import type { HealthcareService, Identifier, Location, Organization, Patient } from '@medplum/fhirtypes';
+import type { HealthcareService, HumanName, Identifier, Location, Organization, Patient, Practitioner, PractitionerRole, Questionnaire } from '@medplum/fhirtypes';
 import { dateRange } from './fhir-date.js';
 import { canonicalSystem } from './identifier-systems.js';
 import { ageRange, capacities, codeTokens, communeCog, nationalKeys, regionOf, tagTokens } from './ror.js';
@@ -58,7 +58,7 @@ export function patientRow(patient: Patient): Row {
 }
 
 /** Columns every directory table has: the sender's own last update (ROR pushes), its tags and region, its national keys. */
-function directoryColumns(resource: Organization | HealthcareService | Location): Row {
+function directoryColumns(resource: Organization | HealthcareService | Location | Practitioner | PractitionerRole | Questionnaire): Row {
   const sourceUpdated = resource.meta?.lastUpdated ? Date.parse(resource.meta.lastUpdated) : NaN;
   return {
     source_updated_at: Number.isNaN(sourceUpdated) ? null : new Date(sourceUpdated).toISOString(),
@@ -115,5 +115,43 @@ export function locationRow(location: Location): Row {
     longitude: location.position?.longitude ?? null,
     capacities: { json: capacities(location) },
     ...directoryColumns(location),
+  };
+}
+
+function humanName(name: HumanName | undefined): string | null {
+  if (!name) return null;
+  return name.text ?? ([...(name.prefix ?? []), ...(name.given ?? []), name.family].filter(Boolean).join(' ') || null);
+}
+
+/** Practitioner (ROR professional) → `practitioner` columns. */
+export function practitionerRow(practitioner: Practitioner): Row {
+  const name = humanName(practitioner.name?.find((n) => n.use === 'official') ?? practitioner.name?.[0]);
+  return {
+    active: practitioner.active ?? null,
+    name,
+    name_sort: name ? normalizeText(name) : null,
+    ...directoryColumns(practitioner),
+  };
+}
+
+/** PractitionerRole (ROR situation of a professional in an offer) → `practitioner_role` columns. */
+export function practitionerRoleRow(role: PractitionerRole): Row {
+  return {
+    active: role.active ?? null,
+    practitioner_id: referenceId(role.practitioner, 'Practitioner'),
+    organization_id: referenceId(role.organization, 'Organization'),
+    service_ids: present((role.healthcareService ?? []).map((s) => referenceId(s, 'HealthcareService'))),
+    location_ids: present((role.location ?? []).map((l) => referenceId(l, 'Location'))),
+    ...directoryColumns(role),
+  };
+}
+
+/** Questionnaire (ROR instruction sheet) → `questionnaire` columns (its other parameters are FHIRPath ones). */
+export function questionnaireRow(questionnaire: Questionnaire): Row {
+  return {
+    status: questionnaire.status ?? null,
+    name: questionnaire.name ?? null,
+    name_sort: questionnaire.name ? normalizeText(questionnaire.name) : null,
+    ...directoryColumns(questionnaire),
   };
 }

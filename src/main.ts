@@ -29,6 +29,7 @@ import { mdphImportWorker } from './queues/workers/mdph-import.js';
 import { notifyWorker } from './queues/workers/notify.js';
 import { ensurePullPlanned, rorSyncWorker } from './queues/workers/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
+import { reindexSearchValues } from './domain/directory/reindex.js';
 import { migrate } from './store/migrate.js';
 
 /** The gateway's version, from package.json. */
@@ -66,7 +67,9 @@ export interface StartOptions {
 export async function openStore(config: Config, logger: Logger): Promise<Database> {
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize, statementTimeoutMs: config.statementTimeoutMs });
   const applied = await migrate(db);
-  logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied }, 'database ready');
+  // Rows stored before a parameter's values were kept (migration 017) get them now: FHIRPath is not evaluated in SQL.
+  const reindexed = await reindexSearchValues(db);
+  logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied, reindexed }, 'database ready');
   return db;
 }
 

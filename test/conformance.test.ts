@@ -16,7 +16,6 @@ import { NATIONAL_GUIDES } from '../src/fhir/conformance/capability.js';
 import { hostileWorld, type HostileWorld } from './hostile-kit.js';
 import { as } from './referral-world.js';
 import { testPatient } from './helpers.js';
-import { runImport } from '../src/domain/decision/import-run.js';
 import { fromRoot } from '../src/paths.js';
 
 const require = createRequire(import.meta.url);
@@ -31,10 +30,7 @@ let firstOfTheirKind: Record<string, { body: Resource; token: string }>;
 beforeAll(async () => {
   h = await hostileWorld();
   statement = (await h.t.http.get('/fhir/metadata')).body as CapabilityStatement;
-  // A decision of MDPH 75 for the world's ESMS, with the identifiers the guide's examples name (idDecision, idNat_Decision).
-  const csv = fs.readFileSync(fromRoot('fixtures/decisions/valid.csv'), 'utf8').split('\n')[0] + '\nS002;2001-02-02;Test;Michel;M;idDecision;idNat_Decision;255;2025-01-01;2029-12-31;;;0;750000201\n';
-  const upload = await h.t.http.post('/fhir/$import-decisions').set('Authorization', `Bearer ${h.tokens.mdph}`).set('Prefer', 'respond-async').set('Content-Type', 'text/csv').send(csv);
-  await runImport({ db: h.t.gateway.db, clock: h.t.gateway.services.clock }, (upload.headers['content-location'] as string).split('/').pop() as string);
+  // The world holds a decision of MDPH 75 for its ESMS under the identifiers the SDO guide's examples name.
   const task = sdoExample('sdo-SDOTask.json') as Task;
   firstOfTheirKind = {
     // An SDO status pushed by ESMS software: the decision's identifiers, a status the decision's task may move to.
@@ -47,7 +43,6 @@ beforeAll(async () => {
         ),
       }, token: h.tokens.esms },
     DocumentReference: { body: sdoExample('sdo-SDODocumentReference.json'), token: h.tokens.esms },
-    Consent: { body: sdoExample('sdo-ESMSConsent.json'), token: h.tokens.esms },
   };
 }, 120_000);
 afterAll(async () => h?.close());

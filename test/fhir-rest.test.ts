@@ -31,7 +31,8 @@ describe('metadata', () => {
     const rest = res.body.rest[0];
     expect(res.body.fhirVersion).toBe('4.0.1');
     expect(rest.resource.map((r: { type: string }) => r.type)).toEqual([
-      ...['Patient', 'Organization', 'HealthcareService', 'Location', 'ServiceRequest', 'Task', 'QuestionnaireResponse', 'Communication', 'DocumentReference', 'Consent', 'Subscription'],
+      ...['Patient', 'Organization', 'HealthcareService', 'Location', 'Practitioner', 'PractitionerRole', 'Questionnaire', 'ServiceRequest', 'Task'],
+      ...['QuestionnaireResponse', 'Communication', 'DocumentReference', 'Consent', 'Subscription'],
       ...['AuditEvent', 'ImplementationGuide', 'OperationDefinition', 'SearchParameter', 'StructureDefinition', 'CodeSystem', 'ValueSet'],
     ]);
     const task = rest.resource.find((r: { type: string }) => r.type === 'Task');

@@ -62,7 +62,7 @@ export async function startTestGateway(
     api: true,
     workers: options.workers ?? false,
     clock: options.clock,
-    logger: createLogger('silent'),
+    logger: createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent'), // TEST_LOG_LEVEL=error to see what a test's gateway logs
     queueDefinitions: options.queueDefinitions,
   });
   const http = supertest.agent(gateway.server as NonNullable<Gateway['server']>);

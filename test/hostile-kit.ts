@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import type { Communication, Location, Resource, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
+import type { Communication, Location, Practitioner, PractitionerRole, Questionnaire, Resource, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
 import { expect } from 'vitest';
 import type { Config } from '../src/config.js';
 import { runImport } from '../src/domain/decision/import-run.js';
@@ -243,7 +243,7 @@ export interface HostileWorld {
   client: HostileClient;
   tokens: { admin: string; prescriber: string; unit: string; ror: string; mdph: string; esms: string };
   /** Ids of stored resources. */
-  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string };
+  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string; documentReference: string; consent: string; practitioner: string; practitionerRole: string; questionnaire: string };
   /** A valid resource of each supported type (its ids and references pointing at stored data). */
   valid: Record<string, Resource>;
   /** Runs `fn`, then checks that the database is as it was (see expectUnchanged). */
@@ -269,6 +269,12 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
     position: { latitude: 48.84, longitude: 2.39 },
   };
   ok(await admin.put('Location/site-1', location), 'location');
+  const practitioner: Practitioner = { resourceType: 'Practitioner', id: 'ps-1', identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810000000099' }], name: [{ family: 'Martin', given: ['Claire'] }] };
+  ok(await admin.put('Practitioner/ps-1', practitioner), 'practitioner');
+  const role: PractitionerRole = { resourceType: 'PractitionerRole', id: 'role-1', practitioner: { reference: 'Practitioner/ps-1' }, organization: { reference: 'Organization/chu' }, healthcareService: [{ reference: 'HealthcareService/smr' }] };
+  ok(await admin.put('PractitionerRole/role-1', role), 'practitioner role');
+  const sheet: Questionnaire = { resourceType: 'Questionnaire', id: 'fiche-1', status: 'active', name: 'FicheSmr', title: 'Fiche de consignes SMR', item: [{ linkId: 'nom', text: 'Nom', type: 'string' }] };
+  ok(await admin.put('Questionnaire/fiche-1', sheet), 'questionnaire');
   const { requestId, patientId, tasks } = await submit(w, ['smr', 'had']);
   const note = await as(w, w.prescriber).post('Communication', message(tasks.smr.id as string, 'Bonjour'));
   ok(note, 'message');
@@ -292,18 +298,34 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
     .set('Authorization', `Bearer ${mdph}`)
     .set('Prefer', 'respond-async')
     .set('Content-Type', 'text/csv')
-    .send(fs.readFileSync(fromRoot('fixtures/decisions/valid.csv')));
+    // With a decision for the world's ESMS under the identifiers the SDO guide's examples name (idDecision, idNat_Decision).
+    .send(`${fs.readFileSync(fromRoot('fixtures/decisions/valid.csv'), 'utf8').trimEnd()}\nS002;2001-02-02;Test;Michel;M;idDecision;idNat_Decision;255;2025-01-01;2029-12-31;;;0;750000201\n`);
   ok(upload, 'decision upload');
   await runImport({ db: t.gateway.db, clock: t.gateway.services.clock }, (upload.headers['content-location'] as string).split('/').pop() as string);
   const decisions = await admin.get('ServiceRequest?department=75&_count=1');
   const decision = decisions.body.entry?.[0]?.resource?.id as string;
   if (!decision) throw new Error('no decision imported');
 
+  // The SDO guide's DocumentReference and Consent, written by the ESMS about that decision.
+  const esms = await t.tokenFor(['esms'], `${FINESS}|750000201`);
+  const sdoExample = (file: string): Resource => JSON.parse(fs.readFileSync(fromRoot(`fixtures/sdo/${file}`), 'utf8')) as Resource;
+  const sdoDocuments: Record<string, Resource> = { DocumentReference: sdoExample('sdo-SDODocumentReference.json'), Consent: sdoExample('sdo-ESMSConsent.json') };
+  const sdoIds: Record<string, string> = {};
+  for (const [type, body] of Object.entries(sdoDocuments)) {
+    const created = await as(w, esms).post(type, body);
+    ok(created, type);
+    sdoIds[type] = created.body.id as string;
+  }
+
   const valid: Record<string, Resource> = {
+    ...sdoDocuments,
     Patient: testPatient(),
     Organization: { resourceType: 'Organization', name: 'Clinique Nouvelle', identifier: [{ system: FINESS, value: '750009999' }] },
     HealthcareService: { resourceType: 'HealthcareService', name: 'Unité nouvelle', providedBy: { reference: 'Organization/chu' } },
     Location: { ...location, id: undefined, name: 'Site nouveau' } as Location,
+    Practitioner: { ...practitioner, id: undefined, identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810000000098' }] } as Practitioner,
+    PractitionerRole: { ...role, id: undefined } as PractitionerRole,
+    Questionnaire: { ...sheet, id: undefined, name: 'FicheNouvelle' } as Questionnaire,
     ServiceRequest: { ...request, id: undefined, meta: undefined, identifier: undefined } as ServiceRequest,
     Task: task,
     QuestionnaireResponse: volet('administrative', `Patient/${patientId}`),
@@ -321,7 +343,7 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
       unit: w.unit.smr,
       ror: await t.tokenFor(['ror']),
       mdph,
-      esms: await t.tokenFor(['esms'], `${FINESS}|750000201`),
+      esms,
     },
     ids: {
       patient: patientId,
@@ -333,6 +355,11 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
       subscription: subscribed.body.id as string,
       location: 'site-1',
       decision,
+      documentReference: sdoIds.DocumentReference,
+      consent: sdoIds.Consent,
+      practitioner: 'ps-1',
+      practitionerRole: 'role-1',
+      questionnaire: 'fiche-1',
     },
     valid,
     async unchanged(fn) {

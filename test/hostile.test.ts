@@ -15,6 +15,16 @@ import { describeRequest, expectOutcome, hostileWorld, inParallel, SEED, type An
 const MAX_BODY = 640 * 1024;
 const MAX_ENTRIES = 20;
 
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 let h: HostileWorld;
 let types: string[];
 
@@ -59,10 +69,15 @@ function targets(): Target[] {
     Organization: 'chu',
     HealthcareService: 'smr',
     Location: ids.location,
+    Practitioner: ids.practitioner,
+    PractitionerRole: ids.practitionerRole,
+    Questionnaire: ids.questionnaire,
     ServiceRequest: ids.request,
     Task: ids.task,
     QuestionnaireResponse: ids.volet,
     Communication: ids.message,
+    DocumentReference: ids.documentReference,
+    Consent: ids.consent,
     Subscription: ids.subscription,
   };
   const list: Target[] = [];
@@ -115,7 +130,10 @@ function malformedBodies(samples: string[]): fc.Arbitrary<{ label: string; body:
     fc.uint8Array({ maxLength: 400 }).map((body) => ({ label: 'random bytes', body })),
     sample.chain((text) => fc.nat({ max: text.length - 1 }).map((n) => ({ label: 'truncated JSON', body: text.slice(0, n) }))),
     sample.chain((text) => fc.nat({ max: text.length - 1 }).map((n) => ({ label: 'BOM, truncated JSON', body: BOM + text.slice(0, n) }))),
-    sample.chain((text) => fc.tuple(fc.nat({ max: text.length }), fc.constantFrom('\u0000', '\u0001', '"', '{', ']', ',', ':', '\\', '\uFEFF', "'", '/*', '\n}', 'NaN', 'undefined')).map(([n, junk]) => ({ label: 'JSON with junk inside', body: text.slice(0, n) + junk + text.slice(n) }))),
+    sample
+      .chain((text) => fc.tuple(fc.nat({ max: text.length }), fc.constantFrom('\u0000', '\u0001', '"', '{', ']', ',', ':', '\\', '\uFEFF', "'", '/*', '\n}', 'NaN', 'undefined')).map(([n, junk]) => ({ label: 'JSON with junk inside', body: text.slice(0, n) + junk + text.slice(n) })))
+      // Junk that lands inside a string value (`{` in a reference) leaves valid JSON and a valid resource: not junk.
+      .filter(({ body }) => !isJson(body)),
     fc.jsonValue({ maxDepth: 3 }).filter((v) => v === null || typeof v !== 'object' || Array.isArray(v)).map((v) => ({ label: 'JSON that is not an object', body: JSON.stringify(v) })),
     fc.constantFrom(
       { label: 'empty body', body: '' },
@@ -300,10 +318,15 @@ describe('invalid FHIR', () => {
       Organization: 'chu',
       HealthcareService: 'smr',
       Location: h.ids.location,
+      Practitioner: h.ids.practitioner,
+      PractitionerRole: h.ids.practitionerRole,
+      Questionnaire: h.ids.questionnaire,
       ServiceRequest: h.ids.request,
       Task: h.ids.task,
       QuestionnaireResponse: h.ids.volet,
       Communication: h.ids.message,
+      DocumentReference: h.ids.documentReference,
+      Consent: h.ids.consent,
       Subscription: h.ids.subscription,
     };
     expect(Object.keys(existing).sort()).toEqual([...types].sort());

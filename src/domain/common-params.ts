@@ -1,5 +1,8 @@
 /** Search parameters and role groups several resource types declare alike. */
-import type { SearchParamDef } from '../core/search/model.js';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Row } from '../../mappings/resource-rows.js';
+import { searchValues, type ExpressionParam } from '../../mappings/search-values.js';
+import type { ExpressionValueType, SearchParamDef } from '../core/search/model.js';
 import type { AccessRule } from './kind.js';
 import type { Role } from '../core/principal.js';
 
@@ -46,3 +49,19 @@ export const DIRECTORY_ACCESS: AccessRule = { read: 'public', write: ['ror', 'ad
 export const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'admin'];
 /** …and in orientation decisions, which share ServiceRequest and Task. */
 export const REQUEST_ROLES: readonly Role[] = [...REFERRAL_ROLES, 'mdph', 'esms'];
+
+/** A parameter defined by a FHIRPath expression over the resource (kept in `search_values`). */
+export const expression = (
+  code: string,
+  type: SearchParamDef['type'],
+  values: ExpressionValueType,
+  fhirPath: string,
+  documentation: string,
+  definition?: string
+): SearchParamDef => ({ code, type, kind: 'expression', expression: fhirPath, values, documentation, ...(definition ? { definition } : {}) });
+
+/** A kind's row mapping plus its `search_values` column, computed from its expression parameters. */
+export function withSearchValues<T extends Resource>(toRow: (resource: T) => Row, params: readonly SearchParamDef[]): (resource: T) => Row {
+  const computed = params.filter((p): p is ExpressionParam & SearchParamDef => p.kind === 'expression');
+  return (resource) => ({ ...toRow(resource), search_values: { json: searchValues(resource, computed) } });
+}

@@ -162,6 +162,8 @@ export interface ResourceKind<T extends Resource = Resource> {
   supportedProfiles?: readonly string[];
   searchParams: readonly SearchParamDef[];
   includes: readonly IncludeDef[];
+  /** `_revinclude`s accepted on it, `SourceType:param` (an `_include` of the source type pointing at this type). */
+  revIncludes?: readonly string[];
   access: AccessRule;
   /** Every interaction with it is audited (AuditEvent). */
   patientData: boolean;

@@ -5,7 +5,7 @@
  * every interaction with patient data, reads included, in one place.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { notFound } from '../core/outcomes.js';
+import { forbidden, notFound } from '../core/outcomes.js';
 import type { SearchQuery } from '../core/search/model.js';
 import { runSearch, type SearchPage } from '../store/search.js';
 import type { SqlFragment } from '../store/sql.js';
@@ -41,7 +41,13 @@ export async function searchResources(ctx: CallContext, query: SearchQuery): Pro
   const kind = requireKind(query.kind.type);
   authorize(ctx.principal, kind, 'read');
   // An _include of a type the caller may not read is dropped, not an error: it reveals nothing.
-  const includes = query.includes.filter((inc) => mayRead(ctx.principal, requireKind(inc.target)));
+  const includes = query.includes.filter((inc) => mayRead(ctx.principal, requireKind(inc.reverse ? inc.source.type : inc.def.target)) && mayRead(ctx.principal, requireKind(inc.source.type)));
+  // _has reads the source type's rows: the caller must be allowed to search it.
+  for (const has of query.has ?? []) {
+    const source = requireKind(has.source.type);
+    authorize(ctx.principal, source, 'read');
+    if (!mayRead(ctx.principal, source)) throw forbidden(`The token's scopes do not allow reading ${source.type} (_has)`);
+  }
   const targetOf = (type: string): { table: string; visible: SqlFragment } => {
     const target = requireKind(type);
     return { table: target.table, visible: visibleRows(ctx.principal, target) };

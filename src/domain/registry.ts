@@ -9,6 +9,8 @@ import { CONSENT, DOCUMENT_REFERENCE } from './decision/sdo-documents.js';
 import { HEALTHCARE_SERVICE } from './directory/healthcare-service.js';
 import { LOCATION } from './directory/location.js';
 import { ORGANIZATION } from './directory/organization.js';
+import { PRACTITIONER, PRACTITIONER_ROLE } from './directory/practitioner.js';
+import { QUESTIONNAIRE } from './directory/questionnaire.js';
 import type { ResourceKind, WriteListener } from './kind.js';
 import { PATIENT } from './patient/patient.js';
 import { deadlineListener } from './referral/deadlines.js';
@@ -20,7 +22,22 @@ import { notificationListener } from './subscription/notifications.js';
 import { SUBSCRIPTION } from './subscription/subscription.js';
 
 /** The resource types the gateway stores, in CapabilityStatement order. */
-const KINDS: readonly ResourceKind[] = [PATIENT, ORGANIZATION, HEALTHCARE_SERVICE, LOCATION, SERVICE_REQUEST, TASK, QUESTIONNAIRE_RESPONSE, COMMUNICATION, DOCUMENT_REFERENCE, CONSENT, SUBSCRIPTION];
+const KINDS: readonly ResourceKind[] = [
+  PATIENT,
+  ORGANIZATION,
+  HEALTHCARE_SERVICE,
+  LOCATION,
+  PRACTITIONER,
+  PRACTITIONER_ROLE,
+  QUESTIONNAIRE,
+  SERVICE_REQUEST,
+  TASK,
+  QUESTIONNAIRE_RESPONSE,
+  COMMUNICATION,
+  DOCUMENT_REFERENCE,
+  CONSENT,
+  SUBSCRIPTION,
+];
 
 const BY_TYPE: ReadonlyMap<string, ResourceKind> = new Map(KINDS.map((k) => [k.type, k]));
 

@@ -58,6 +58,9 @@ describe('control characters', () => {
     expect(err.status).toBe(400);
     expect(err.outcome.issue[0].expression).toEqual(['Patient.name[0].family']);
     expect(() => validator.validate({ resourceType: 'Patient', name: [{ text: 'a\tb\nc' }] })).not.toThrow();
+    // In a list of strings too (it once reached PostgreSQL, which refused the NUL: a 500).
+    const inList = failure(() => validator.validate({ resourceType: 'Patient', name: [{ family: 'Martin', given: ['Claire', '\u0000Anne'] }], address: [{ line: ['1 rue\u0007'] }] }));
+    expect([inList.status, inList.outcome.issue[0].expression]).toEqual([400, ['Patient.name[0].given[1]']]);
   });
 });
 

@@ -7,6 +7,8 @@
 export function findPath(value: unknown, path: string, test: (key: string, value: unknown) => boolean): string | undefined {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
+      // An array's own values are tested too (with their index as key): strings in a list (`given`, `line`) are values like any other.
+      if (test(String(i), value[i])) return `${path}[${i}]`;
       const found = findPath(value[i], `${path}[${i}]`, test);
       if (found) return found;
     }

@@ -10,8 +10,11 @@ import { canonicalSystem } from '../../mappings/identifier-systems.js';
 import { parseReference } from '../../mappings/reference.js';
 import { normalizeText } from '../../mappings/text.js';
 import { badRequest } from '../core/outcomes.js';
-import { PREFIXES, type Criterion, type Prefix, type SearchQuery, type Searchable, type SortKey } from '../core/search/model.js';
+import { PREFIXES, type Criterion, type FilterNode, type HasCriterion, type Prefix, type SearchQuery, type Searchable, type SortKey } from '../core/search/model.js';
 import type { Queryable } from './db.js';
+import { collectIncluded, type TargetOf } from './search-includes.js';
+import { nearCondition, quantityCondition } from './search-measures.js';
+import { expressionCondition, nearCommuneCondition } from './search-values.js';
 import { join, raw, run, sql, trusted, type SqlFragment } from './sql.js';
 
 function escapeLike(value: string): string {
@@ -86,60 +89,6 @@ function dateRangeCondition(lowColumn: string, highColumn: string, value: string
   }
 }
 
-/** Fractions of a year of the age units accepted in quantity searches. */
-const YEAR_UNITS: Record<string, number> = { a: 1, mo: 1 / 12, wk: 7 / 365.25, d: 1 / 365.25 };
-
-function quantityCondition(column: string, value: string, expression: string): SqlFragment {
-  const { prefix, rest } = splitPrefix(value);
-  const [number, , unit] = rest.split('|');
-  const factor = YEAR_UNITS[unit || 'a'];
-  if (!/^-?\d+(\.\d+)?$/.test(number) || factor === undefined) {
-    throw badRequest(`Invalid quantity "${value}": expected [prefix]number[|system|unit] with unit a, mo, wk or d`, expression);
-  }
-  const n = Number(number) * factor;
-  const col = sql`t.${raw(column)}`;
-  switch (prefix) {
-    case 'eq':
-      return sql`${col} = ${n}`;
-    case 'ne':
-      return sql`${col} <> ${n}`;
-    case 'gt':
-    case 'sa':
-      return sql`${col} > ${n}`;
-    case 'lt':
-    case 'eb':
-      return sql`${col} < ${n}`;
-    case 'ge':
-      return sql`${col} >= ${n}`;
-    case 'le':
-      return sql`${col} <= ${n}`;
-    case 'ap':
-      return sql`${col} BETWEEN ${n * 0.9} AND ${n * 1.1}`;
-  }
-}
-
-const KM_PER: Record<string, number> = { km: 1, m: 0.001, '[mi_i]': 1.609344, mi: 1.609344 };
-const EARTH_RADIUS_KM = 6371.0088;
-
-function nearCondition(latitudeColumn: string, longitudeColumn: string, value: string, expression: string): SqlFragment {
-  const [latText, lonText, distanceText, unit] = value.split('|');
-  const lat = Number(latText);
-  const lon = Number(lonText);
-  const distance = distanceText ? Number(distanceText) : 50;
-  const factor = KM_PER[unit || 'km'];
-  if (!/^-?[\d.]+$/.test(latText ?? '') || !/^-?[\d.]+$/.test(lonText ?? '') || Math.abs(lat) > 90 || Math.abs(lon) > 180 || !(distance >= 0) || factor === undefined) {
-    throw badRequest(`Invalid near "${value}": expected latitude|longitude|distance|unit (unit km, m or [mi_i])`, expression);
-  }
-  const km = distance * factor;
-  // A bounding box the index can use, then the exact great-circle distance.
-  const dLat = (km / EARTH_RADIUS_KM) * (180 / Math.PI);
-  const cosLat = Math.max(Math.cos((lat * Math.PI) / 180), 1e-6);
-  const dLon = Math.min(180, dLat / cosLat);
-  const la = sql`t.${raw(latitudeColumn)}`;
-  const lo = sql`t.${raw(longitudeColumn)}`;
-  return sql`(${la} BETWEEN ${lat - dLat} AND ${lat + dLat} AND ${lo} BETWEEN ${lon - dLon} AND ${lon + dLon}
-    AND ${trusted(String(2 * EARTH_RADIUS_KM))} * asin(sqrt(power(sin(radians(${la} - ${lat}) / 2), 2) + cos(radians(${lat}::float8)) * cos(radians(${la})) * power(sin(radians(${lo} - ${lon}) / 2), 2))) <= ${km})`;
-}
 
 function referenceTarget(value: string, target: string, expression: string): string {
   if (/^[A-Za-z0-9\-.]{1,64}$/.test(value)) return value;
@@ -182,7 +131,8 @@ function valueCondition(criterion: Criterion, value: string, kind: Searchable): 
     }
     case 'string': {
       if (criterion.modifier === 'exact') return sql`t.${raw(p.exactColumn as string)} = ${value}`;
-      const contains = criterion.modifier === 'contains' || p.match === 'contains';
+      // `starts`: only from _filter's `sw` (not a URL modifier), starts-with where the parameter matches "contains".
+      const contains = criterion.modifier === 'contains' || (p.match === 'contains' && criterion.modifier !== 'starts');
       const pattern = contains ? `%${escapeLike(normalizeText(value))}%` : `${escapeLike(normalizeText(value))}%`;
       return sql`t.${raw(p.column)} LIKE ${pattern}`;
     }
@@ -214,14 +164,42 @@ function valueCondition(criterion: Criterion, value: string, kind: Searchable): 
       return sql`t.${raw(p.column)} = ${referenceTarget(value, p.target, expression)}`;
     case 'reference-array':
       return sql`${referenceTarget(value, p.target, expression)} = ANY(t.${raw(p.column)})`;
+    case 'expression':
+      return expressionCondition(p, criterion, value, expression);
+    case 'near-commune':
+      return nearCommuneCondition(p, value, expression);
   }
 }
 
-function criterionCondition(criterion: Criterion, kind: Searchable): SqlFragment {
+/** The SQL condition (alias `t`) of one parameter occurrence on `kind`. */
+export function criterionCondition(criterion: Criterion, kind: Searchable): SqlFragment {
   const alternatives = criterion.values.map((v) => valueCondition(criterion, v, kind));
   const any = alternatives.length === 1 ? alternatives[0] : sql`(${join(alternatives, ' OR ')})`;
   // :not keeps resources that have no value at all, as FHIR says.
   return criterion.modifier === 'not' ? sql`NOT coalesce(${any}, false)` : any;
+}
+
+/**
+ * `_has`: the rows some visible resource of the source type points at. The
+ * subquery's own alias is `t` too (its conditions are written on `t`); it
+ * refers to nothing outside, so it shadows the outer one harmlessly.
+ */
+function hasCondition(has: HasCriterion, visible: SqlFragment): SqlFragment {
+  const pointed = has.reference.array ? sql`unnest(t.${raw(has.reference.column)})` : sql`t.${raw(has.reference.column)}`;
+  return sql`t.id IN (SELECT ${pointed} FROM ${raw(has.source.table)} t WHERE ${visible} AND ${criterionCondition(has.criterion, has.source)})`;
+}
+
+function filterCondition(node: FilterNode, kind: Searchable): SqlFragment {
+  switch (node.op) {
+    case 'leaf':
+      return sql`coalesce(${criterionCondition(node.criterion, kind)}, false)`;
+    case 'not':
+      return sql`NOT ${filterCondition(node.node, kind)}`;
+    case 'and':
+      return sql`(${filterCondition(node.left, kind)} AND ${filterCondition(node.right, kind)})`;
+    case 'or':
+      return sql`(${filterCondition(node.left, kind)} OR ${filterCondition(node.right, kind)})`;
+  }
 }
 
 /** The SQL expression a sort key orders by. */
@@ -259,18 +237,22 @@ export async function runSearch(
   query: SearchQuery,
   visible: SqlFragment,
   /** An `_include` target's table and the rows of it the caller may see. */
-  targetOf: (type: string) => { table: string; visible: SqlFragment },
+  targetOf: TargetOf,
   /** Prepare the main statement: for searches of a fixed shape run often (conditional creates). */
   options: { prepare?: boolean } = {}
 ): Promise<SearchPage> {
   const { kind } = query;
-  const where = [visible, ...query.criteria.map((c) => criterionCondition(c, kind))];
+  const where = [
+    visible,
+    ...query.criteria.map((c) => criterionCondition(c, kind)),
+    ...(query.has ?? []).map((h) => hasCondition(h, targetOf(h.source.type).visible)),
+    ...(query.filter ? [filterCondition(query.filter, kind)] : []),
+  ];
   const filter = join(where, ' AND ');
   const paged = query.after ? sql`${filter} AND ${afterCondition(query.sort, query.after)}` : filter;
   const sortColumns = query.sort.map((k, i) => sql`(${exprSql(sortExpression(k))})::text AS ${raw(`sort_${i}`)}`);
   const order = [...query.sort.map((k) => sql`${exprSql(sortExpression(k))} ${raw(k.descending ? 'DESC' : 'ASC')}`), sql`t.id ASC`];
-  const includeColumns = query.includes.map((inc, i) => sql`t.${raw(inc.column)} AS ${raw(`inc_${i}`)}`);
-  const extra = [...sortColumns, ...includeColumns];
+  const extra = sortColumns;
   const rows =
     query.count === 0
       ? []
@@ -299,19 +281,6 @@ export async function runSearch(
     const { rows: countRows } = await run<{ n: number }>(q, sql`SELECT count(*)::int AS n FROM ${raw(kind.table)} t WHERE ${filter}`);
     total = countRows[0].n;
   }
-  const included: Resource[] = [];
-  for (let i = 0; i < query.includes.length; i++) {
-    const inc = query.includes[i];
-    const ids = [...new Set(page.flatMap((r) => (inc.array ? ((r[`inc_${i}`] as string[] | null) ?? []) : r[`inc_${i}`] ? [r[`inc_${i}`] as string] : [])))];
-    if (ids.length === 0) continue;
-    const target = targetOf(inc.target);
-    const { rows: targets } = await run<{ content: Resource }>(
-      q,
-      sql`SELECT h.content FROM ${raw(target.table)} t
-          JOIN resource_history h ON h.resource_type = ${inc.target} AND h.id = t.id AND h.version = t.version
-          WHERE t.id = ANY(${ids}::text[]) AND ${target.visible}`
-    );
-    for (const t of targets) if (!included.some((r) => r.resourceType === t.content.resourceType && r.id === t.content.id)) included.push(t.content);
-  }
+  const included = query.includes.length > 0 ? await collectIncluded(q, query, page.map((r) => r.content), targetOf) : [];
   return { resources: page.map((r) => r.content), next, total, included };
 }

@@ -35,7 +35,23 @@ export type ParamKind =
   /** A date range stored as two inclusive `date` columns. */
   | { kind: 'date-range'; low: string; high: string }
   | { kind: 'reference'; column: string; target: ResourceType }
-  | { kind: 'reference-array'; column: string; target: ResourceType };
+  | { kind: 'reference-array'; column: string; target: ResourceType }
+  /**
+   * A parameter defined by a FHIRPath expression (the national guides'
+   * SearchParameter definitions): the mapping evaluates it on every write
+   * and keeps the values, normalised for the parameter's type, in the
+   * table's `search_values` jsonb column under the parameter's code.
+   */
+  | { kind: 'expression'; expression: string; values: ExpressionValueType }
+  /**
+   * Places around a commune given by its official code (COG/INSEE): the
+   * commune's position is taken from the places of the directory in it,
+   * then `near` semantics apply (`code|distance|unit`).
+   */
+  | { kind: 'near-commune'; commune: string; latitude: string; longitude: string };
+
+/** How the values of an `expression` parameter are kept and compared. */
+export type ExpressionValueType = 'token' | 'number' | 'date' | 'string' | 'quantity';
 
 /** A search parameter as the CapabilityStatement declares it, whatever evaluates it. */
 export interface DeclaredParam {
@@ -68,7 +84,35 @@ export interface Searchable {
   table: string;
   searchParams: readonly SearchParamDef[];
   includes: readonly IncludeDef[];
+  /** `_revinclude`s it accepts, `SourceType:param` (an `_include` of the source type pointing at this one). */
+  revIncludes?: readonly string[];
 }
+
+/** An `_include` or `_revinclude` asked for: from which type, along which reference, iterated or not. */
+export interface IncludeRequest {
+  /** The type holding the reference. */
+  source: Searchable;
+  def: IncludeDef;
+  /** `_revinclude`: the resources of `source` that point at the results. */
+  reverse: boolean;
+  /** `:iterate`: applied to included resources too, not only to the matches. */
+  iterate: boolean;
+}
+
+/** `_has:Source:reference:param=value`: results some resource of `source` points at, matching `criterion`. */
+export interface HasCriterion {
+  source: Searchable;
+  reference: { column: string; array: boolean };
+  criterion: Criterion;
+}
+
+/** A `_filter` expression: parameters of the searched type joined by and, or, not. */
+export type FilterNode = { op: 'and' | 'or'; left: FilterNode; right: FilterNode } | { op: 'not'; node: FilterNode } | { op: 'leaf'; criterion: Criterion };
+
+/** `_summary` values (FHIR R4). */
+export const SUMMARIES = ['true', 'false', 'text', 'data', 'count'] as const;
+/** A `_summary` value. */
+export type Summary = (typeof SUMMARIES)[number];
 
 /** Comparison prefixes of number, date and quantity parameters. */
 export const PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'] as const;
@@ -78,6 +122,7 @@ export type Prefix = (typeof PREFIXES)[number];
 /** One parameter occurrence: its values are alternatives (OR); occurrences are combined with AND. */
 export interface Criterion {
   param: SearchParamDef;
+  /** A URL modifier, or `starts` (starts-with, from `_filter`'s `sw`). */
   modifier?: string;
   values: string[];
 }
@@ -96,8 +141,13 @@ export interface SearchQuery {
   count: number;
   /** Values of the sort keys (then the id) of the last row of the previous page. */
   after?: unknown[];
-  includes: IncludeDef[];
+  includes: IncludeRequest[];
   total: boolean;
+  has?: HasCriterion[];
+  filter?: FilterNode;
+  /** `_elements`: top-level elements of the matches to return (the rest is left out, tagged SUBSETTED). */
+  elements?: string[];
+  summary?: Summary;
 }
 
 /** The modifiers each kind of parameter supports. */
@@ -118,4 +168,13 @@ export const MODIFIERS: Record<SearchParamDef['kind'], readonly string[]> = {
   'token-array': ['not'],
   quantity: [],
   near: [],
+  expression: ['not', 'missing'],
+  'near-commune': [],
 };
+
+/** The modifiers a parameter accepts (an `expression` parameter's depend on its values' type). */
+export function modifiersOf(param: SearchParamDef): readonly string[] {
+  if (param.kind !== 'expression') return MODIFIERS[param.kind];
+  const byValues: Record<ExpressionValueType, readonly string[]> = { token: ['not', 'missing'], string: ['contains', 'exact', 'missing'], number: ['missing'], date: ['missing'], quantity: ['missing'] };
+  return byValues[param.values];
+}

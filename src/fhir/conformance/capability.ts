@@ -81,6 +81,23 @@ function securityDescription(kinds: readonly ResourceKind[]): string {
   );
 }
 
+/** What every stored type is searched with beyond its own parameters (FHIR R4 defines them in the search page, with no SearchParameter). */
+const STORED_SPECIAL = [
+  { name: '_has', type: 'special' as const, documentation: 'Reverse chaining, one level: _has:Type:reference:parameter=value (the caller must be able to read Type)' },
+  { name: '_filter', type: 'special' as const, documentation: 'A filter expression over the type’s own parameters: eq, ne, gt, ge, lt, le, sw, co; and, or, not, parentheses' },
+];
+
+/** The result parameters of every search of a stored type (rest.searchParam: they apply to all of them). */
+const RESULT_PARAMETERS = [
+  { name: '_count', type: 'number' as const, documentation: 'Page size (bounded by the server)' },
+  { name: '_sort', type: 'special' as const, documentation: 'Sort keys among the parameters that allow it, - for descending' },
+  { name: '_include', type: 'special' as const, documentation: 'Type:param of searchInclude; :iterate to follow what was included' },
+  { name: '_revinclude', type: 'special' as const, documentation: 'Type:param of searchRevInclude; :iterate to follow what was included' },
+  { name: '_elements', type: 'special' as const, documentation: 'Top-level elements to return (the result is tagged SUBSETTED)' },
+  { name: '_summary', type: 'token' as const, documentation: 'true, text, data, count or false (the result is tagged SUBSETTED)' },
+  { name: '_total', type: 'token' as const, documentation: 'none, estimate or accurate' },
+];
+
 function resourceEntry(served: Served): CapabilityStatementRestResource {
   const { type, kind, routes } = served;
   const interactions = [...new Set(routes.map((r) => r.interaction).filter((i) => RESTFUL.includes(i)))];
@@ -104,7 +121,8 @@ function resourceEntry(served: Served): CapabilityStatementRestResource {
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
     ...(kind && kind.includes.length > 0 ? { searchInclude: kind.includes.map((i) => `${type}:${i.param}`) } : {}),
-    ...(searchParam.length > 0 ? { searchParam } : {}),
+    ...listOf('searchRevInclude', kind?.revIncludes),
+    ...listOf('searchParam', kind ? [...searchParam, ...STORED_SPECIAL] : searchParam),
     ...(operations.length > 0 ? { operation: operations.map(operationEntry) } : {}),
   };
 }
@@ -145,6 +163,7 @@ export function capabilityStatement(table: readonly Route[], kinds: readonly Res
           description: securityDescription(kinds),
         },
         resource: servedTypes(table, kinds).map(resourceEntry),
+        searchParam: RESULT_PARAMETERS,
         ...(table.some((r) => r.interaction === 'batch') ? { interaction: [{ code: 'batch' as const }, { code: 'transaction' as const }] } : {}),
         ...(systemOperations.length > 0 ? { operation: systemOperations.map(operationEntry) } : {}),
       },

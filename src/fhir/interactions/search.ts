@@ -4,6 +4,8 @@ import { issue, outcome } from '../../core/outcomes.js';
 import { encodeCursor, parseSearch } from '../../core/search/parse.js';
 import { authorize } from '../../domain/access.js';
 import { presentResources, searchResources } from '../../domain/reads.js';
+import { kindOf } from '../../domain/registry.js';
+import { subset } from '../subsetting.js';
 import type { Route, RouteContext } from '../route.js';
 import type { FhirResponse } from '../types.js';
 import { isLenient } from './common.js';
@@ -13,7 +15,8 @@ async function search({ services, request, ctx, kind }: RouteContext): Promise<F
   const k = kind as NonNullable<typeof kind>;
   // Who asks is settled before what is asked: no token is 401 and a role that may not read the type 403, whatever the parameters.
   authorize(ctx.principal, k, 'read');
-  const parsed = parseSearch(k, request.query, services.search, isLenient(request.prefer));
+  const parsed = parseSearch(k, request.query, services.search, isLenient(request.prefer), kindOf);
+  const { elements, summary } = parsed.query;
   const page = await searchResources(ctx, parsed.query);
   const [matches, included] = [await presentResources(ctx, page.resources), await presentResources(ctx, page.included)];
   const link = (cursor?: string): string => {
@@ -24,7 +27,7 @@ async function search({ services, request, ctx, kind }: RouteContext): Promise<F
   };
   const self = request.query.get('_cursor') ?? undefined;
   const entries: BundleEntry[] = [
-    ...matches.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'match' as const } })),
+    ...matches.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: subset(r, { elements, summary }), search: { mode: 'match' as const } })),
     ...included.map((r) => ({ fullUrl: `${services.baseUrl}/${r.resourceType}/${r.id}`, resource: r, search: { mode: 'include' as const } })),
   ];
   if (parsed.ignored.length > 0) {

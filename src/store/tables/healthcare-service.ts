@@ -20,6 +20,7 @@ export const HEALTHCARE_SERVICE_COLUMNS = {
   tags: 'text[]',
   region: 'text',
   national_keys: 'text[]',
+  search_values: 'jsonb',
 } as const satisfies Columns;
 
 /** What a target check reads of a unit and its organization. */

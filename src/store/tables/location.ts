@@ -18,4 +18,5 @@ export const LOCATION_COLUMNS = {
   tags: 'text[]',
   region: 'text',
   national_keys: 'text[]',
+  search_values: 'jsonb',
 } as const satisfies Columns;

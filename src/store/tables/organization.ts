@@ -15,6 +15,7 @@ export const ORGANIZATION_COLUMNS = {
   tags: 'text[]',
   region: 'text',
   national_keys: 'text[]',
+  search_values: 'jsonb',
 } as const satisfies Columns;
 
 /** Every key of the organizations named by these identifier values of one system (themselves when not in the directory). */
