@@ -169,6 +169,14 @@ describe('the CapabilityStatement', () => {
           check(`${r.type} update`, await updater(r.type).put(`${r.type}/${id}`, body, current.headers.etag as string), 200);
         }
       }
+      // Every _include and _revinclude declared is followed: the type's own at once, the others' with :iterate after them.
+      const own = (r.searchInclude ?? []).filter((i) => i.startsWith(`${r.type}:`));
+      const bring = [...own.map((i) => `_include=${i}`), ...(r.searchRevInclude ?? []).map((i) => `_revinclude=${i}`)].join('&');
+      for (const include of r.searchInclude ?? []) {
+        const query = own.includes(include) ? `_include=${include}` : `${bring}&_include:iterate=${include}`;
+        check(`${r.type}?${query}`, await admin.get(`${r.type}?${query}`), 200);
+      }
+      for (const revinclude of r.searchRevInclude ?? []) check(`${r.type}?_revinclude=${revinclude}`, await admin.get(`${r.type}?_revinclude=${revinclude}`), 200);
       // Nothing is declared that is not served: a write the statement does not list is refused.
       if (!codes.includes('create')) expect((await admin.post(r.type, { resourceType: r.type })).status, `${r.type} create`).toBeGreaterThanOrEqual(400);
     }

@@ -40,7 +40,7 @@ describe('metadata', () => {
     const patient = rest.resource[0];
     expect(patient.searchParam.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated', 'identifier', 'family', 'birthdate']));
     expect(patient.updateCreate).toBe(false);
-    expect(rest.resource[2].searchInclude).toEqual(['HealthcareService:organization', 'HealthcareService:location']);
+    expect(rest.resource.find((r: { type: string }) => r.type === 'HealthcareService').searchInclude).toEqual(expect.arrayContaining(['HealthcareService:organization', 'HealthcareService:location', 'Organization:partof']));
     expect(rest.interaction.map((i: { code: string }) => i.code)).toEqual(['batch', 'transaction']);
   });
 });

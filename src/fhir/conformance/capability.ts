@@ -98,7 +98,20 @@ const RESULT_PARAMETERS = [
   { name: '_total', type: 'token' as const, documentation: 'none, estimate or accurate' },
 ];
 
-function resourceEntry(served: Served): CapabilityStatementRestResource {
+/**
+ * The `_include`s a search of a kind takes: its own, then (with `:iterate`)
+ * those of the types its includes and revincludes bring, as the ROR server
+ * declares `Organization:partof` on HealthcareService.
+ */
+function includesFrom(kind: ResourceKind, kinds: readonly ResourceKind[]): string[] {
+  const own = kind.includes.map((i) => `${kind.type}:${i.param}`);
+  const reached = new Set<string>([...kind.includes.map((i) => i.target as string), ...(kind.revIncludes ?? []).map((r) => r.split(':')[0])]);
+  reached.delete(kind.type);
+  const iterated = kinds.filter((k) => reached.has(k.type)).flatMap((k) => k.includes.map((i) => `${k.type}:${i.param}`));
+  return [...new Set([...own, ...iterated])];
+}
+
+function resourceEntry(served: Served, kinds: readonly ResourceKind[]): CapabilityStatementRestResource {
   const { type, kind, routes } = served;
   const interactions = [...new Set(routes.map((r) => r.interaction).filter((i) => RESTFUL.includes(i)))];
   const operations = routes.flatMap((r) => (r.operation && r.operation.level !== 'system' ? [r.operation] : []));
@@ -120,7 +133,7 @@ function resourceEntry(served: Served): CapabilityStatementRestResource {
     conditionalCreate: !!kind,
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
-    ...(kind && kind.includes.length > 0 ? { searchInclude: kind.includes.map((i) => `${type}:${i.param}`) } : {}),
+    ...listOf('searchInclude', kind ? includesFrom(kind, kinds) : []),
     ...listOf('searchRevInclude', kind?.revIncludes),
     ...listOf('searchParam', kind ? [...searchParam, ...STORED_SPECIAL] : searchParam),
     ...(operations.length > 0 ? { operation: operations.map(operationEntry) } : {}),
@@ -162,7 +175,7 @@ export function capabilityStatement(table: readonly Route[], kinds: readonly Res
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
           description: securityDescription(kinds),
         },
-        resource: servedTypes(table, kinds).map(resourceEntry),
+        resource: servedTypes(table, kinds).map((served) => resourceEntry(served, kinds)),
         searchParam: RESULT_PARAMETERS,
         ...(table.some((r) => r.interaction === 'batch') ? { interaction: [{ code: 'batch' as const }, { code: 'transaction' as const }] } : {}),
         ...(systemOperations.length > 0 ? { operation: systemOperations.map(operationEntry) } : {}),
