@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import type { Communication, Location, Resource, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
+import type { Communication, Consent, DocumentReference, Location, Resource, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
 import { expect } from 'vitest';
 import type { Config } from '../src/config.js';
 import { runImport } from '../src/domain/decision/import-run.js';
@@ -243,7 +243,7 @@ export interface HostileWorld {
   client: HostileClient;
   tokens: { admin: string; prescriber: string; unit: string; ror: string; mdph: string; esms: string };
   /** Ids of stored resources. */
-  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string };
+  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string; document: string; consent: string };
   /** A valid resource of each supported type (its ids and references pointing at stored data). */
   valid: Record<string, Resource>;
   /** Runs `fn`, then checks that the database is as it was (see expectUnchanged). */
@@ -298,6 +298,14 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
   const decisions = await admin.get('ServiceRequest?department=75&_count=1');
   const decision = decisions.body.entry?.[0]?.resource?.id as string;
   if (!decision) throw new Error('no decision imported');
+  // The SDO guide's DocumentReference and Consent (copies in fixtures/sdo/).
+  const sdoExample = <T>(name: string): T => JSON.parse(fs.readFileSync(fromRoot(`fixtures/sdo/${name}`), 'utf8')) as T;
+  const documentReference = sdoExample<DocumentReference>('sdo-SDODocumentReference.json');
+  const consent = sdoExample<Consent>('sdo-ESMSConsent.json');
+  const storedDocument = await admin.post('DocumentReference', documentReference);
+  ok(storedDocument, 'document reference');
+  const storedConsent = await admin.post('Consent', consent);
+  ok(storedConsent, 'consent');
 
   const valid: Record<string, Resource> = {
     Patient: testPatient(),
@@ -308,6 +316,8 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
     Task: task,
     QuestionnaireResponse: volet('administrative', `Patient/${patientId}`),
     Communication: message(tasks.smr.id as string, 'Encore') as Communication,
+    DocumentReference: documentReference,
+    Consent: consent,
     Subscription: subscription,
   };
   const client = new HostileClient(t.gateway.port as number);
@@ -333,6 +343,8 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
       subscription: subscribed.body.id as string,
       location: 'site-1',
       decision,
+      document: storedDocument.body.id as string,
+      consent: storedConsent.body.id as string,
     },
     valid,
     async unchanged(fn) {
