@@ -16,15 +16,6 @@ const MAX_BODY = 640 * 1024;
 const MAX_ENTRIES = 20;
 
 
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 let h: HostileWorld;
 let types: string[];
 
@@ -95,6 +86,16 @@ function targets(): Target[] {
     { method: 'POST', path: '/fhir/Patient/_search', token: tokens.admin, parseOnly: true }
   );
   return list;
+}
+
+/** Whether a text is JSON after all: junk put inside a string value ("undefinedClinique") can leave it so, and then the body is not malformed. */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether the gateway can parse these bytes as JSON (decoded as it does, with `Response.text()`: BOMs dropped, bad bytes replaced). */

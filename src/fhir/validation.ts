@@ -163,6 +163,8 @@ export class Validator {
     if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return { base: [issue('too-costly', `The resource nests deeper than ${MAX_JSON_DEPTH} levels`, root)], profile: [] };
     const control = findControlCharacter(value, root);
     if (control) return { base: [issue('structure', 'Strings may not contain control characters other than tab, CR and LF, nor lone surrogates', control)], profile: [] };
+    const overflow = findNonFiniteNumber(value, root);
+    if (overflow) return { base: [issue('structure', 'Numbers must be finite (a JSON number too large for a double, e.g. 1e999999, is not one)', overflow)], profile: [] };
     const validate = this.baseValidator(type);
     if (!validate(value)) return { base: toIssues(validate.errors ?? [], root, 'structure'), profile: [] };
     const declared = ((value as Resource).meta?.profile ?? []).filter((url) => this.profileValidators.has(url));
@@ -183,6 +185,17 @@ const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]|\p{Cs}/u;
 export function findControlCharacter(value: unknown, path: string): string | undefined {
   if (typeof value === 'string') return CONTROL.test(value) ? path : undefined;
   return findPath(value, path, (key, v) => CONTROL.test(key) || (typeof v === 'string' && CONTROL.test(v)));
+}
+
+const nonFinite = (v: unknown): boolean => typeof v === 'number' && !Number.isFinite(v);
+
+/**
+ * The path of the first number that is not finite, if any: JSON.parse reads
+ * 1e999999 as Infinity, which the R4 schema's number types let through (their
+ * patterns apply to strings) and JSON.stringify would store as null.
+ */
+export function findNonFiniteNumber(value: unknown, path: string): string | undefined {
+  return findPath(value, path, (_key, v) => nonFinite(v) || (Array.isArray(v) && v.some(nonFinite)));
 }
 
 /** FHIRPath-like expression of an ajv instance path: `/name/0/family` → `Patient.name[0].family`. */

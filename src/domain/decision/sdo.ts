@@ -25,7 +25,7 @@ import { isDecisionReference, prepareDecisionTask } from './decision-task.js';
 
 /** Whether a stored Task is an SDO Task kept as an ESMS sent it (not a decision's or a request's own task). */
 export function isSdoRecord(task: Resource | undefined): boolean {
-  return isSdoTask(task) && !isDecisionReference((task).focus);
+  return isSdoTask(task) && !isDecisionReference(task.focus);
 }
 
 /** What an SDO Task says: the decision it names, for the caller's ESMS, and the status (checked). */
@@ -54,7 +54,8 @@ async function readPush(e: WriteEvent, sdo: Task): Promise<{ taskId: string; sta
 async function prepareSdoRecord(e: WriteEvent): Promise<Prepared> {
   const sdo = e.resource as Task;
   if (!isSdoTask(sdo)) throw ruleViolation('An SDO Task pushed by an ESMS is replaced by an SDO Task (meta.profile sdo-task)', 'Task.meta.profile');
-  if (e.ctx.principal?.gateway) return { resource: sdo };
+  // The gateway changes no ESMS's push (it has no organization to push for); kept as is should it rewrite one.
+  if (e.ctx.principal?.gateway) return { resource: sdo, row: { module: 'sdo', status_since: e.ctx.clock.now().toISOString() } };
   const { taskId } = await readPush(e, sdo);
   if (e.previous) {
     const before = await readPush(e, e.previous.content as Task);
