@@ -4,7 +4,8 @@ import type { HealthcareService, Location, Patient } from '@medplum/fhirtypes';
 import { healthcareServiceRow, identifierKeys, locationRow, organizationRow, patientRow } from './resource-rows.js';
 import { parseReference } from './reference.js';
 
-const example = <T>(file: string): T => JSON.parse(fs.readFileSync(`../shared/ig-examples/${file}`, 'utf8')) as T;
+/** A national guide's example, from its copy in fixtures/ (named by guide: ror-…, tddui-…; each folder's SOURCES.md names its commit). */
+const example = <T>(file: string): T => JSON.parse(fs.readFileSync(new URL(`../fixtures/${file.split('-')[0]}/${file}`, import.meta.url), 'utf8')) as T;
 
 describe('domain rows of the national examples', () => {
   it('TDDUI Patient INS → patient columns', () => {

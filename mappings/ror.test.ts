@@ -4,9 +4,9 @@ import type { HealthcareService, Location, Organization, Resource } from '@medpl
 import { locationRow } from './resource-rows.js';
 import { ageInYears, ageRange, capacities, codeTokens, communeCog, nationalKeys, regionOf } from './ror.js';
 
-const read = <T>(path: string): T => JSON.parse(fs.readFileSync(path, 'utf8')) as T;
-const ROR_HS = read<HealthcareService>('../shared/ig-examples/ror-HealthcareService-1234564.json');
-const ROR_LOCATION = read<Location>('../shared/ig-examples/ror-Location-ror-location-exemple.json');
+const read = <T>(path: URL | string): T => JSON.parse(fs.readFileSync(path, 'utf8')) as T;
+const ROR_HS = read<HealthcareService>(new URL('../fixtures/ror/ror-HealthcareService-1234564.json', import.meta.url));
+const ROR_LOCATION = read<Location>(new URL('../fixtures/ror/ror-Location-ror-location-exemple.json', import.meta.url));
 const CAPACITIES = read<Location>('fixtures/ror-location-capacities.json');
 
 describe('ROR readings of the national examples and fixtures', () => {

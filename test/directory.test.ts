@@ -5,8 +5,10 @@ import type { Bundle, BundleEntry, HealthcareService, Organization, Resource } f
 import { checkUsableTarget } from '../src/domain/directory/targets.js';
 import { runAsyncBundle } from '../src/fhir/async-bundle.js';
 import { FHIR_JSON, startTestGateway, type TestGateway } from './helpers.js';
+import { fromRoot } from '../src/paths.js';
 
-const IG = '../shared/ig-examples';
+/** Copies of the ROR guide's examples and server statement (fixtures/ror/SOURCES.md names their commits). */
+const IG = fromRoot('fixtures/ror');
 const FINESS = 'https://finess.esante.gouv.fr';
 const TRE = (n: string) => `https://mos.esante.gouv.fr/NOS/${n}/FHIR/${n.replace('_', '-')}`;
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FhirError } from '../core/outcomes.js';
 import { expressionOf, Validator } from './validation.js';
+import { fromRoot } from '../paths.js';
 
 const validator = new Validator();
 const PATIENT_PROFILE = 'https://aiguillage.org/fhir/StructureDefinition/aiguillage-patient';
@@ -18,7 +19,7 @@ function failure(fn: () => void): FhirError {
 
 describe('Validator', () => {
   it('accepts the national TDDUI Patient INS example', () => {
-    const patient = JSON.parse(fs.readFileSync('../shared/ig-examples/tddui-Patient-tddui-patient-ins-example.json', 'utf8'));
+    const patient = JSON.parse(fs.readFileSync(fromRoot('fixtures/tddui/tddui-Patient-tddui-patient-ins-example.json'), 'utf8'));
     expect(() => validator.validate(patient, [PATIENT_PROFILE])).not.toThrow();
   });
 
