@@ -167,6 +167,11 @@ describe('what ESMS software pulls', () => {
         // A read by id shows the same shape.
         const read = (await get(who, `Task/${task.id}`)).body as Task;
         expect(read).toEqual(task);
+        // …and so do its versions: vread and the instance history.
+        const version = task.meta?.versionId as string;
+        expect((await get(who, `Task/${task.id}/_history/${version}`)).body).toEqual(task);
+        const history = (await get(who, `Task/${task.id}/_history`)).body as Bundle<Task>;
+        for (const entry of history.entry ?? []) expect(differentialIssues(entry.resource as Task, taskSd), `version ${entry.resource?.meta?.versionId}`).toEqual([]);
       }
     }
     // Its MDPH sees the task as stored.

@@ -3,7 +3,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { FIRST_INSTANT, instantRange, LAST_INSTANT, sqlInstant } from '../../../mappings/fhir-date.js';
 import { badRequest } from '../../core/outcomes.js';
 import { encodeCursor } from '../../core/search/parse.js';
-import { readResourceHistory } from '../../domain/reads.js';
+import { presentResources, readResourceHistory } from '../../domain/reads.js';
 import type { Route, RouteContext } from '../route.js';
 import type { FhirResponse, FhirServices } from '../types.js';
 import { listOf } from '../../core/json.js';
@@ -43,6 +43,8 @@ async function history({ services, request, ctx, params }: RouteContext): Promis
   const id = params.id;
   const options = parseHistoryOptions(services, request.query);
   const page = await readResourceHistory(ctx, type, { ...options, id });
+  // Each version shown as a read shows it (an ESMS sees a decision's task in the sdo-task shape).
+  const shown = await presentResources(ctx, page.entries.map((e) => e.content));
   const base = `${services.baseUrl}/${type}${id ? `/${id}` : ''}/_history`;
   const link = (cursor?: string): string => {
     const query = new URLSearchParams();
@@ -58,9 +60,9 @@ async function history({ services, request, ctx, params }: RouteContext): Promis
       { relation: 'self', url: link(request.query.get('_cursor') ?? undefined) },
       ...(page.next ? [{ relation: 'next', url: link(encodeCursor([page.next.lastUpdated, page.next.id, page.next.version])) }] : []),
     ],
-    ...listOf('entry', page.entries.map((e) => ({
+    ...listOf('entry', page.entries.map((e, i) => ({
       fullUrl: `${services.baseUrl}/${type}/${e.id}`,
-      resource: e.content,
+      resource: shown[i],
       request: { method: e.version === 1 ? ('POST' as const) : ('PUT' as const), url: e.version === 1 ? type : `${type}/${e.id}` },
       response: { status: e.version === 1 ? '201 Created' : '200 OK', etag: `W/"${e.version}"`, lastModified: e.lastUpdated.toISOString() },
     }))),

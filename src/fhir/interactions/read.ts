@@ -26,7 +26,8 @@ export const vreadRoute: Route = {
   async handler({ services, ctx, params }) {
     const { type, id, vid } = params as { type: string; id: string; vid: string };
     if (!/^\d{1,9}$/.test(vid)) throw notFound(`${type}/${id}/_history/${vid} not found`);
-    const resource = await readResourceVersion(ctx, type, id, Number(vid));
+    // A past version is shown as the current one is (an ESMS sees a decision's task in the sdo-task shape).
+    const [resource] = await presentResources(ctx, [await readResourceVersion(ctx, type, id, Number(vid))]);
     return { status: 200, body: resource, headers: versionHeaders(services, resource) };
   },
 };
