@@ -163,4 +163,24 @@ describe('batch', () => {
     expect(after.organization).toBe(before.organization + 1);
     expect(after.patient).toBe(before.patient + 1);
   });
+
+  it('refuses an entry that points at another entry by urn:uuid (entries are independent), and runs the others', async () => {
+    const before = await countRows();
+    const orgUrl = 'urn:uuid:5b0f3c2e-7d4a-4e8b-9c1a-2f3e4d5c6b7a';
+    const res = await postBundle({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { fullUrl: orgUrl, resource: { resourceType: 'Organization', name: 'Batch EJ' }, request: { method: 'POST', url: 'Organization' } },
+        // A directory write (bulk path) and a patient write (one by one), each pointing at the first entry.
+        { resource: { resourceType: 'HealthcareService', name: 'Batch unit', providedBy: { reference: orgUrl } }, request: { method: 'POST', url: 'HealthcareService' } },
+        { resource: testPatient({ managingOrganization: { reference: orgUrl } }), request: { method: 'POST', url: 'Patient' } },
+      ],
+    });
+    expect(res.body.entry.map((e: BundleEntry) => e.response?.status)).toEqual(['201', '400', '400']);
+    expect(res.body.entry[1].response.outcome.issue[0].expression).toEqual(['Bundle.entry[1].resource.providedBy.reference']);
+    expect(res.body.entry[2].response.outcome.issue[0].diagnostics).toMatch(/independent.*transaction/);
+    const after = await countRows();
+    expect([after.organization, after.healthcare_service, after.patient]).toEqual([before.organization + 1, before.healthcare_service, before.patient]);
+  });
 });

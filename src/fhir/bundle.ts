@@ -144,6 +144,21 @@ function errorEntry(err: FhirError): BundleEntry {
   return { response: { status: String(err.status), outcome: err.outcome } };
 }
 
+/**
+ * A batch entry's resource may not point at another entry: a batch's entries
+ * are independent (FHIR R4 §3.1.0.11.1), and a `urn:uuid:` reference stored
+ * as sent points nowhere. Checked once the caller may write the type, so that
+ * 401 and 403 come first as for any write.
+ */
+function checkIndependent(plan: EntryPlan, principal: FhirRequest['principal']): void {
+  // A resource written (not an operation's Parameters).
+  if (!plan.resource || plan.resource.resourceType !== plan.type || (plan.method !== 'POST' && plan.method !== 'PUT')) return;
+  const kind = kindOf(plan.type);
+  if (kind) authorize(principal, kind, 'write');
+  const left = unresolvedReference(plan.resource, `${entryPath(plan.index)}.resource`);
+  if (left) throw badRequest('A batch’s entries are independent: this reference points at a urn: (send linked entries as a transaction, whose urn:uuid references are resolved)', left);
+}
+
 /** The entry's resource with its `urn:uuid:` references resolved; 400 for one that does not resolve. */
 function resolved(plan: EntryPlan, references: Map<string, string>): Resource {
   const resource = rewriteReferences(plan.resource as Resource, references);
@@ -217,6 +232,7 @@ async function directoryWrites(services: FhirServices, request: FhirRequest, tx:
     if ((method !== 'PUT' && method !== 'POST') || !kind?.upsertOnNationalKeys || entry.request?.ifMatch || entry.request?.ifNoneExist) continue;
     try {
       const plan = planEntry(entry, index);
+      checkIndependent(plan, request.principal);
       if (plan.type !== type) throw badRequest(`entry[${index}]: the resource is a ${type}, the URL says ${plan.type}`, `${entryPath(index)}.request.url`);
       const resource = validateBody(services, entry.resource, requireKind(plan.type));
       const id = method === 'PUT' ? plan.url.split('/')[1] : undefined;
@@ -262,6 +278,7 @@ export async function batchEntry(services: FhirServices, request: FhirRequest, e
   try {
     return await underSavepoint(tx, 'batch_entry', async () => {
       const plan = planEntry(entry, index);
+      checkIndependent(plan, request.principal);
       entryReq = { ...entryRequest(plan, request.principal), tx, events: request.events, scheduled: request.scheduled, memo: request.memo, audit: request.audit };
       return responseEntry(await services.handle(entryReq));
     });
