@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase } from './helpers.js';
 
@@ -13,7 +13,7 @@ let databaseUrl: string;
 
 function cli(args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', REDIS_URL: 'redis://127.0.0.1:6379/15', AIGUILLAGE_QUEUE_PREFIX: 'test-cli' },
+    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', REDIS_URL: inject('redisUrl'), AIGUILLAGE_QUEUE_PREFIX: 'test-cli' },
     timeout: 60_000,
   });
 }
@@ -92,7 +92,7 @@ describe('aiguillage start', () => {
   it('serves on the embedded database by default and stops cleanly on SIGTERM', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiguillage-start-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-      env: { ...process.env, DATABASE_URL: '', AIGUILLAGE_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: 'redis://127.0.0.1:6379/15', AIGUILLAGE_QUEUE_PREFIX: 'test-start' },
+      env: { ...process.env, DATABASE_URL: '', AIGUILLAGE_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: inject('redisUrl'), AIGUILLAGE_QUEUE_PREFIX: 'test-start' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     try {

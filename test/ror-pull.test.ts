@@ -1,5 +1,5 @@
 /** Pulling the directory from a ROR FHIR API (a fake one, served over HTTP): full load, deltas, resumption, faults. */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { HealthcareService } from '@medplum/fhirtypes';
 import { RorClient } from '../src/ror/client.js';
 import { openSync, runSync, type PullDeps } from '../src/ror/pull.js';
@@ -184,7 +184,7 @@ describe('scheduled and manual pulls', () => {
       env: {
         ...process.env,
         DATABASE_URL: databaseUrl,
-        REDIS_URL: 'redis://127.0.0.1:6379/15',
+        REDIS_URL: inject('redisUrl'),
         AIGUILLAGE_QUEUE_PREFIX: 'test-cli-ror',
         ...rorEnv(fake),
       },
