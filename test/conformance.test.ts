@@ -13,6 +13,7 @@ import type { Bundle, CapabilityStatement, CodeSystem, ImplementationGuide, Pati
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANONICAL_BASE } from '../src/fhir/conformance/canonical.js';
 import { NATIONAL_GUIDES } from '../src/fhir/conformance/capability.js';
+import { Validator } from '../src/fhir/validation.js';
 import { hostileWorld, type HostileWorld } from './hostile-kit.js';
 import { as } from './referral-world.js';
 import { testPatient } from './helpers.js';
@@ -185,6 +186,12 @@ describe('the CapabilityStatement', () => {
 });
 
 describe('the conformance resources', () => {
+  it('include a StructureDefinition for every profile the gateway enforces (each schema in profiles/)', async () => {
+    const enforced = new Validator().profiles.map((p) => p.url);
+    expect(enforced.length).toBeGreaterThanOrEqual(5);
+    for (const url of enforced) expect(await resolve('StructureDefinition', url), url).toBeDefined();
+  });
+
   it('are listed by the gateway’s ImplementationGuide, and each it lists is readable', async () => {
     const guide = (await h.t.http.get('/fhir/ImplementationGuide/aiguillage')).body as ImplementationGuide;
     const refs = guide.definition?.resource.map((r) => r.reference.reference as string) ?? [];

@@ -39,7 +39,7 @@ function isCalendarDay(value: string): boolean {
   return day.getUTCMonth() === Number(m[2]) - 1 && day.getUTCDate() === Number(m[3]);
 }
 
-/** A gateway profile schema, as listed in the CapabilityStatement. */
+/** A profile the gateway enforces (its schema in profiles/; its StructureDefinition is served). */
 export interface ProfileInfo {
   url: string;
   title: string;

@@ -30,11 +30,6 @@ function r4Params(): Map<string, { url: string; type: string }> {
   return base;
 }
 
-/** Whether a canonical URL is one of FHIR R4's search parameters. */
-export function isR4SearchParameter(url: string): boolean {
-  return [...r4Params().values()].some((p) => p.url === url);
-}
-
 function r4Definition(type: string, p: DeclaredParam): string | undefined {
   const known = r4Params();
   const match = known.get(`${type}.${p.code}`) ?? known.get(`DomainResource.${p.code}`) ?? known.get(`Resource.${p.code}`);
