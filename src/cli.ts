@@ -1,8 +1,8 @@
 /**
  * The `aiguillage` command.
  *
- *   aiguillage start                 API and workers in one process (npm start)
- *   aiguillage serve                 the API only
+ *   aiguillage start [--processes N] API and workers in one process (npm start), or in N
+ *   aiguillage serve [--processes N] the API only, in one process or N sharing the port
  *   aiguillage worker                the workers only
  *   aiguillage migrate               apply database migrations
  *   aiguillage client create|list|deactivate|activate|rotate|delete …   OAuth2 clients
@@ -29,12 +29,16 @@ import { acceptImport } from './domain/decision/import-upload.js';
 import { pushScheduled } from './fhir/types.js';
 import { openSync, runSync } from './ror/pull.js';
 import { markJobDone } from './store/tables/job-schedule.js';
+import { clusterProcessId, clusterRefusal, isClusterProcess, offerMetrics, runPrimary } from './cluster.js';
 
 const USAGE = `Usage: aiguillage <command>
 
 Commands:
-  start      run the FHIR API and the workers in one process
-  serve      run the FHIR API only
+  start [--processes N]
+             run the FHIR API and the workers in one process, or in N processes sharing the port
+             (each runs the API and the workers; default WEB_CONCURRENCY, else 1; N > 1 needs DATABASE_URL)
+  serve [--processes N]
+             run the FHIR API only, in one process or in N sharing the port
   worker     run the background workers only
   migrate    apply the database migrations
   client create --name NAME --roles ROLE[,ROLE] [--organization SYSTEM|VALUE | Organization/ID] [--expires-in 90d] [--jwks FILE]
@@ -168,6 +172,28 @@ async function main(argv: string[]): Promise<void> {
     case 'start':
     case 'serve':
     case 'worker': {
+      const { values } = parseArgs({ args: rest, options: { processes: { type: 'string' } } });
+      if (values.processes !== undefined && command === 'worker') fail('worker takes no --processes: run as many worker commands as wanted');
+      if (values.processes !== undefined && !/^[1-9]\d*$/.test(values.processes)) fail(`--processes is a number of processes (1 or more), got "${values.processes}"`);
+      const processes = command === 'worker' ? 1 : values.processes !== undefined ? Number(values.processes) : config.processes;
+      const refusal = clusterRefusal(config, processes);
+      if (refusal) fail(refusal);
+      if (processes > 1 && !isClusterProcess()) {
+        await runPrimary(config, processes, createLogger(config.logLevel));
+        return;
+      }
+      if (isClusterProcess()) {
+        // One of the primary's processes: its metrics are the primary's to serve, its log lines say which it is.
+        offerMetrics();
+        const gateway = await start(
+          { ...config, metrics: undefined },
+          { api: true, workers: command === 'start', logger: createLogger(config.logLevel).child({ apiProcess: clusterProcessId(), pid: process.pid }) }
+        );
+        offerMetrics(gateway.metrics.registry);
+        process.once('disconnect', () => process.kill(process.pid, 'SIGTERM')); // the primary is gone
+        runUntilSignal(gateway);
+        return;
+      }
       const gateway = await start(config, { api: command !== 'worker', workers: command !== 'serve' });
       runUntilSignal(gateway);
       return;

@@ -39,6 +39,10 @@ export interface Config {
   rateLimit: { rate: number; burst: number };
   /** Size of the PostgreSQL connection pool. */
   poolSize: number;
+  /** API processes `serve` and `start` run (`--processes`, `WEB_CONCURRENCY`; 1: this process alone). */
+  processes: number;
+  /** Where `GET /metrics` listens (Prometheus text format), when set: a port apart from the API's. */
+  metrics?: { port: number; host: string };
   /**
    * How far V8 lets its heap grow past what survived the last full
    * collection, in percent (0: V8's own choice, up to 300 %). Imports make
@@ -138,6 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
     rateLimit: { rate: int(env, 'AIGUILLAGE_RATE_LIMIT', 50), burst: int(env, 'AIGUILLAGE_RATE_LIMIT_BURST', 200) },
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
+    processes: Math.max(1, int(env, 'WEB_CONCURRENCY', 1)),
+    metrics: env.AIGUILLAGE_METRICS_PORT ? { port: int(env, 'AIGUILLAGE_METRICS_PORT', 0), host: env.AIGUILLAGE_METRICS_HOST || host } : undefined,
     heapGrowingPercent: int(env, 'AIGUILLAGE_HEAP_GROWING_PERCENT', 100),
     statementTimeoutMs: int(env, 'AIGUILLAGE_STATEMENT_TIMEOUT_MS', 30_000),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),

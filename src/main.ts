@@ -31,6 +31,9 @@ import { ensurePullPlanned, rorSyncWorker } from './queues/workers/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
 import { reindexSearchValues } from './domain/directory/reindex.js';
 import { migrate } from './store/migrate.js';
+import { RateLimiter } from './http/rate-limit.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { serveMetrics } from './metrics/server.js';
 
 /** The gateway's version, from package.json. */
 export const VERSION: string = (JSON.parse(fs.readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version;
@@ -48,6 +51,10 @@ export interface Gateway {
   server?: Server;
   /** The port actually listened on. */
   port?: number;
+  /** This process's metrics. */
+  metrics: Metrics;
+  /** The port `GET /metrics` listens on, when `config.metrics` is set. */
+  metricsPort?: number;
   shutdown(): Promise<void>;
 }
 
@@ -128,7 +135,21 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     }
     await queues.startWorkers();
   }
-  const app = buildApp({ services, tokens, logger, baseUrl: config.baseUrl, maxBodyBytes: config.maxBodyBytes, rateLimit: config.rateLimit, redisReady: () => queues.ping() });
+  const metrics = createMetrics({ db, queues, clock });
+  // Counted in Redis, so that every API process shares each client's count.
+  const rateLimiter =
+    options.api && config.rateLimit.rate > 0 ? RateLimiter.shared(config.rateLimit, { redisUrl: config.redisUrl, keyPrefix: `${config.queuePrefix}:rate-limit` }) : undefined;
+  const app = buildApp({
+    services,
+    tokens,
+    logger,
+    baseUrl: config.baseUrl,
+    maxBodyBytes: config.maxBodyBytes,
+    rateLimit: config.rateLimit,
+    rateLimiter,
+    httpDuration: metrics.httpDuration,
+    redisReady: () => queues.ping(),
+  });
   options.configureApp?.(app);
 
   let server: Server | undefined;
@@ -159,6 +180,10 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
   }
 
+  const metricsServer = config.metrics
+    ? await serveMetrics({ ...config.metrics, contentType: metrics.registry.contentType, render: () => metrics.registry.metrics(), logger })
+    : undefined;
+
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
@@ -166,11 +191,13 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
         const s = server;
         await new Promise<void>((resolve) => s.close(() => resolve()));
       }
+      metricsServer?.server.close();
+      rateLimiter?.close();
       await queues.close();
       await db.close();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { config, db, queues, app, tokens, logger, services, server, port, shutdown };
+  return { config, db, queues, app, tokens, logger, services, server, port, metrics, metricsPort: metricsServer?.port, shutdown };
 }

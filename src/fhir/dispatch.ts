@@ -50,6 +50,12 @@ export function isPublic(method: string, path: string): boolean {
   return publicMatch(method, find(method, path));
 }
 
+/** The pattern of the route a request matches (`/:type/:id`, `/$indicators`…), or undefined: a label of bounded cardinality for the metrics. */
+export function routePattern(method: string, path: string): string | undefined {
+  const match = find(method, path);
+  return match && 'route' in match ? `/${match.route.path}`.replace(/\/$/, '') : undefined;
+}
+
 /** Whether a request's route reads its body as it comes (an upload), not as JSON. */
 export function takesRawBody(method: string, path: string): boolean {
   const match = find(method, path);

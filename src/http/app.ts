@@ -14,6 +14,8 @@ import { dashboardRoutes } from './dashboard-routes.js';
 import { fhirPath, fhirRoutes } from './fhir-routes.js';
 import { bearerAuth, requestLogger, requireAuthentication } from './middleware.js';
 import { rateLimit, RateLimiter, type RateLimit } from './rate-limit.js';
+import { requestMetrics } from './request-metrics.js';
+import type { Histogram } from 'prom-client';
 import { isAnswering } from '../store/db.js';
 
 /** What the application is built on. */
@@ -26,6 +28,10 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** Requests per second per client (rate 0: no limit). */
   rateLimit?: RateLimit;
+  /** Counts `rateLimit` (in Redis, shared by every API process); without it, the limit is counted in this process. */
+  rateLimiter?: RateLimiter;
+  /** The request duration histogram of the metrics. */
+  httpDuration?: Histogram<'method' | 'route' | 'status'>;
   /** Whether Redis answers (for `/readyz`); absent when the process runs without queues. */
   redisReady?: () => Promise<boolean>;
 }
@@ -38,6 +44,7 @@ export function buildApp(deps: AppDeps): Hono {
     return onError(err, c);
   });
   app.notFound((c) => sendFhir(404, notFound(`No route for ${c.req.method} ${c.req.path}`).outcome));
+  if (deps.httpDuration) app.use('*', requestMetrics({ histogram: deps.httpDuration }));
   app.use('*', requestLogger({ logger: deps.logger }));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -50,7 +57,7 @@ export function buildApp(deps: AppDeps): Hono {
     return c.json({ status: 'ready', checks });
   });
 
-  const limiter = deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter({ rate: deps.rateLimit.rate, burst: Math.max(1, deps.rateLimit.burst) }) : undefined;
+  const limiter = deps.rateLimiter ?? (deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter(deps.rateLimit) : undefined);
   app.use('/oauth2/*', rateLimit(limiter));
   app.route('/', authRoutes({ db: deps.services.db, tokens: deps.tokens, baseUrl: deps.baseUrl }));
   // The token is read, the request counted (by client, or by address without a valid token), then a bad or missing token refused.

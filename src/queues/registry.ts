@@ -116,6 +116,25 @@ export class Queues {
     }
   }
 
+  /**
+   * The jobs Redis holds per queue and state (waiting, active, delayed,
+   * failed), for the metrics; undefined when Redis does not answer within
+   * `timeoutMs`, so that a scrape never hangs on it.
+   */
+  async jobCounts(timeoutMs = 1_000): Promise<Record<string, Record<string, number>> | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const counts = Promise.all([...this.queues].map(async ([name, queue]) => [name, await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')] as const));
+    try {
+      const entries = await Promise.race([counts, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), timeoutMs)))]);
+      return Object.fromEntries(entries);
+    } catch {
+      counts.catch(() => undefined); // answered late, or failed: nobody waits for it any more
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Adds recorded jobs to Redis (best effort: on failure the reconciler will). */
   async push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> {
     const q = this.queues.get(queue);
