@@ -1,7 +1,9 @@
-/** Limits: a statement that runs too long is cancelled by PostgreSQL and answered 503, and the connection serves on. */
+/** Limits: a statement that runs too long is cancelled (503) and the connection serves on; the rate limit, shared through Redis and kept in memory when Redis is away. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toFhirError } from '../src/core/outcomes.js';
-import { startTestGateway, type TestGateway } from './helpers.js';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { createTestDatabase, freePort, startTestGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway;
 beforeAll(async () => {
@@ -55,5 +57,43 @@ describe('rate limit', () => {
     // The address's bucket may already be partly spent by the token requests of the test above.
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(3);
     expect(statuses.filter((s) => s !== 429).every((s) => s === 401 || s === 400)).toBe(true);
+  });
+});
+
+describe('rate limit shared through Redis', () => {
+  it('counts a client once over two API processes sharing Redis', async () => {
+    const config = { databaseUrl: await createTestDatabase(), queuePrefix: `test-${randomUUID()}`, rateLimit: { rate: 1, burst: 4 } };
+    const [a, b] = [await startTestGateway({ config }), await startTestGateway({ config })];
+    try {
+      const token = await a.tokenFor(['prescriber'], 'http://finess.sante.gouv.fr|750000001');
+      const statuses: number[] = [];
+      for (const gateway of [a, b, a, b, a, b]) statuses.push((await gateway.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`)).status);
+      // Counted in each process, each would have let 4 through.
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('still applies the limit, in this process, when Redis refuses connections or accepts them and stays silent', async () => {
+    // A "Redis" that accepts connections and never says a word: a request must not wait on it.
+    const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((resolve) => silent.once('listening', resolve));
+    const urls = [`redis://127.0.0.1:${await freePort()}`, `redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}`];
+    try {
+      for (const redisUrl of urls) {
+        const away = await startTestGateway({ config: { redisUrl, rateLimit: { rate: 1, burst: 3 } } });
+        try {
+          const token = await away.tokenFor(['prescriber'], 'http://finess.sante.gouv.fr|750000001');
+          const statuses: number[] = [];
+          for (let i = 0; i < 5; i++) statuses.push((await away.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`)).status);
+          expect(statuses, redisUrl).toEqual([200, 200, 200, 429, 429]);
+        } finally {
+          await away.close();
+        }
+      }
+    } finally {
+      silent.close();
+    }
   });
 });

@@ -9,7 +9,8 @@
  * process opens a new connection (the primary deals connections out in turn),
  * and the processes' log lines (pid, request id) tell which one answered.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
@@ -249,5 +250,20 @@ describe('two API processes and two workers on one database and one Redis', () =
     for (const p of running) p.child.kill('SIGTERM');
     expect(await Promise.all(exits)).toEqual([0, 0, 0]);
     expect(logsOf(running[0], 'all API processes stopped')).toHaveLength(1);
+  });
+});
+
+describe('refusals of --processes', () => {
+  const cli = (args: string[], env: NodeJS.ProcessEnv) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, DATABASE_URL: '', ...env }, timeout: 30_000 });
+
+  it('refuses several processes on the embedded database naming DATABASE_URL, a count that is not one, and --processes on worker', async () => {
+    // (in parallel: each run loads the CLI)
+    await Promise.all([
+      expect(cli(['serve', '--processes', '2'], {})).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('needs DATABASE_URL') }),
+      expect(cli(['start'], { WEB_CONCURRENCY: '3' })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('needs DATABASE_URL') }),
+      expect(cli(['serve', '--processes', '0'], {})).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--processes is a number') }),
+      expect(cli(['worker', '--processes', '2'], {})).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('worker takes no --processes') }),
+    ]);
   });
 });

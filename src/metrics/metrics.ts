@@ -46,11 +46,11 @@ async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
   }
 }
 
-/** `read`, shared by the calls that come while it runs (the gauges of one scrape). */
+/** `read`, shared by the calls that come while it runs (prom-client starts the collection of every gauge of a scrape at once). */
 function perScrape<T>(read: () => Promise<T>): () => Promise<T> {
   let current: Promise<T> | undefined;
   return () => {
-    current ??= read().finally(() => setTimeout(() => (current = undefined), 100).unref());
+    current ??= read().finally(() => (current = undefined));
     return current;
   };
 }
