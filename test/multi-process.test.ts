@@ -245,6 +245,24 @@ describe('two API processes and two workers on one database and one Redis', () =
     expect(sample('aiguillage_job_lag_seconds', 'queue="deadlines"')).toBeDefined();
   });
 
+  it('starts another API process when one dies', async () => {
+    const api = running[0];
+    const [first] = logsOf(api, 'FHIR API listening');
+    process.kill(first.pid as number, 'SIGKILL');
+    await poll('a new API process', async () => logsOf(api, 'FHIR API listening').length === 3, 50_000);
+    expect(logsOf(api, 'an API process died unexpectedly; starting another').map((l) => [l.pid, l.signal])).toEqual([[first.pid, 'SIGKILL']]);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const id = `after-${i}-${randomUUID().slice(0, 8)}`;
+      expect((await freshGet('/healthz', { 'X-Request-Id': id })).status).toBe(200);
+      ids.push(id);
+    }
+    await poll('the request log lines', async () => logsOf(api, 'request').filter((l) => ids.includes(l.reqId as string)).length === ids.length);
+    const pids = answeredBy(ids);
+    expect(pids.size).toBe(2);
+    expect(pids.has(first.pid)).toBe(false);
+  }, 60_000);
+
   it('stops every process on SIGTERM', async () => {
     const exits = running.map((p) => new Promise<number | null>((resolve) => (p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.once('exit', (code) => resolve(code)))));
     for (const p of running) p.child.kill('SIGTERM');
