@@ -2,8 +2,8 @@
  * What the metrics say of the work recorded in PostgreSQL: decision imports
  * under way, the ROR pull under way, and the job schedule (how late the due
  * jobs are, how many failed for good). Read at each scrape, so each query is
- * small: the running imports and pulls are few, and the schedule's due jobs
- * are found through its index of pending jobs.
+ * small: the running imports and pulls are few, and the schedule's due and failed
+ * jobs are found through its partial indexes (of pending jobs, of failed ones).
  */
 import type { Queryable } from './db.js';
 import { run, sql } from './sql.js';
