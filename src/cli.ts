@@ -21,6 +21,7 @@ import { ROLES, type Role } from './core/principal.js';
 import { createLogger } from './logger.js';
 import { openStore, start, type Gateway } from './main.js';
 import { fromRoot } from './paths.js';
+import { nodeSupportWarning } from './runtime.js';
 import { handleFhir } from './fhir/dispatch.js';
 import { rorClient } from './queues/workers/ror-sync.js';
 import { importReport } from './domain/decision/import-report.js';
@@ -195,6 +196,8 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       const gateway = await start(config, { api: command !== 'worker', workers: command !== 'serve' });
+      const nodeWarning = nodeSupportWarning();
+      if (nodeWarning) gateway.logger.warn(nodeWarning);
       runUntilSignal(gateway);
       return;
     }
