@@ -22,7 +22,8 @@ export interface PrivateRedis {
   close(): Promise<void>;
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/** Starts one, or only picks its port with `{ started: false }` (nothing listens there until `start()`). */
+export async function startPrivateRedis(options: { started?: boolean } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
@@ -41,7 +42,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       running.kill('SIGKILL');
     });
   };
-  await start();
+  if (options.started ?? true) await start();
   return { url, start, kill, restart: async () => (await kill(), start()), close: kill };
 }
 

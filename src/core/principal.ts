@@ -1,5 +1,5 @@
 /** Who is calling: the client behind a token, its organization and roles. */
-import { permissionsOn, type Permission, type SystemScope } from './scopes.js';
+import { formatScope, parseScope, permissionsOn, type Permission, type SystemScope } from './scopes.js';
 
 /** The roles of the design ("Identity, access, audit"). */
 export const ROLES = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'ror', 'admin'] as const;
@@ -53,4 +53,16 @@ export function scopeAllows(principal: Principal | undefined, type: string, perm
   if (!principal?.scopes) return true;
   const granted = permissionsOn(principal.scopes, type);
   return permissions.some((p) => granted.has(p));
+}
+
+/** A principal as stored with work done later on its behalf (asynchronous Bundles): its scopes written as scope strings. */
+export function storedPrincipal(principal: Principal): unknown {
+  return { ...principal, scopes: principal.scopes?.map((s) => formatScope(s.type, s.permissions)) };
+}
+
+/** A stored principal read back, its scopes parsed again. */
+export function principalFromStore(stored: (Omit<Principal, 'scopes'> & { scopes?: string[] }) | null): Principal | null {
+  if (!stored) return null;
+  const { scopes, ...rest } = stored;
+  return scopes ? { ...rest, scopes: scopes.flatMap((s) => (typeof s === 'string' && parseScope(s)) || []) } : rest;
 }

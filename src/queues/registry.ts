@@ -68,7 +68,6 @@ export class Queues {
   private readonly workerConnections: Redis[] = [];
   private producer?: Redis;
   private timer?: NodeJS.Timeout;
-  private lastRedisError = 0;
 
   constructor(
     private readonly settings: QueueSettings,
@@ -86,18 +85,45 @@ export class Queues {
     return [...this.definitions.keys()];
   }
 
+  /** What the process last knew of Redis: told in the logs on every change. */
+  private redisState: 'unknown' | 'up' | 'down' = 'unknown';
+  private closing = false;
+
   private onRedisError = (err: Error): void => {
-    // ioredis retries by itself; say so clearly, once in a while, not on every retry.
-    if (Date.now() - this.lastRedisError > 30_000) {
-      this.lastRedisError = Date.now();
-      this.logger.error({ err: err.message, redisUrl: redact(this.settings.redisUrl) }, 'Redis is not answering: background jobs stay recorded in PostgreSQL and will be scheduled when it is back');
-    }
+    // ioredis retries by itself; say so once when Redis goes away, not on every retry.
+    if (this.closing || this.redisState === 'down') return;
+    this.redisState = 'down';
+    this.logger.error({ err: err.message, redisUrl: redact(this.settings.redisUrl) }, 'Redis is not answering: background jobs stay recorded in PostgreSQL and will be scheduled when it is back');
   };
+
+  private onRedisClose = (): void => {
+    if (!this.closing && this.redisState === 'up') this.onRedisError(new Error('connection closed'));
+  };
+
+  private onRedisReady = (): void => {
+    const wasDown = this.redisState === 'down';
+    this.redisState = 'up';
+    const redisUrl = redact(this.settings.redisUrl);
+    if (!wasDown) return void this.logger.info({ redisUrl }, 'Redis connected');
+    // A process with workers hands over at once what waited in PostgreSQL meanwhile (the API-only ones leave it to them).
+    if (!this.timer) return void this.logger.info({ redisUrl }, 'Redis is back');
+    this.reconcile().then(
+      (pending) => this.logger.info({ redisUrl, pending }, 'Redis is back: pending jobs handed to the queues'),
+      (err: Error) => this.logger.error({ err: err.message }, 'reconcile failed')
+    );
+  };
+
+  /** Whether the producer's connection to Redis is up now (no call waits on one that is not). */
+  private redisUp(): boolean {
+    return this.producer?.status === 'ready';
+  }
 
   /** Opens the producer side (every process that schedules work). */
   async init(): Promise<void> {
     this.producer = connectionOptions(this.settings.redisUrl, false) as Redis;
     this.producer.on('error', this.onRedisError);
+    this.producer.on('close', this.onRedisClose);
+    this.producer.on('ready', this.onRedisReady);
     for (const name of this.definitions.keys()) {
       const queue = new Queue(name, { connection: this.producer, prefix: this.settings.prefix });
       queue.on('error', this.onRedisError);
@@ -122,17 +148,10 @@ export class Queues {
    * `timeoutMs`, so that a scrape never hangs on it.
    */
   async jobCounts(timeoutMs = 1_000): Promise<Record<string, Record<string, number>> | undefined> {
-    let timer: NodeJS.Timeout | undefined;
+    if (!this.redisUp()) return undefined;
     const counts = Promise.all([...this.queues].map(async ([name, queue]) => [name, await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')] as const));
-    try {
-      const entries = await Promise.race([counts, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), timeoutMs)))]);
-      return Object.fromEntries(entries);
-    } catch {
-      counts.catch(() => undefined); // answered late, or failed: nobody waits for it any more
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
+    const answered = await within(counts, timeoutMs).catch(() => undefined);
+    return answered && Object.fromEntries(answered.value);
   }
 
   /** Adds recorded jobs to Redis (best effort: on failure the reconciler will). */
@@ -144,8 +163,10 @@ export class Queues {
     const horizon = now + (this.settings.horizonMs ?? Number.POSITIVE_INFINITY);
     const near = jobs.filter((job) => job.runAt.getTime() <= horizon);
     if (near.length === 0) return;
+    // Redis away: the jobs wait in PostgreSQL, and the reconciler hands them over when it is back.
+    if (!this.redisUp()) return;
     try {
-      await q.addBulk(
+      const added = q.addBulk(
         near.map((job) => ({
           name: queue,
           data: job.data,
@@ -159,6 +180,7 @@ export class Queues {
           },
         }))
       );
+      if (!(await within(added, REDIS_CALL_BOUND_MS))) this.onRedisError(new Error(`no answer within ${REDIS_CALL_BOUND_MS} ms`));
     } catch (err) {
       this.onRedisError(err as Error);
     }
@@ -239,13 +261,37 @@ export class Queues {
     if (!completed) await completeJob(this.db, definition.name, jobId);
   }
 
-  /** Stops the workers (letting running jobs finish), the reconciler and the connections. */
+  /**
+   * Stops the workers, the reconciler and the connections, within a few
+   * seconds: running jobs may finish while Redis answers, up to
+   * CLOSE_BOUND_MS; past it (or with Redis away) they are left as a crash
+   * leaves them, to be resumed by the next worker.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.timer) clearInterval(this.timer);
-    await Promise.all(this.workers.map((w) => w.close()));
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    const up = this.redisUp();
+    await within(Promise.all(this.workers.map((w) => w.close(!up))), up ? CLOSE_BOUND_MS : 500);
+    await within(Promise.all([...this.queues.values()].map((q) => q.close())), up ? 1_000 : 100);
     for (const connection of this.workerConnections) connection.disconnect();
     this.producer?.disconnect();
+  }
+}
+
+/** How long a request may wait on Redis to schedule its jobs; past it, the reconciler will (they are recorded in PostgreSQL). */
+export const REDIS_CALL_BOUND_MS = 1_000;
+
+/** How long stopping may wait on Redis (running jobs, closing connections) before dropping the connections. */
+const CLOSE_BOUND_MS = 3_000;
+
+/** `promise`'s value, or `undefined` after `ms` (the promise then settles unobserved). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise.then((value) => ({ value })), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

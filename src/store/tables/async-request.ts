@@ -1,6 +1,6 @@
 /** The `async_request` and `async_request_entry` tables: Bundles accepted with `Prefer: respond-async`, and their entries' answers. */
 import type { BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
-import type { Principal } from '../../core/principal.js';
+import { principalFromStore, storedPrincipal, type Principal } from '../../core/principal.js';
 import type { Queryable } from '../db.js';
 import { run, sql } from '../sql.js';
 
@@ -9,17 +9,17 @@ export async function insertAsyncRequest(q: Queryable, r: { id: string; principa
   await run(
     q,
     sql`INSERT INTO async_request (id, kind, client_id, principal, input, total)
-        VALUES (${r.id}, 'bundle', ${r.principal?.clientId ?? 'anonymous'}, ${JSON.stringify(r.principal ?? null)}::text::jsonb, ${JSON.stringify(r.input)}::text::jsonb, ${r.total})`
+        VALUES (${r.id}, 'bundle', ${r.principal?.clientId ?? 'anonymous'}, ${JSON.stringify(r.principal ? storedPrincipal(r.principal) : null)}::text::jsonb, ${JSON.stringify(r.input)}::text::jsonb, ${r.total})`
   );
 }
 
 /** Where a Bundle's run stands, locked for its next chunk. */
 export async function lockAsyncRequest(q: Queryable, id: string): Promise<{ state: string; principal: Principal | null; type: 'batch' | 'transaction'; processed: number; total: number } | undefined> {
-  const { rows } = await run<{ state: string; principal: Principal | null; type: 'batch' | 'transaction'; processed: number; total: number }>(
+  const { rows } = await run<{ state: string; principal: Parameters<typeof principalFromStore>[0]; type: 'batch' | 'transaction'; processed: number; total: number }>(
     q,
     sql`SELECT state, principal, input->>'type' AS type, processed, total FROM async_request WHERE id = ${id} FOR UPDATE`
   );
-  return rows[0];
+  return rows[0] && { ...rows[0], principal: principalFromStore(rows[0].principal) };
 }
 
 /** The Bundle as accepted. */
