@@ -7,10 +7,12 @@
  *   aiguillage migrate               apply database migrations
  *   aiguillage client create|list|deactivate|activate|rotate|delete …   OAuth2 clients
  *   aiguillage seed                  load a small demo directory
+ *   aiguillage demo                  demo directory, a client per role, a sample request and decision
  *   aiguillage import-decisions FILE --mdph DEPT   import an MDPH decisions file
  */
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { addDuration, parseDuration } from '../mappings/duration.js';
 import { activateClient, checkClientInput, ClientError, createClient, deactivateClient, deleteClient, listClients, rotateClient } from './auth/clients.js';
@@ -22,6 +24,8 @@ import { createLogger } from './logger.js';
 import { openStore, start, type Gateway } from './main.js';
 import { fromRoot } from './paths.js';
 import { nodeSupportWarning } from './runtime.js';
+import { demoInstructions, makeDemo } from './demo.js';
+import { callRunningGateway, runningGateway, type LocalAdmin } from './local-admin.js';
 import { handleFhir } from './fhir/dispatch.js';
 import { rorClient } from './queues/workers/ror-sync.js';
 import { importReport } from './domain/decision/import-report.js';
@@ -47,6 +51,8 @@ Commands:
   client list [--json] | deactivate ID | activate ID | delete ID | rotate ID [--expires-in 90d] [--jwks FILE]
              the clients; deactivating, rotating or deleting one revokes its tokens within seconds
   seed       load a small demo directory (idempotent)
+  demo       on the embedded database: the demo directory, one client per role (credentials in
+             ./demo-clients.json), a sample request and decision; prints the next steps
   import-decisions FILE --mdph DEPT
              import an MDPH decisions file (CSV, see mappings/decision/file.ts) now, showing progress;
              prints the report; exit code 1 when rows were rejected
@@ -129,6 +135,17 @@ async function clientCommand(config: ReturnType<typeof loadConfig>, args: string
       : undefined;
   const secretExpiresAt = expiresIn(values['expires-in']);
   const jwks = jwksFile(values.jwks);
+  const running = config.databaseUrl ? undefined : runningGateway(config.dataDir);
+  if (running) {
+    // The gateway holds the embedded database: the change goes through it.
+    try {
+      const out = await clientThroughGateway(running, action, id, { ...input, jwks, secretExpiresAt, json: values.json });
+      process.stdout.write(`${typeof out === 'string' ? out : JSON.stringify(out)}\n`);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+    return;
+  }
   const db = await openStore(config, createLogger('warn'));
   const trail = auditTrail({ principal: { clientId: 'aiguillage-cli', roles: ['admin'] } });
   try {
@@ -163,6 +180,39 @@ async function clientCommand(config: ReturnType<typeof loadConfig>, args: string
     throw err;
   } finally {
     await db.close();
+  }
+}
+
+/** The `client` actions, through the running gateway's `/admin/clients` API. */
+async function clientThroughGateway(
+  admin: LocalAdmin,
+  action: string,
+  id: string | undefined,
+  input: { name?: string; roles?: Role[]; organization?: string; jwks?: JSONWebKeySet; secretExpiresAt?: Date; json?: boolean }
+): Promise<unknown> {
+  const expiresIn = input.secretExpiresAt ? { client_secret_expires_in: Math.max(1, Math.round((input.secretExpiresAt.getTime() - Date.now()) / 1000)) } : {};
+  const path = `/${encodeURIComponent(id ?? '')}`;
+  switch (action) {
+    case 'create': {
+      const made = (await callRunningGateway(admin, 'POST', '', { client_name: input.name, roles: input.roles, organization: input.organization, jwks: input.jwks, ...expiresIn })) as Record<string, unknown>;
+      return { client_id: made.client_id, ...(made.client_secret ? { client_secret: made.client_secret } : {}) };
+    }
+    case 'list': {
+      const { clients } = (await callRunningGateway(admin, 'GET', '')) as { clients: Record<string, unknown>[] };
+      if (input.json) return clients;
+      const lines = clients.map((c) =>
+        [c.client_id, c.active ? 'active' : 'inactive', c.token_endpoint_auth_method === 'private_key_jwt' ? 'private_key_jwt' : 'client_secret', (c.roles as string[]).join(','), c.organization ?? '-', c.client_secret_expires_at ? `expires ${new Date((c.client_secret_expires_at as number) * 1000).toISOString()}` : '-', c.client_name].join('\t')
+      );
+      return ['id\tstate\tauthentication\troles\torganization\tsecret\tname', ...lines].join('\n');
+    }
+    case 'deactivate':
+    case 'activate':
+      return callRunningGateway(admin, 'POST', `${path}/${action}`);
+    case 'rotate':
+      return callRunningGateway(admin, 'POST', `${path}/rotate`, { jwks: input.jwks, ...expiresIn });
+    default:
+      await callRunningGateway(admin, 'DELETE', path);
+      return { client_id: id, deleted: true };
   }
 }
 
@@ -227,6 +277,16 @@ async function main(argv: string[]): Promise<void> {
       } finally {
         await gateway.shutdown();
       }
+      return;
+    }
+    case 'demo': {
+      if (config.databaseUrl) fail('demo runs on the embedded database: unset DATABASE_URL (or use seed and client create on a server)');
+      if (runningGateway(config.dataDir)) fail(`a gateway is running on ${config.dataDir}: stop it, run demo, then start it again`);
+      const { clients, done } = await makeDemo(config);
+      const file = path.resolve('demo-clients.json');
+      fs.writeFileSync(file, `${JSON.stringify({ baseUrl: config.baseUrl, clients }, null, 2)}\n`, { mode: 0o600 });
+      fs.chmodSync(file, 0o600);
+      process.stdout.write(`${done.map((d) => `- ${d}`).join('\n')}\n\n${demoInstructions(clients, config.baseUrl, file)}`);
       return;
     }
     case 'ror-sync': {

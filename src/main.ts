@@ -21,6 +21,7 @@ import { ROR_SYNC_QUEUE } from './jobs/catalogue.js';
 import { buildApp } from './http/app.js';
 import { clientErrorResponse } from './http/errors.js';
 import { createLogger, type Logger } from './logger.js';
+import { publishLocalAdmin } from './local-admin.js';
 import { fromRoot } from './paths.js';
 import { Queues, type QueueDefinition } from './queues/registry.js';
 import { asyncBundleWorker } from './queues/workers/async-bundle.js';
@@ -153,6 +154,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
   options.configureApp?.(app);
 
   let server: Server | undefined;
+  let unpublishLocalAdmin: (() => void) | undefined;
   let port: number | undefined;
   if (options.api) {
     await new Promise<void>((resolve, reject) => {
@@ -178,6 +180,11 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       server.headersTimeout = 66_000;
     }
     logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
+    // The CLI cannot open the embedded database while this process holds it: it manages clients through this gateway.
+    if (db.kind === 'embedded') {
+      const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
+      unpublishLocalAdmin = await publishLocalAdmin(db, config.dataDir, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    }
   }
 
   const metricsServer = config.metrics
@@ -193,6 +200,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       }
       metricsServer?.server.close();
       rateLimiter?.close();
+      unpublishLocalAdmin?.();
       await queues.close();
       await db.close();
       logger.info('stopped');
