@@ -32,8 +32,8 @@ async function createPatient(token: string): Promise<string> {
   return (res.body as Patient).id as string;
 }
 
-/** The gateway's database, counting the statements run through it (and able to hold the first one back). */
-function counted(hold?: Promise<void>): Queryable & { statements: string[] } {
+/** The gateway's database, counting the statements run through it (and able to hold the first `held` back). */
+function counted(hold?: Promise<void>, held = 1): Queryable & { statements: string[] } {
   const db = t.gateway.db;
   const statements: string[] = [];
   return {
@@ -41,7 +41,7 @@ function counted(hold?: Promise<void>): Queryable & { statements: string[] } {
     statements,
     async query(text, params, name) {
       statements.push(text);
-      if (hold && statements.length === 1) await hold;
+      if (hold && statements.length <= held) await hold;
       return db.query(text, params, name);
     },
     exec: (text) => db.exec(text),
@@ -91,6 +91,23 @@ describe('reads by id batched across concurrent requests', () => {
     expect((await early)?.id).toBe(first);
     expect((await late)?.id).toBe(later);
     expect(db.statements).toHaveLength(2);
+  });
+
+  it('run up to four statements of a lane at once; reads asked while four run share the next', async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, () => createPatient(tokenA)));
+    let release = (): void => undefined;
+    const db = counted(new Promise<void>((resolve) => (release = resolve)), 4);
+    const reads: Promise<Resource | undefined>[] = [];
+    for (const id of ids) {
+      reads.push(readCurrentBatched(db, PATIENT, id, ownedBy(ORG_A)));
+      // Each read in a turn of its own: alone, it would have a statement of its own.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(db.statements).toHaveLength(4);
+    release();
+    expect((await Promise.all(reads)).map((r) => r?.id)).toEqual(ids);
+    expect(db.statements).toHaveLength(5);
   });
 
   it('fail every read of a statement that fails, and serve the next reads', async () => {
