@@ -64,6 +64,8 @@ export async function benchCore(): Promise<string> {
       headers: auth,
       requests: [{ setupRequest: (req) => ({ ...req, path: `/fhir/Patient?identifier=${encodeURIComponent(`${NIR}|${pick().value}`)}` }) }],
     });
+    const share = (r: Result): string => `${((r.requests.average / ceiling.requests.average) * 100).toFixed(0)} % of ceiling`;
+    process.stderr.write(`  read by id: ${share(read)}; create: ${share(create)}; search: ${share(search)}\n`);
     const { rows: counts } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM patient');
     const line = (name: string, r: Result, target = ''): string =>
       `| ${name.padEnd(28)} | ${String(Math.round(r.requests.average)).padStart(7)} | ${String(r.latency.p50).padStart(5)} | ${String(r.latency.p99).padStart(5)} | ${((r.requests.average / ceiling.requests.average) * 100).toFixed(0).padStart(7)} % | ${String(r.errors + r.timeouts + r.non2xx).padStart(6)} | ${target}`;
@@ -75,8 +77,10 @@ export async function benchCore(): Promise<string> {
       '| ---------------------------- | ------- | ----- | ----- | ---------- | ------ | ------',
       line('ceiling: trivial Hono route', ceiling),
       line('create Patient', create, '≥ 1,500 req/s, p99 < 50 ms'),
-      line('read Patient by id', read, '≥ 4,000 req/s, p99 < 50 ms'),
+      line('read Patient by id', read, '≥ 20 % of ceiling; ≥ 4,000 req/s, p99 < 50 ms'),
       line('search Patient by identifier', search),
+      '',
+      `read by id: ${share(read)} (target ≥ 20 %, measured against the ceiling of the same run)`,
       '',
     ].join('\n');
   } finally {

@@ -15,6 +15,7 @@ import { sameContent, stamp } from '../../mappings/versions.js';
 import { conflict, forbidden, notFound, preconditionFailed } from '../core/outcomes.js';
 import type { SearchQuery } from '../core/search/model.js';
 import type { Queryable } from '../store/db.js';
+import { readCurrentBatched } from '../store/batched-reads.js';
 import { lockKeys } from '../store/locks.js';
 import { runSearch } from '../store/search.js';
 import type { SqlFragment } from '../store/sql.js';
@@ -271,7 +272,9 @@ export async function writeSkipped(ctx: CallContext & { tx: Queryable }, kind: R
 export async function readResource(ctx: CallContext, type: string, id: string): Promise<Resource> {
   const kind = requireKind(type);
   authorize(ctx.principal, kind, 'read');
-  const resource = await readCurrent(ctx.tx ?? ctx.db, kind, id, visibleRows(ctx.principal, kind));
+  const visible = visibleRows(ctx.principal, kind);
+  // Outside a transaction, concurrent reads share a statement.
+  const resource = await (ctx.tx ? readCurrent(ctx.tx, kind, id, visible) : readCurrentBatched(ctx.db, kind, id, visible));
   if (!resource) throw notFound(`${type}/${id} not found`);
   return kind.rules?.onRead ? kind.rules.onRead(ctx, resource, repository) : resource;
 }

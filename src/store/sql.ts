@@ -101,6 +101,19 @@ export async function run<R>(
   options: { prepare?: boolean } = {}
 ): Promise<{ rows: R[]; rowCount: number }> {
   const { text, params } = fragment.toQuery();
-  const name = options.prepare ? `s${createHash('sha1').update(text).digest('base64url').slice(0, 20)}` : undefined;
-  return db.query<R>(text, params, name);
+  return db.query<R>(text, params, options.prepare ? statementName(text) : undefined);
+}
+
+/** Names of the prepared statements by text (a handful of shapes: hashed once each, not once a call). */
+const NAMES = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = NAMES.get(text);
+  if (name === undefined) {
+    name = `s${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`;
+    // Prepared shapes are few; should a caller prepare many, the cache is bounded.
+    if (NAMES.size >= 1_000) NAMES.clear();
+    NAMES.set(text, name);
+  }
+  return name;
 }

@@ -59,12 +59,17 @@ function merged(rows: AuditRow[]): AuditRow[] {
 
 /** The insert of audit rows (aggregated rows as counters), to run alone or within another statement. */
 export function auditInsertSql(rows: AuditRow[]): SqlFragment {
+  const stored = merged(rows);
+  // Rows of their own cannot meet a counter: without one, a plain insert (no speculative insertion per row).
+  const counters = stored.some((r) => r.aggregate_key !== null)
+    ? sql`ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
+       DO UPDATE SET count = audit_event.count + EXCLUDED.count, last_recorded = coalesce(EXCLUDED.last_recorded, EXCLUDED.recorded)`
+    : sql``;
   return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key)
      SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key
-       FROM jsonb_to_recordset(${JSON.stringify(merged(rows))}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
+       FROM jsonb_to_recordset(${JSON.stringify(stored)}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
             roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text, count int, last_recorded timestamptz, aggregate_key text)
-     ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
-       DO UPDATE SET count = audit_event.count + EXCLUDED.count, last_recorded = coalesce(EXCLUDED.last_recorded, EXCLUDED.recorded)`;
+     ${counters}`;
 }
 
 /** Inserts audit rows (the aggregated ones of unauthenticated callers as counters). */
