@@ -90,6 +90,11 @@ export async function prepareSdo(e: WriteEvent): Promise<Prepared | undefined> {
     const sdo = e.resource;
     const { taskId, status } = await readPush(e, sdo);
     if (taskId !== e.id) throw conflict(`Task/${e.id} is not the task of decision ${sdoInputText(sdo, 'idNat_Decision')} for this ESMS (Task/${taskId} is)`, 'Task.input');
+    // statutESMS is the guide's field (a businessStatus left as pulled follows it); a businessStatus moved elsewhere is refused, not ignored.
+    const business = esmsStatusOf(sdo);
+    if (business !== undefined && business !== status && business !== esmsStatusOf(previous)) {
+      throw ruleViolation(`businessStatus (${business}) and input statutESMS (${status}) disagree: the status an SDO Task sets is its statutESMS; give the same in both, or leave businessStatus as pulled`, 'Task.businessStatus');
+    }
     return prepareDecisionTask({ ...e, resource: decisionTaskMovedBy(previous, sdo, status) });
   }
   if (isSdoRecord(previous) || (!previous && isSdoTask(e.resource))) return prepareSdoRecord(e);
