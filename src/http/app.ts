@@ -1,7 +1,7 @@
 /** The HTTP application: health, OAuth2, and the FHIR API under `/fhir`. */
 import { Hono } from 'hono';
 import type { TokenService } from '../auth/tokens.js';
-import { notFound, unavailable } from '../core/outcomes.js';
+import { notFound } from '../core/outcomes.js';
 import { isPublic } from '../fhir/dispatch.js';
 import type { FhirServices } from '../fhir/types.js';
 import type { Logger } from '../logger.js';
@@ -52,9 +52,10 @@ export function buildApp(deps: AppDeps): Hono {
     const checks: Record<string, boolean> = {};
     checks.postgres = await isAnswering(deps.services.db);
     if (deps.redisReady) checks.redis = await deps.redisReady();
-    const down = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
-    if (down.length > 0) return sendFhir(503, unavailable(`Not ready: ${down.join(', ')} not answering`).outcome, { 'Retry-After': '5' });
-    return c.json({ status: 'ready', checks });
+    // One shape, ready or not: each dependency up or down.
+    const ready = Object.values(checks).every(Boolean);
+    const body = { status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(Object.entries(checks).map(([name, up]) => [name, up ? 'up' : 'down'])) };
+    return ready ? c.json(body) : c.json(body, 503, { 'Retry-After': '5' });
   });
 
   const limiter = deps.rateLimiter ?? (deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter(deps.rateLimit) : undefined);
