@@ -121,3 +121,24 @@ describe('aiguillage start', () => {
     }
   }, 60_000);
 });
+
+describe('configuration errors', () => {
+  const failing = (env: Record<string, string>) =>
+    run(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'migrate'], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, timeout: 60_000 }).then(
+      () => expect.fail('the command should have failed'),
+      (err: { code: number; stderr: string }) => err
+    );
+
+  it('name the variable and what was expected, in one line, exit code 1', async () => {
+    const host = await failing({ DATABASE_URL: 'postgres://postgres@base.invalid:5432/x' });
+    expect(host.code).toBe(1);
+    expect(host.stderr.trim()).toMatch(/^aiguillage: DATABASE_URL: cannot resolve the host "base\.invalid"/);
+    const missing = new URL(databaseUrl);
+    missing.pathname = '/aiguillage_no_such_database';
+    const db = await failing({ DATABASE_URL: missing.toString() });
+    expect(db.stderr.trim()).toMatch(/^aiguillage: DATABASE_URL names the database "aiguillage_no_such_database", which does not exist .*createdb/);
+    expect(db.stderr.trim().split('\n')).toHaveLength(1);
+    const port = await failing({ DATABASE_URL: databaseUrl, PORT: 'eighty' });
+    expect(port.stderr.trim()).toBe('aiguillage: PORT must be a non-negative integer, got "eighty"');
+  }, 60_000);
+});

@@ -229,6 +229,34 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number;
 }
 
+/** Why PostgreSQL at DATABASE_URL cannot be used, said for the operator (the variable named, no stack). */
+export function databaseUrlError(databaseUrl: string, err: unknown): Error {
+  const e = err as Error & { code?: string };
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return new Error('DATABASE_URL is not a URL: expected postgres://USER@HOST:PORT/DATABASE');
+  }
+  const host = `${url.hostname}:${url.port || 5432}`;
+  const database = decodeURIComponent(url.pathname.slice(1)) || decodeURIComponent(url.username) || 'postgres';
+  const user = decodeURIComponent(url.username) || 'the current user';
+  switch (e.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new Error(`DATABASE_URL: cannot resolve the host "${url.hostname}" (${e.code}); expected postgres://USER@HOST:PORT/DATABASE`);
+    case 'ECONNREFUSED':
+      return new Error(`DATABASE_URL: nothing answers at ${host}: is PostgreSQL running there?`);
+    case '3D000':
+      return new Error(`DATABASE_URL names the database "${database}", which does not exist on ${host}: create it (createdb -h ${url.hostname} -p ${url.port || 5432} ${database}) or name another`);
+    case '28P01':
+    case '28000':
+      return new Error(`DATABASE_URL: PostgreSQL at ${host} refused ${user} (${e.message})`);
+    default:
+      return new Error(`DATABASE_URL: cannot use PostgreSQL at ${host}: ${e.message}`);
+  }
+}
+
 /** Opens the configured database. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
@@ -241,7 +269,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
     const db = new PostgresDatabase(pool);
-    await db.query('SELECT 1');
+    try {
+      await db.query('SELECT 1');
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw databaseUrlError(options.databaseUrl, err);
+    }
     return db;
   }
   const { PGlite } = await import('@electric-sql/pglite');
