@@ -61,7 +61,7 @@ describe.each(EXAMPLE_JOBS)('the worked example %s', (job) => {
         await new Promise((r) => setTimeout(r, 50));
         res = await call(step, job, step.as ? tokens[step.as] : undefined);
       }
-      if (process.env.EXAMPLES_DEBUG) process.stderr.write(`${label}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}\n`);
+      if (process.env.EXAMPLES_DEBUG) process.stderr.write(`${label}: ${res.status} ${JSON.stringify(res.body).slice(0, Number(process.env.EXAMPLES_DEBUG) || 400)}\n`);
       expect(res.status, `${label}: ${JSON.stringify(res.body).slice(0, 600)}`).toBe(step.expect.status);
       for (const [p, v] of Object.entries(step.expect.equals ?? {})) expect(String(at(res.body, p)), `${label}: ${p}`).toBe(String(v));
       for (const [p, n] of Object.entries(step.expect.count ?? {})) expect((at(res.body, p) as unknown[] | undefined)?.length ?? 0, `${label}: ${p}`).toBe(n);

@@ -140,6 +140,22 @@ function responseEntry(response: FhirResponse): BundleEntry {
   };
 }
 
+/**
+ * An entry's answer naming what its write created besides itself (the Tasks
+ * of an admission request, one per unit), so that the sender knows them
+ * without searching: information issues in `response.outcome`.
+ */
+function withAlsoCreated(entry: BundleEntry, events: readonly DomainEvent[]): BundleEntry {
+  const self = entry.resource;
+  const created = events.flatMap((e) => (e.event === 'write' && e.action === 'created' ? e.resources : [])).filter((r) => r.resourceType !== self?.resourceType || r.id !== self?.id);
+  if (created.length === 0 || !entry.response) return entry;
+  const issue: OperationOutcome['issue'] = created.map((r) => {
+    const owner = (r as { owner?: { reference?: string } }).owner?.reference;
+    return { severity: 'information', code: 'informational', diagnostics: `Also created: ${r.resourceType}/${r.id}${owner ? ` (owner ${owner})` : ''}` };
+  });
+  return { ...entry, response: { ...entry.response, outcome: { resourceType: 'OperationOutcome', issue } } };
+}
+
 function errorEntry(err: FhirError): BundleEntry {
   return { response: { status: String(err.status), outcome: err.outcome } };
 }
@@ -349,7 +365,9 @@ async function transaction(services: FhirServices, request: FhirRequest, bundle:
             continue;
           }
           const resource = validateBody(services, resolved(plan, references), requireKind(plan.type), `${entryPath(plan.index)}.resource`);
-          results[plan.index] = responseEntry(writeResponse(services, await createResource(ctx, resource, { id: plan.id })));
+          const before = events.length;
+          const entry = responseEntry(writeResponse(services, await createResource(ctx, resource, { id: plan.id })));
+          results[plan.index] = withAlsoCreated(entry, events.slice(before));
         } else {
           const entryReq = entryRequest({ ...plan, resource: plan.method === 'PUT' ? resolved(plan, references) : undefined }, request.principal);
           results[plan.index] = responseEntry(await services.handle({ ...entryReq, tx, events, scheduled: request.scheduled, memo: request.memo, audit: request.audit }));
