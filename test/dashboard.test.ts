@@ -1,6 +1,7 @@
 /** Dashboards: the five sections of seed 002, search by name and request number, unread counts, CSV and XLSX exports. */
 import type { ServiceRequest } from '@medplum/fhirtypes';
 import ExcelJS from 'exceljs';
+import { parisTime } from '../src/http/dashboard-routes.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REFERRAL_DURATIONS } from '../mappings/duration.js';
 import { runDeadline } from '../src/domain/referral/deadline-run.js';
@@ -81,6 +82,11 @@ describe('dashboards', () => {
     expect(prescriber.body.rows.map((r: { patient: string; unread: number }) => [r.patient, r.unread])).toEqual([['Martin Léa', 0]]);
   });
 
+  it('writes instants in Paris time, winter and summer', () => {
+    expect(parisTime('2026-12-05T09:15:00.000Z')).toBe('2026-12-05T10:15:00+01:00');
+    expect(parisTime('2026-07-14T22:30:05.000Z')).toBe('2026-07-15T00:30:05+02:00');
+  });
+
   it('exports the same list as CSV and as a real XLSX file', async () => {
     const json = (await get(w.unit.smr, 'view=unit')).body.rows;
     const csv = await get(w.unit.smr, 'view=unit&format=csv');
@@ -88,6 +94,17 @@ describe('dashboards', () => {
     const lines = csv.text.replace(/^\uFEFF/, '').trim().split('\r\n');
     expect(lines[0].split(';').slice(0, 3)).toEqual(['Rubrique', 'Patient', 'Date de naissance']);
     expect(lines.slice(1).map((l) => l.split(';')[1])).toEqual(json.map((r: { patient: string }) => r.patient));
+    // Exports read in Paris time with the offset, and say why a task was refused or cancelled.
+    const heading = lines[0].split(';');
+    const row = (patient: string) => Object.fromEntries(heading.map((h, i) => [h, (lines.find((l) => l.split(';')[1] === patient) as string).split(';')[i]]));
+    const refused = row('Bernard Léa');
+    expect(refused['Motif de refus ou d’annulation']).toBe('Pas de place disponible');
+    expect(row('Petit Léa')['Motif de refus ou d’annulation']).toBe('Annulée par le prescripteur');
+    expect(row('Martin Léa')['Motif de refus ou d’annulation']).toBe('');
+    const since = json.find((r: { patient: string }) => r.patient === 'Bernard Léa').since as string;
+    expect(refused.Depuis).toBe(parisTime(since));
+    expect(refused.Depuis).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0[12]:00$/);
+    expect(new Date(refused.Depuis).getTime()).toBe(Math.floor(new Date(since).getTime() / 1000) * 1000);
 
     const xlsx = await get(w.unit.smr, 'view=unit').set('Accept', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet').buffer(true).parse((res, done) => {
       const chunks: Buffer[] = [];

@@ -25,6 +25,34 @@ function formatOf(c: Context): 'json' | 'csv' | 'xlsx' {
   return 'json';
 }
 
+const PARIS = new Intl.DateTimeFormat('en-CA', {
+  timeZone: 'Europe/Paris',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+  hourCycle: 'h23',
+  timeZoneName: 'longOffset',
+});
+
+/** An instant as the people who export read it: Paris time with its offset (`2026-12-05T10:15:00+01:00`). */
+export function parisTime(iso: string): string {
+  if (!iso) return '';
+  const p = Object.fromEntries(PARIS.formatToParts(new Date(iso)).map((part) => [part.type, part.value]));
+  const offset = (p.timeZoneName ?? 'GMT').replace('GMT', '') || '+00:00';
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}${offset}`;
+}
+
+/** The columns that hold instants (UTC in the JSON answer; Paris time in exports). */
+const INSTANTS = new Set<keyof DashboardRow>(['since', 'lastUpdated']);
+
+/** A row as exported: instants in Paris time. */
+function exported(row: DashboardRow): Record<string, string | number> {
+  return Object.fromEntries(DASHBOARD_COLUMNS.map((c) => [c.key, INSTANTS.has(c.key) ? parisTime(String(row[c.key])) : row[c.key]]));
+}
+
 function csvField(value: string | number): string {
   const text = String(value);
   // Quote what needs it; neutralise spreadsheet formulas (CSV injection).
@@ -34,7 +62,7 @@ function csvField(value: string | number): string {
 
 export function toCsv(rows: DashboardRow[]): string {
   const lines = [DASHBOARD_COLUMNS.map((c) => csvField(c.heading)).join(';')];
-  for (const row of rows) lines.push(DASHBOARD_COLUMNS.map((c) => csvField(row[c.key])).join(';'));
+  for (const row of rows.map(exported)) lines.push(DASHBOARD_COLUMNS.map((c) => csvField(row[c.key])).join(';'));
   return `\uFEFF${lines.join('\r\n')}\r\n`;
 }
 
@@ -44,7 +72,7 @@ export async function toXlsx(rows: DashboardRow[]): Promise<Buffer> {
   const sheet = workbook.addWorksheet('Tableau de bord');
   sheet.columns = DASHBOARD_COLUMNS.map((c) => ({ header: c.heading, key: c.key, width: Math.max(12, c.heading.length + 2) }));
   sheet.getRow(1).font = { bold: true };
-  for (const row of rows) sheet.addRow(row);
+  for (const row of rows) sheet.addRow(exported(row));
   sheet.views = [{ state: 'frozen', ySplit: 1 }];
   return Buffer.from(await workbook.xlsx.writeBuffer());
 }

@@ -30,6 +30,7 @@ export interface DashboardTaskRow<S extends string = string> {
   id: string;
   referral_id: string;
   business_status: S;
+  status_reason: { coding?: { system?: string; code?: string; display?: string }[]; text?: string } | null;
   archived: boolean;
   status_since: Date;
   last_updated: Date;
@@ -60,6 +61,7 @@ export async function dashboardRows<S extends string>(q: Queryable, filter: Dash
                hs.name AS unit,
                h.content->'restriction'->'period'->>'start' AS period_start,
                h.content->'restriction'->'period'->>'end' AS period_end,
+               h.content->'statusReason' AS status_reason,
                (SELECT count(*) FROM message m WHERE m.task_id = t.id AND m.received IS NULL AND m.recipient_keys @> ARRAY[${key}]::text[]) AS unread,
                (SELECT string_agg(i.value, ' ' ORDER BY i.value) FROM resource_identifier i WHERE i.resource_type = 'ServiceRequest' AND i.resource_id = t.referral_id) AS identifiers
           FROM task t

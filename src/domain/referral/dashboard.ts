@@ -5,7 +5,7 @@
  * organization and side.
  */
 import { normalizeText } from '../../../mappings/text.js';
-import { OPEN_STATUSES, SECTIONS, SECTION_LABELS, sectionOf, STATUS_TABLE, type BusinessStatus, type Section } from '../../../mappings/referral.js';
+import { OPEN_STATUSES, REASONS, REFERRAL_REASON_SYSTEM, SECTIONS, SECTION_LABELS, sectionOf, STATUS_TABLE, type BusinessStatus, type Reason, type Section } from '../../../mappings/referral.js';
 import { badRequest, forbidden } from '../../core/outcomes.js';
 import type { Queryable } from '../../store/db.js';
 import { dashboardRows, type SectionFilter } from '../../store/dashboard.js';
@@ -40,6 +40,8 @@ export interface DashboardRow {
   /** Agreement window or proposed admission date. */
   periodStart: string;
   periodEnd: string;
+  /** Why the task was refused or cancelled (its statusReason's label, and text when given). */
+  reason: string;
   unread: number;
   lastUpdated: string;
 }
@@ -104,10 +106,19 @@ export async function dashboard(q: Queryable, principal: Principal | undefined, 
       since: new Date(r.status_since).toISOString(),
       periodStart: r.period_start ?? '',
       periodEnd: r.period_end ?? '',
+      reason: reasonText(r.status_reason),
       unread: Number(r.unread),
       lastUpdated: new Date(r.last_updated).toISOString(),
     };
   });
+}
+
+/** A statusReason as a line reads it: the label of its code (ours, or its display), then its text. */
+function reasonText(reason: { coding?: { system?: string; code?: string; display?: string }[]; text?: string } | null): string {
+  if (!reason) return '';
+  const coding = reason.coding?.find((c) => c.system === REFERRAL_REASON_SYSTEM) ?? reason.coding?.[0];
+  const label = coding?.code && coding.system === REFERRAL_REASON_SYSTEM && coding.code in REASONS ? REASONS[coding.code as Reason] : (coding?.display ?? coding?.code);
+  return [label, reason.text].filter(Boolean).join(' : ');
 }
 
 /** The columns of an export, with their French headings. */
@@ -122,6 +133,7 @@ export const DASHBOARD_COLUMNS: { key: keyof DashboardRow; heading: string }[] =
   { key: 'since', heading: 'Depuis' },
   { key: 'periodStart', heading: 'Date proposée / début' },
   { key: 'periodEnd', heading: 'Fin de l’accord' },
+  { key: 'reason', heading: 'Motif de refus ou d’annulation' },
   { key: 'unread', heading: 'Messages non lus' },
   { key: 'task', heading: 'Tâche' },
   { key: 'lastUpdated', heading: 'Dernière mise à jour' },
