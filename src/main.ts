@@ -135,6 +135,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       if (planned) await queues.push(ROR_SYNC_QUEUE, [planned]);
     }
     await queues.startWorkers();
+    logger.info({ queues: queues.names() }, 'workers started');
   }
   const metrics = createMetrics({ db, queues, clock });
   // Counted in Redis, so that every API process shares each client's count.
@@ -194,6 +195,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
+      logger.info('stopping');
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => s.close(() => resolve()));

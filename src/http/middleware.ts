@@ -21,6 +21,10 @@ export function requestLogger(options: { logger: Logger }): MiddlewareHandler {
     if (log.isLevelEnabled('info')) {
       log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - start) * 10) / 10, client: c.get('principal')?.clientId }, 'request');
     }
+    // Why a request was refused, for whoever debugs a client (the answer's OperationOutcome).
+    if (c.res.status >= 400 && c.res.status < 500 && log.isLevelEnabled('debug')) {
+      log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, reason: await refusalReason(c.res) }, 'request refused');
+    }
   };
 }
 
@@ -62,4 +66,17 @@ export function requireAuthentication(options: { isPublic: (method: string, path
     if (!c.get('principal') && !options.isPublic(c.req.method, new URL(c.req.url).pathname)) throw unauthorized();
     return next();
   };
+}
+
+/** The first issue of an OperationOutcome answer (or the start of another body). */
+async function refusalReason(res: Response): Promise<string> {
+  try {
+    const text = await res.clone().text();
+    const body = JSON.parse(text) as { issue?: { diagnostics?: string; expression?: string[] }[]; error_description?: string; error?: string };
+    const issue = body.issue?.[0];
+    if (issue) return `${issue.diagnostics ?? ''}${issue.expression?.length ? ` (${issue.expression.join(', ')})` : ''}`;
+    return body.error_description ?? body.error ?? text.slice(0, 200);
+  } catch {
+    return '';
+  }
 }
