@@ -216,6 +216,18 @@ async function clientThroughGateway(
   }
 }
 
+/** The data rows of a CSV file: its lines but the header (a value holding a line break counts as two: the bar may then stop short of 100 %, never run past it). */
+async function dataRows(file: string): Promise<number> {
+  let lines = 0;
+  let last = 10;
+  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    last = chunk[chunk.length - 1];
+  }
+  if (last !== 10) lines++;
+  return Math.max(0, lines - 1);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const config = loadConfig();
@@ -327,21 +339,24 @@ async function main(argv: string[]): Promise<void> {
       try {
         const { db, clock } = gateway.services;
         const principal = { clientId: 'aiguillage-cli', roles: ['mdph' as Role], organization: `https://aiguillage.org/fhir/NamingSystem/mdph|${values.mdph}` };
-        const size = fs.statSync(file).size;
+        // The bar follows rows applied out of the file's data rows (counted first: the file is stored whole before any row is applied).
+        const total = await dataRows(file);
         const accepted = await acceptImport(db, principal, values.mdph, fs.createReadStream(file), config.maxImportBytes);
         // Run here, not by a worker: the CLI shows the progress.
         await markJobDone(db, 'mdph-import', accepted.job.jobId);
         const started = Date.now();
+        let rowsDone = 0;
         const result = await runImport(
           {
             db,
             clock,
             push: (jobs) => pushScheduled(gateway.services, jobs),
-            onChunk: ({ rowsDone, bytes }) => {
-              const share = size > 0 ? Math.min(1, bytes / size) : 1;
+            onChunk: ({ rows }) => {
+              rowsDone += rows;
+              const share = total > 0 ? Math.min(1, rowsDone / total) : 1;
               const bar = '#'.repeat(Math.round(share * 30)).padEnd(30, '.');
               const rate = Math.round(rowsDone / Math.max(0.001, (Date.now() - started) / 1000));
-              process.stderr.write(`\r[${bar}] ${Math.round(share * 100)}% ${rowsDone} rows, ${rate} rows/s   `);
+              process.stderr.write(`\r[${bar}] ${Math.round(share * 100)}% ${rowsDone} of ${total} rows, ${rate} rows/s   `);
             },
           },
           accepted.id

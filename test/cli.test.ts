@@ -56,11 +56,28 @@ describe('aiguillage CLI', () => {
     expect(rows.map((r) => r.subtype)).toEqual(['client-create', 'client-deactivate', 'client-rotate', 'client-delete']);
   });
 
+  it('shows the share of rows applied, not 100 % from the first rows', async () => {
+    const header = fs.readFileSync('fixtures/decisions/valid.csv', 'utf8').split('\n')[0];
+    const rows = Array.from({ length: 4_500 }, (_, i) => `P${i};2010-04-12;Martin;Léo;M;BIG-${i};;183;2025-01-01;2028-12-31;2;;0;750000201`);
+    const file = path.join(os.tmpdir(), `aiguillage-progress-${process.pid}.csv`);
+    fs.writeFileSync(file, `${header}\n${rows.join('\n')}\n`);
+    try {
+      const { stderr } = await cli(['import-decisions', file, '--mdph', '76']);
+      const shares = [...stderr.matchAll(/(\d+)% (\d+) of 4500 rows/g)].map((m) => Number(m[1]));
+      expect(shares.length).toBeGreaterThan(1);
+      expect(shares[0]).toBeLessThan(100);
+      expect(shares[shares.length - 1]).toBe(100);
+      expect([...shares].sort((a, b) => a - b)).toEqual(shares);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }, 90_000);
+
   it('imports an MDPH decisions file with a progress bar and prints the report', async () => {
     const { stdout, stderr } = await cli(['import-decisions', 'fixtures/decisions/valid.csv', '--mdph', '75']);
     const result = JSON.parse(stdout) as { state: string; rowsOk: number; rowsRejected: number; report: string[] };
     expect(result).toMatchObject({ state: 'completed', rowsOk: 5, rowsRejected: 0 });
-    expect(stderr).toContain('100% 5 rows');
+    expect(stderr).toContain('100% 5 of 5 rows');
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     const { rows } = await db.query(`SELECT count(*)::int AS n FROM referral WHERE module = 'decision' AND department = '75'`);

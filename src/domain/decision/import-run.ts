@@ -54,7 +54,8 @@ export interface ImportDeps {
   /** Tells Redis of the notification jobs a chunk recorded (after its commit). */
   push?: (jobs: ScheduledJob[]) => Promise<void>;
   /** Called after each committed chunk (tests stop a run here; the CLI shows progress). */
-  onChunk?: (progress: { rowsDone: number; bytes: number }) => Promise<void> | void;
+  /** After each chunk: its rows (chunks of the lanes interleave: `lastRow` is a position in the file, not a count). */
+  onChunk?: (progress: { rows: number; lastRow: number; bytes: number }) => Promise<void> | void;
 }
 
 /**
@@ -323,7 +324,7 @@ async function applyChunk(
     }
   }
   if (scheduled.length > 0) await deps.push?.(scheduled);
-  await deps.onChunk?.({ rowsDone: chunk[chunk.length - 1].n, bytes: read.bytes });
+  await deps.onChunk?.({ rows: chunk.length, lastRow: chunk[chunk.length - 1].n, bytes: read.bytes });
 }
 
 /** Times a chunk is applied before its import fails, when it keeps meeting another chunk's rows. */
