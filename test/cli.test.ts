@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import pg from 'pg';
 import { nodeMajor } from '../src/runtime.js';
 import { createTestDatabase } from './helpers.js';
@@ -113,6 +113,8 @@ describe('aiguillage start', () => {
       env: { ...process.env, DATABASE_URL: '', AIGUILLAGE_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: inject('redisUrl'), AIGUILLAGE_QUEUE_PREFIX: 'test-start' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    // Killed even when the test times out while waiting (its finally would then never run).
+    onTestFinished(() => void child.kill('SIGKILL'));
     let buffer = '';
     try {
       const port = await new Promise<number>((resolve, reject) => {
