@@ -180,12 +180,13 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       server.keepAliveTimeout = 65_000;
       server.headersTimeout = 66_000;
     }
-    logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
     // The CLI cannot open the embedded database while this process holds it: it manages clients through this gateway.
     if (db.kind === 'embedded') {
       const host = ['0.0.0.0', '::', ''].includes(config.host) ? '127.0.0.1' : config.host;
       unpublishLocalAdmin = await publishLocalAdmin(db, config.dataDir, `http://${host.includes(':') ? `[${host}]` : host}:${port}`);
     }
+    // Said last: whoever waits for this line (an operator, a test) finds the API ready, the CLI's way in published.
+    logger.info({ port, baseUrl: config.baseUrl }, 'FHIR API listening');
   }
 
   const metricsServer = config.metrics

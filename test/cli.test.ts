@@ -54,7 +54,7 @@ describe('aiguillage CLI', () => {
     const { rows } = await db.query<{ subtype: string }>(`SELECT interaction AS subtype FROM audit_event WHERE query = $1 ORDER BY recorded`, [`client ${created.client_id}`]);
     await db.end();
     expect(rows.map((r) => r.subtype)).toEqual(['client-create', 'client-deactivate', 'client-rotate', 'client-delete']);
-  });
+  }, 90_000);
 
   it('shows the share of rows applied, not 100 % from the first rows', async () => {
     const header = fs.readFileSync('fixtures/decisions/valid.csv', 'utf8').split('\n')[0];
