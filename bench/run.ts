@@ -3,6 +3,8 @@
  * fresh PostgreSQL database (a child process: API + workers, with Redis, rate
  * limiting off) and prints its figures; all but `soak` run by default. Environment:
  * BENCH_DURATION (s per HTTP scenario, default 10), BENCH_CONNECTIONS (default 16),
+ * BENCH_ROUNDS (core: turns of ceiling, read and search, default 5),
+ * BENCH_CORE_PROCESSES (core: the second run's processes, default 2; 1: none),
  * BENCH_POSTGRES_URL, BENCH_DIRECTORY_SCALE (1 = 100,000 units, 30,000
  * structures and places), BENCH_PENDING_DEADLINES (default 1,000,000),
  * BENCH_DECISION_ROWS (default 1,000,000); for `soak`, BENCH_SOAK_CALIBRATION

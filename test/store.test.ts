@@ -120,3 +120,28 @@ describe('first versions written one by one or many at once', () => {
     }
   });
 });
+
+describe('prepared statements on PostgreSQL', () => {
+  it('run with generic plans (planned once per connection); other statements and transactions keep plans made for their values', async () => {
+    const db = await openDatabase({ databaseUrl: await createTestDatabase(), dataDir: '', poolSize: 3 });
+    try {
+      const mode = async (q: Pick<Database, 'query'>, name?: string): Promise<string> =>
+        (await q.query<{ m: string }>(`SELECT current_setting('plan_cache_mode') AS m, $1::int AS n`, [1], name)).rows[0].m;
+      // Several at once: each pool opens more than one connection, and every one has its setting.
+      expect(await Promise.all([1, 2, 3, 4].map(() => mode(db, 'plan_mode_probe')))).toEqual(Array(4).fill('force_generic_plan'));
+      expect(await Promise.all([1, 2, 3, 4].map(() => mode(db)))).toEqual(Array(4).fill('auto'));
+      expect(await db.transaction((tx) => mode(tx, 'plan_mode_probe'))).toBe('auto');
+      // The reason: a prepared read of a few ids by `= ANY` is planned again at every execution in the default mode.
+      const ids = ['a', 'b', 'c'];
+      await db.exec(`CREATE TABLE probe (id text PRIMARY KEY, v int); INSERT INTO probe SELECT 'k' || g, g FROM generate_series(1, 5000) g; ANALYZE probe`);
+      const plans = async (q: Pick<Database, 'query'>): Promise<{ generic_plans: number; custom_plans: number }> => {
+        for (let i = 0; i < 8; i++) await q.query(`SELECT v FROM probe WHERE id = ANY($1::text[])`, [ids], 'probe_by_ids');
+        return (await q.query<{ generic_plans: number; custom_plans: number }>(`SELECT generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name = 'probe_by_ids'`)).rows[0];
+      };
+      expect((await db.transaction((tx) => plans(tx))).custom_plans).toBe(8);
+      await db.exec(`DROP TABLE probe`);
+    } finally {
+      await db.close();
+    }
+  });
+});

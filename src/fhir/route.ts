@@ -120,13 +120,22 @@ function matchSegments(pattern: string[], segments: string[]): Params | undefine
 /** What a path and method match in a table: a route with its parameters, or only the methods the path has. */
 export type Match = { route: Route; params: Params } | { allowed: string[]; params: Params } | undefined;
 
+/** Each route's path split in segments, once. */
+const PATTERNS = new WeakMap<Route, string[]>();
+
+function patternOf(route: Route): string[] {
+  let pattern = PATTERNS.get(route);
+  if (!pattern) PATTERNS.set(route, (pattern = route.path.split('/').filter((s) => s !== '')));
+  return pattern;
+}
+
 /** Finds the route of a request in `table` (the first that matches). */
 export function matchRoute(table: readonly Route[], kindOf: (type: string) => ResourceKind | undefined, method: string, path: string): Match {
   const segments = path.split('/').filter((s) => s !== '');
   const allowed = new Set<string>();
   let pathParams: Params | undefined;
   for (const route of table) {
-    const params = matchSegments(route.path.split('/').filter((s) => s !== ''), segments);
+    const params = matchSegments(patternOf(route), segments);
     if (!params) continue;
     // A `:type` route serves the stored types it applies to (an unknown type is the dispatcher's 404).
     const kind = params.type ? kindOf(params.type) : undefined;
