@@ -88,7 +88,13 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return value;
 }
 
-/** The four `Ror-*` headers the national ROR API requires, from ROR_PROFIL_UTILISATEUR_CODE/_SYSTEM and ROR_ROLE_METIER_CODE/_SYSTEM. */
+/** A TCP port: 0 (any free port) to 65535. */
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = int(env, name, fallback);
+  if (value > 65_535) throw new Error(`${name} must be a TCP port (0 to 65535), got "${env[name]}"`);
+  return value;
+}
+
 function duration(env: NodeJS.ProcessEnv, name: string, fallback: Duration): Duration {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -99,6 +105,7 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: Duration): Dur
   }
 }
 
+/** The four `Ror-*` headers the national ROR API requires, from ROR_PROFIL_UTILISATEUR_CODE/_SYSTEM and ROR_ROLE_METIER_CODE/_SYSTEM. */
 function rorHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
   const headers: Record<string, string> = {};
   const pairs: [string, string | undefined][] = [
@@ -113,7 +120,7 @@ function rorHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
 
 /** Reads the configuration from `env` (process.env by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const port = int(env, 'PORT', 8080);
+  const apiPort = port(env, 'PORT', 8080);
   const host = env.HOST || '0.0.0.0';
   const jwksUrl = env.AIGUILLAGE_IDP_JWKS_URL;
   return {
@@ -121,9 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(env.AIGUILLAGE_DATA_DIR || './data'),
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     queuePrefix: env.AIGUILLAGE_QUEUE_PREFIX || 'aiguillage',
-    port,
+    port: apiPort,
     host,
-    baseUrl: (env.AIGUILLAGE_BASE_URL || `http://localhost:${port}`).replace(/\/+$/, ''),
+    baseUrl: (env.AIGUILLAGE_BASE_URL || `http://localhost:${apiPort}`).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL || 'info',
     tokenTtlSeconds: int(env, 'AIGUILLAGE_TOKEN_TTL', 900),
     revocationCheckMs: int(env, 'AIGUILLAGE_REVOCATION_CHECK_MS', 2_000),
@@ -143,7 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: { rate: int(env, 'AIGUILLAGE_RATE_LIMIT', 50), burst: int(env, 'AIGUILLAGE_RATE_LIMIT_BURST', 200) },
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     processes: Math.max(1, int(env, 'WEB_CONCURRENCY', 1)),
-    metrics: env.AIGUILLAGE_METRICS_PORT ? { port: int(env, 'AIGUILLAGE_METRICS_PORT', 0), host: env.AIGUILLAGE_METRICS_HOST || host } : undefined,
+    metrics: env.AIGUILLAGE_METRICS_PORT ? { port: port(env, 'AIGUILLAGE_METRICS_PORT', 0), host: env.AIGUILLAGE_METRICS_HOST || host } : undefined,
     heapGrowingPercent: int(env, 'AIGUILLAGE_HEAP_GROWING_PERCENT', 100),
     statementTimeoutMs: int(env, 'AIGUILLAGE_STATEMENT_TIMEOUT_MS', 30_000),
     reconcileIntervalMs: int(env, 'AIGUILLAGE_RECONCILE_INTERVAL_MS', 30_000),

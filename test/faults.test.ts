@@ -56,6 +56,22 @@ describe('PostgreSQL stopped', () => {
     cluster?.close();
   });
 
+  it('/readyz answers within its bound while PostgreSQL hangs (connections open, nothing answering)', async () => {
+    expect((await t.http.get('/readyz')).status).toBe(200);
+    cluster.freeze();
+    try {
+      const started = performance.now();
+      const ready = await t.http.get('/readyz');
+      const took = performance.now() - started;
+      expect(ready.status).toBe(503);
+      expect(ready.body).toEqual({ status: 'not-ready', checks: { postgres: 'down', redis: 'up' } });
+      expect(took).toBeLessThan(4_000); // the bound is 2 s
+    } finally {
+      cluster.thaw();
+    }
+    await waitFor('readiness after PostgreSQL answered again', async () => (await t.http.get('/readyz')).status === 200, 30_000);
+  });
+
   it('answers 503 while it is down (and /readyz says so), recovers by itself, and leaves no request half-applied', async () => {
     const submit = () => as(w, w.prescriber).post('', submission(['smr', 'had']));
     expect((await submit()).status).toBe(200);

@@ -60,6 +60,10 @@ export interface PrivatePostgres {
   stop(): void;
   start(): void;
   close(): void;
+  /** Stops every process of the server (SIGSTOP): connections stay open and nothing answers, as with a hung server. */
+  freeze(): void;
+  /** Lets them run again (SIGCONT). */
+  thaw(): void;
 }
 
 function asPostgres(command: string, args: string[]): string {
@@ -91,10 +95,17 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       return false;
     }
   });
+  const signalAll = (signal: NodeJS.Signals): void => {
+    const postmaster = Number(fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    for (const pid of [postmaster, ...children]) process.kill(pid, signal);
+  };
   return {
     url,
     stop,
     start,
+    freeze: () => signalAll('SIGSTOP'),
+    thaw: () => signalAll('SIGCONT'),
     close: () => {
       try {
         stop();

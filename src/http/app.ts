@@ -16,6 +16,7 @@ import { bearerAuth, requestLogger, requireAuthentication } from './middleware.j
 import { rateLimit, RateLimiter, type RateLimit } from './rate-limit.js';
 import { requestMetrics } from './request-metrics.js';
 import type { Histogram } from 'prom-client';
+import { readiness } from './readiness.js';
 import { isAnswering } from '../store/db.js';
 
 /** What the application is built on. */
@@ -49,13 +50,10 @@ export function buildApp(deps: AppDeps): Hono {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
-    const checks: Record<string, boolean> = {};
-    checks.postgres = await isAnswering(deps.services.db);
-    if (deps.redisReady) checks.redis = await deps.redisReady();
-    // One shape, ready or not: each dependency up or down.
-    const ready = Object.values(checks).every(Boolean);
-    const body = { status: ready ? 'ready' : 'not-ready', checks: Object.fromEntries(Object.entries(checks).map(([name, up]) => [name, up ? 'up' : 'down'])) };
-    return ready ? c.json(body) : c.json(body, 503, { 'Retry-After': '5' });
+    const checks: Record<string, () => Promise<boolean>> = { postgres: () => isAnswering(deps.services.db) };
+    if (deps.redisReady) checks.redis = deps.redisReady;
+    const body = await readiness(checks);
+    return body.status === 'ready' ? c.json(body) : c.json(body, 503, { 'Retry-After': '5' });
   });
 
   const limiter = deps.rateLimiter ?? (deps.rateLimit && deps.rateLimit.rate > 0 ? new RateLimiter(deps.rateLimit) : undefined);
