@@ -32,6 +32,7 @@ export const DEMO_CLIENTS: readonly { role: Role; organization?: string; what: s
   { role: 'prescriber', organization: HOSPITAL, what: 'the hospital’s EHR: sends admission requests, follows the answers' },
   { role: 'care-team', organization: HOSPITAL, what: 'the hospital’s care team' },
   { role: 'admin-social', organization: HOSPITAL, what: 'the hospital’s administrative and social manager' },
+  { role: 'non-medical-manager', organization: HOSPITAL, what: 'the hospital’s non-medical manager' },
   { role: 'receiver', organization: 'Organization/demo-ej-ehpad', what: 'the EHPAD Les Tilleuls, a receiving unit: reads and answers requests' },
   { role: 'mdph', organization: MDPH_75, what: 'the MDPH of Paris: imports orientation decisions' },
   { role: 'esms', organization: ESMS, what: 'the IME Les Peupliers, an ESMS: pulls and answers decisions' },

@@ -139,6 +139,8 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
       subject: { reference: `Patient/${patient}` },
       requester: { reference: `Organization/${s.hospital}` },
       performer: [{ reference: `HealthcareService/${s.unit}` }],
+      // Sent with the chain's validated medical volet and completed administrative volet.
+      supportingInfo: [{ reference: `QuestionnaireResponse/${medical}` }, { reference: `QuestionnaireResponse/${administrative}` }],
     }),
     'second request'
   ).body as ServiceRequest;
@@ -189,6 +191,7 @@ export async function buildWorld(t: TestGateway, clock: { offsetMs: number }, ho
       case 'prescriber':
       case 'care-team':
       case 'admin-social':
+      case 'non-medical-manager':
         return t.tokenFor([caller], `${FINESS}|${s1.hospitalFiness}`);
       case 'receiver':
         return t.tokenFor(['receiver'], `Organization/org-${s1.unit}`);

@@ -18,6 +18,7 @@ export interface World {
   prescriber: string;
   careTeam: string;
   adminSocial: string;
+  nonMedical: string;
   /** A receiver token per unit (organization `Organization/org-<unit>`). */
   unit: Record<UnitName, string>;
   admin: string;
@@ -42,6 +43,7 @@ export async function makeWorld(t: TestGateway): Promise<World> {
     prescriber: await t.tokenFor(['prescriber'], hospital),
     careTeam: await t.tokenFor(['care-team'], hospital),
     adminSocial: await t.tokenFor(['admin-social'], hospital),
+    nonMedical: await t.tokenFor(['non-medical-manager'], hospital),
     unit: { smr: await unitToken('smr'), had: await unitToken('had'), usp: await unitToken('usp') },
     admin,
   };
@@ -55,6 +57,17 @@ export function volet(kind: keyof typeof VOLETS, subject: string, status: Questi
     subject: { reference: subject },
     item: [{ linkId: '1', text: `Volet ${kind}`, answer: [{ valueString: 'Renseigné' }] }],
   };
+}
+
+/** A validated medical volet and a completed administrative one about `subject`, written by the prescriber: what a request is sent with. */
+export async function sendableVolets(w: World, subject: string): Promise<{ reference: string }[]> {
+  const refs: { reference: string }[] = [];
+  for (const kind of ['medical', 'administrative'] as const) {
+    const res = await as(w, w.prescriber).post('QuestionnaireResponse', volet(kind, subject));
+    if (res.status !== 201) throw new Error(`volet: ${res.status} ${JSON.stringify(res.body)}`);
+    refs.push({ reference: `QuestionnaireResponse/${res.body.id}` });
+  }
+  return refs;
 }
 
 /** The transaction of an EHR: the patient (conditional on its INS), the three volets, the request to `units` from `requester`. */

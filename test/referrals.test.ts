@@ -1,8 +1,8 @@
-import type { Bundle, Communication, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedMoves, BUSINESS_STATUSES, businessStatusOf, reasonOf, type BusinessStatus, type Side } from '../mappings/referral.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, current, idFrom, makeWorld, message, move, moved, submit, submission, volet, type UnitName, type World } from './referral-world.js';
+import { as, current, idFrom, makeWorld, message, move, moved, sendableVolets, submit, submission, volet, type UnitName, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -124,7 +124,7 @@ describe('submission', () => {
     expect((await as(w, w.prescriber).post('Task', moved({ resourceType: 'Task', status: 'requested', intent: 'order' }, 'sent'))).status).toBe(422);
   });
 
-  it('accepts a ServiceRequest posted alone for an existing patient', async () => {
+  it('accepts a ServiceRequest posted alone for an existing patient, with its volets', async () => {
     const patient = await as(w, w.prescriber).post('Patient', testPatient());
     const res = await as(w, w.prescriber).post('ServiceRequest', {
       resourceType: 'ServiceRequest',
@@ -132,6 +132,7 @@ describe('submission', () => {
       intent: 'order',
       subject: { reference: `Patient/${patient.body.id}` },
       performer: [{ reference: 'HealthcareService/had' }],
+      supportingInfo: await sendableVolets(w, `Patient/${patient.body.id}`),
     });
     expect(res.status).toBe(201);
     expect((await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${res.body.id}`)).body.entry).toHaveLength(1);
@@ -300,6 +301,15 @@ describe('request-wide actions', () => {
     expect(admin.body.questionnaire).toContain('volet-administratif');
     const original = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
     expect(original.supportingInfo?.map((s) => s.reference)).not.toContain(copy.supportingInfo?.[0].reference);
+    // A draft: nothing is sent until a validated medical volet is cited.
+    expect(copy.status).toBe('draft');
+    expect((await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${copy.id}`)).body.entry ?? []).toEqual([]);
+    const early = await as(w, w.prescriber).put(`ServiceRequest/${copy.id}`, { ...copy, status: 'active' });
+    expect(early.status).toBe(422);
+    expect(early.body.issue[0].diagnostics).toMatch(/medical volet validated by a prescriber .*: none is cited/);
+    const medical = await as(w, w.prescriber).post('QuestionnaireResponse', volet('medical', copy.subject?.reference as string));
+    const sent = await as(w, w.prescriber).put(`ServiceRequest/${copy.id}`, { ...copy, status: 'active', supportingInfo: [...(copy.supportingInfo ?? []), { reference: `QuestionnaireResponse/${medical.body.id}` }] });
+    expect(sent.status).toBe(200);
     expect((await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${copy.id}`)).body.entry).toHaveLength(1);
   });
 
@@ -394,12 +404,47 @@ describe('guards', () => {
     expect((await current(w, task.id as string)).meta?.versionId).toBe(task.meta?.versionId);
   });
 
-  it('requests: only a prescriber sends one, as its own organization; units dropped then listed again get a new task', async () => {
-    const patient = (await as(w, w.prescriber).post('Patient', testPatient())).body;
-    const base = { resourceType: 'ServiceRequest', intent: 'order', subject: { reference: `Patient/${patient.id}` }, performer: [{ reference: 'HealthcareService/smr' }] };
-    expect((await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'active' })).status).toBe(403);
-    expect((await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'draft' })).status).toBe(201);
-    expect((await as(w, w.prescriber).post('ServiceRequest', { ...base, status: 'active', requester: { reference: 'Organization/org-had' } })).status).toBe(422);
+  it('requests: every profile of the requesting side sends one, as its own organization, once the medical volet is validated and the administrative one completed; units dropped then listed again get a new task', async () => {
+    const patient = (await as(w, w.adminSocial).post('Patient', testPatient())).body; // the manager creates the patient record
+    const subject = `Patient/${patient.id}`;
+    const base = { resourceType: 'ServiceRequest', intent: 'order', subject: { reference: subject }, performer: [{ reference: 'HealthcareService/smr' }] };
+    const none = await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'active' });
+    expect(none.status).toBe(422);
+    expect(none.body.issue[0].diagnostics).toBe(
+      'A request is sent with the medical volet validated by a prescriber (status completed): none is cited in supportingInfo; and the administrative and social volet completed: none is cited in supportingInfo'
+    );
+    // The care team writes the medical volet but does not validate it; the managers write the administrative one, not the medical one.
+    const medical = (await as(w, w.careTeam).post('QuestionnaireResponse', volet('medical', subject, 'in-progress'))).body as QuestionnaireResponse;
+    expect((await as(w, w.careTeam).put(`QuestionnaireResponse/${medical.id}`, { ...medical, status: 'completed' })).status).toBe(403);
+    expect((await as(w, w.nonMedical).post('QuestionnaireResponse', volet('medical', subject, 'in-progress'))).status).toBe(403);
+    expect((await as(w, w.adminSocial).post('QuestionnaireResponse', volet('care', subject))).status).toBe(403);
+    expect((await as(w, w.nonMedical).post('QuestionnaireResponse', volet('care', subject))).status).toBe(201);
+    expect((await as(w, w.nonMedical).get(`QuestionnaireResponse/${medical.id}`)).status).toBe(200); // it reads the medical volet
+    const administrative = (await as(w, w.adminSocial).post('QuestionnaireResponse', volet('administrative', subject))).body as QuestionnaireResponse;
+    const cited = { ...base, supportingInfo: [{ reference: `QuestionnaireResponse/${medical.id}` }, { reference: `QuestionnaireResponse/${administrative.id}` }] };
+    const unvalidated = await as(w, w.careTeam).post('ServiceRequest', { ...cited, status: 'active' });
+    expect(unvalidated.status).toBe(422);
+    expect(unvalidated.body.issue[0].diagnostics).toBe(`A request is sent with the medical volet validated by a prescriber (status completed): QuestionnaireResponse/${medical.id} is in-progress`);
+    expect((await as(w, w.prescriber).put(`QuestionnaireResponse/${medical.id}`, { ...medical, status: 'completed' })).status).toBe(200);
+    // Now each profile of the hospital sends: the care team at once, the managers a draft they send.
+    let lastRequest = '';
+    for (const token of [w.careTeam, w.adminSocial, w.nonMedical]) {
+      const created = await as(w, token).post('ServiceRequest', { ...cited, status: token === w.careTeam ? 'active' : 'draft' });
+      expect(created.status).toBe(201);
+      const request = created.body as ServiceRequest;
+      lastRequest = request.id as string;
+      if (request.status === 'draft') expect((await as(w, token).put(`ServiceRequest/${request.id}`, { ...request, status: 'active' })).status).toBe(200);
+      expect((await as(w, w.unit.smr).get(`Task?focus=ServiceRequest/${request.id}`)).body.entry).toHaveLength(1);
+      // Cancelling stays the prescriber's.
+      const sent = (await as(w, token).get(`ServiceRequest/${request.id}`)).body as ServiceRequest;
+      expect((await as(w, token).put(`ServiceRequest/${sent.id}`, { ...sent, status: 'revoked' })).status).toBe(403);
+    }
+    // The managers message the unit about their request.
+    const task = ((await as(w, w.nonMedical).get(`Task?focus=ServiceRequest/${lastRequest}`)).body.entry ?? [])[0]?.resource as Task;
+    expect((await as(w, w.nonMedical).post('Communication', { resourceType: 'Communication', status: 'completed', partOf: [{ reference: `Task/${task.id}` }], payload: [{ contentString: 'Dossier social complet' }] })).status).toBe(201);
+    // A unit does not send requests; a request names only the caller's organization as requester.
+    expect((await as(w, w.unit.smr).post('ServiceRequest', { ...cited, status: 'active' })).status).toBe(403);
+    expect((await as(w, w.prescriber).post('ServiceRequest', { ...cited, status: 'active', requester: { reference: 'Organization/org-had' } })).status).toBe(422);
     const { requestId, tasks } = await submit(w, ['smr', 'had']);
     const request = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
     const dropped = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...request, performer: [{ reference: 'HealthcareService/smr' }] });
@@ -409,8 +454,8 @@ describe('guards', () => {
     expect(again.status).toBe(200);
     const hadTasks = (await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${requestId}`)).body.entry.map((e: { resource: Task }) => businessStatusOf(e.resource)).sort();
     expect(hadTasks).toEqual(['cancelled', 'sent']);
-    const subject = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...again.body, subject: { reference: `Patient/${patient.id}` } });
-    expect(subject.status).toBe(422);
+    const otherSubject = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...again.body, subject: { reference: `Patient/${patient.id}` } });
+    expect(otherSubject.status).toBe(422);
   });
 
   it('a cancelled draft, reactivated, is a draft again and sends nothing', async () => {

@@ -7,10 +7,12 @@ import { PATIENT_COLUMNS } from '../../store/tables/patient.js';
 import type { ResourceKind } from '../kind.js';
 import type { Role } from '../../core/principal.js';
 
-/** Clinical roles that handle patient identities. */
-const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'receiver', 'mdph', 'esms', 'admin'];
-/** …and those that record or change them: admin-social "may write only the administrative volet" (DESIGN). */
-const PATIENT_WRITE_ROLES: readonly Role[] = PATIENT_ROLES.filter((role) => role !== 'admin-social');
+/**
+ * The roles that handle patient identities, and record or change them: the
+ * administrative and social manager creates the patient record (seed 001:
+ * "Création de la demande"), as the non-medical manager does.
+ */
+const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'mdph', 'esms', 'admin'];
 
 export const PATIENT: ResourceKind<Patient> = {
   type: 'Patient',
@@ -30,7 +32,7 @@ export const PATIENT: ResourceKind<Patient> = {
   includes: [],
   access: {
     read: PATIENT_ROLES,
-    write: PATIENT_WRITE_ROLES,
+    write: PATIENT_ROLES,
     ownerColumn: 'owner_org',
     // and the parties of a request about the patient
     visibleTo: (key) => sql`EXISTS (SELECT 1 FROM task x WHERE x.patient_id = t.id AND (x.owner_keys @> ARRAY[${key}]::text[] OR x.requester_keys @> ARRAY[${key}]::text[]))`,

@@ -1,4 +1,9 @@
-/** `POST ServiceRequest/{id}/$copy`: a new request for the same patient from an earlier one, with a copy of its administrative volet. */
+/**
+ * `POST ServiceRequest/{id}/$copy`: a new request for the same patient from
+ * an earlier one, with a copy of its administrative volet. The copy is a
+ * draft: it is sent (status active) once a validated medical volet is added,
+ * as any request.
+ */
 import type { QuestionnaireResponse, Reference, ServiceRequest } from '@medplum/fhirtypes';
 import { parseReference } from '../../../mappings/reference.js';
 import { voletOf } from '../../../mappings/referral.js';
@@ -26,7 +31,7 @@ export async function copyRequest(ctx: CallContext, requestId: string, performer
     const { id: _i, meta: _m, authoredOn: _a, performer: _p, supportingInfo: _s, identifier: _d, ...rest } = earlier;
     const request: ServiceRequest = {
       ...rest,
-      status: 'active',
+      status: 'draft',
       performer: performers as ServiceRequest['performer'],
       replaces: [{ reference: `ServiceRequest/${requestId}` }],
       ...(supportingInfo.length > 0 ? { supportingInfo } : {}),

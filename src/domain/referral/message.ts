@@ -16,6 +16,10 @@ import { COMMON_PARAMS, token } from '../common-params.js';
 import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import { canonicalKey, organizationKeys, principalKey, referenceKey } from '../parties.js';
 import { sameJson } from './shared.js';
+import type { Role } from '../../core/principal.js';
+
+/** Who exchanges messages about a request: its requesting side (every profile, seed 001) and the units. */
+const MESSAGE_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'admin'];
 
 function organizationReference(key: string): Reference {
   const literal = parseReference(key);
@@ -126,8 +130,8 @@ export const COMMUNICATION: ResourceKind<Communication> = {
   ],
   includes: [{ param: 'part-of', target: 'Task', column: 'task_id', array: false }],
   access: {
-    read: ['prescriber', 'care-team', 'receiver', 'admin'],
-    write: ['prescriber', 'care-team', 'receiver', 'admin'],
+    read: MESSAGE_ROLES,
+    write: MESSAGE_ROLES,
     visibleTo: (key) => sql`(t.sender_keys @> ARRAY[${key}]::text[] OR t.recipient_keys @> ARRAY[${key}]::text[])`,
     partiesWrite: true,
   },

@@ -9,11 +9,11 @@ import { randomUUID } from 'node:crypto';
 import type { Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
-import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, type BusinessStatus } from '../../../mappings/referral.js';
+import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, VALIDATED_VOLET_STATUSES, type BusinessStatus, type Volet } from '../../../mappings/referral.js';
 import { stamp } from '../../../mappings/versions.js';
 import { conflict, forbidden, ruleViolation } from '../../core/outcomes.js';
 import { sql, type SqlFragment } from '../../store/sql.js';
-import { REFERRAL_COLUMNS, referenceChecks, referralState } from '../../store/tables/referral.js';
+import { REFERRAL_COLUMNS, referenceChecks, referralState, type VoletRow } from '../../store/tables/referral.js';
 import { newTaskParties, tasksOfReferral } from '../../store/tables/task.js';
 import type { VersionWrite } from '../../store/tables/versions.js';
 import { visibleRows } from '../access.js';
@@ -21,11 +21,14 @@ import { COMMON_PARAMS, REQUEST_ROLES, token } from '../common-params.js';
 import { targetChecks } from '../directory/targets.js';
 import type { CallContext, Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import { principalKey, referenceKey } from '../parties.js';
-import { hasAnyRole, type Principal } from '../../core/principal.js';
+import { hasAnyRole, type Principal, type Role } from '../../core/principal.js';
 import { cancelRequestTasks, cancelTask } from './cancel.js';
 import { asGateway, callerKeys } from './shared.js';
 
 const REQUEST_STATUSES_ON_CREATE = ['active', 'draft'];
+
+/** Who sends a request (seeds 001 and 004: every profile of the requesting side, once the medical volet is validated). */
+export const SENDING_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'];
 
 /**
  * Volets (alias `t`) written by the caller's organization: the only ones it
@@ -43,7 +46,7 @@ function authoredBy(principal: Principal | undefined): SqlFragment {
  * patient the caller may see), its new candidate units (usable targets) and
  * its volets (written by the caller's organization).
  */
-async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[]): Promise<void> {
+async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], sending: boolean): Promise<void> {
   const subject = parseReference(request.subject?.reference);
   if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
   const volets = (request.supportingInfo ?? [])
@@ -63,8 +66,29 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
     const check = checks.get(id);
     if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
   }
-  const missing = volets.find((v) => !found.volets.includes(v.id));
+  const missing = volets.find((v) => !found.volets.some((row) => row.id === v.id));
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
+  if (sending) checkReadyToSend(found.volets);
+}
+
+/**
+ * A request is sent (made active) only with its medical volet validated (by
+ * a prescriber: the volet's own rule) and its administrative and social
+ * volet completed, as the service defines the request; the care volet may
+ * follow. Says everything that is missing at once.
+ */
+function checkReadyToSend(volets: readonly VoletRow[]): void {
+  const validated = (volet: Volet): boolean => volets.some((v) => v.volet === volet && VALIDATED_VOLET_STATUSES.includes(v.status));
+  const missing: string[] = [];
+  for (const [volet, what] of [
+    ['medical', 'the medical volet validated by a prescriber (status completed)'],
+    ['administrative', 'the administrative and social volet completed'],
+  ] as const) {
+    if (validated(volet)) continue;
+    const cited = volets.filter((v) => v.volet === volet);
+    missing.push(cited.length > 0 ? `${what}: QuestionnaireResponse/${cited[0].id} is ${cited[0].status}` : `${what}: none is cited in supportingInfo`);
+  }
+  if (missing.length > 0) throw ruleViolation(`A request is sent with ${missing.join('; and ')}`, 'ServiceRequest.supportingInfo');
 }
 
 /**
@@ -106,15 +130,16 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   const previousPerformers = new Set(previous?.status === 'active' ? (previous.performer ?? []).map((p) => parseReference(p.reference)?.id) : []);
   const added = performers.filter((id) => !previousPerformers.has(id));
   if (!gateway) {
-    if (request.status === 'active' && previous?.status !== 'active' && !hasAnyRole(e.ctx.principal, ['prescriber', 'admin'])) {
-      throw forbidden('Only a prescriber sends a request (status active); the care team prepares drafts', 'ServiceRequest.status');
+    if (request.status === 'active' && previous?.status !== 'active' && !hasAnyRole(e.ctx.principal, SENDING_ROLES)) {
+      throw forbidden(`A request is sent (status active) by ${SENDING_ROLES.join(', ')}`, 'ServiceRequest.status');
     }
     if (previous && parseReference(request.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) {
       throw ruleViolation('A request keeps its patient; make a new request for another patient', 'ServiceRequest.subject');
     }
     if (request.requester) await checkRequester(e, request.requester);
   }
-  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers);
+  const sending = !gateway && request.status === 'active' && previous?.status !== 'active';
+  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers, sending);
 
   if (!previous) {
     if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');
@@ -130,7 +155,9 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (!key || !state?.requester_keys.includes(key)) throw forbidden('Only the prescriber’s organization may change its request');
     if (state.archived) throw conflict('This request is archived and can no longer change');
     if (previous.status !== request.status) {
-      if (!hasAnyRole(e.ctx.principal, ['prescriber'])) throw forbidden('Only a prescriber changes the status of a request (activates or cancels it)', 'ServiceRequest.status');
+      // Sending a draft is for every profile of the requesting side; cancelling, for the prescriber.
+      const movers = request.status === 'active' ? SENDING_ROLES : (['prescriber'] as const);
+      if (!hasAnyRole(e.ctx.principal, movers)) throw forbidden(`A request is ${request.status === 'active' ? 'sent' : 'cancelled'} by ${movers.join(', ')}`, 'ServiceRequest.status');
       const allowed: Record<string, string[]> = { draft: ['active', 'revoked'], active: ['revoked'] };
       if (!(allowed[previous.status] ?? []).includes(request.status)) {
         const hint = previous.status === 'revoked' && request.status === 'active' ? ' (to reactivate a cancelled request, POST ServiceRequest/{id}/$reactivate)' : '';
@@ -232,7 +259,7 @@ export const SERVICE_REQUEST: ResourceKind<ServiceRequest> = {
   ],
   access: {
     read: REQUEST_ROLES,
-    write: ['prescriber', 'care-team', 'admin'],
+    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'],
     visibleTo: (key) => sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
     partiesWrite: true,
   },

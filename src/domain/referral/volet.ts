@@ -6,7 +6,7 @@
  */
 import type { QuestionnaireResponse } from '@medplum/fhirtypes';
 import { parseReference } from '../../../mappings/reference.js';
-import { questionnaireResponseRow, VALIDATED_VOLET_STATUSES, voletOf } from '../../../mappings/referral.js';
+import { questionnaireResponseRow, VALIDATED_VOLET_STATUSES, voletOf, type Volet } from '../../../mappings/referral.js';
 import { forbidden, ruleViolation } from '../../core/outcomes.js';
 import { sql } from '../../store/sql.js';
 import { patientVisible } from '../../store/tables/patient.js';
@@ -15,8 +15,24 @@ import { visibleRows } from '../access.js';
 import { COMMON_PARAMS, REFERRAL_ROLES } from '../common-params.js';
 import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import { principalKey } from '../parties.js';
-import { hasAnyRole } from '../../core/principal.js';
+import { hasAnyRole, type Role } from '../../core/principal.js';
 import { callerKeys } from './shared.js';
+
+/**
+ * Who writes each volet (seeds 001 and 004): the prescriber all of them; the
+ * care team all of them, the medical one without validating it; the
+ * administrative and social manager the administrative one; the non-medical
+ * manager all but the medical one, which it reads. The admin and the gateway
+ * write any.
+ */
+export const VOLET_WRITERS: Record<Volet, readonly Role[]> = {
+  medical: ['prescriber', 'care-team'],
+  care: ['prescriber', 'care-team', 'non-medical-manager'],
+  administrative: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager'],
+};
+
+/** Who validates the medical volet (status completed or amended). */
+export const MEDICAL_VALIDATORS: readonly Role[] = ['prescriber'];
 
 async function prepareVolet(e: WriteEvent): Promise<Prepared> {
   const response = e.resource as QuestionnaireResponse;
@@ -32,11 +48,11 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
   if (parseReference(response.subject?.reference)?.type !== 'Patient') throw ruleViolation('A volet needs a subject Patient/{id}', 'QuestionnaireResponse.subject');
   const p = e.ctx.principal;
   if (!p?.gateway && !hasAnyRole(p, ['admin'])) {
-    if (volet !== 'administrative' && !hasAnyRole(p, ['prescriber', 'care-team'])) {
-      throw forbidden(`Role(s) ${p?.roles.join(', ')} may write only the administrative volet`, 'QuestionnaireResponse.questionnaire');
+    if (!hasAnyRole(p, VOLET_WRITERS[volet])) {
+      throw forbidden(`The ${volet} volet is written by ${VOLET_WRITERS[volet].join(', ')}; not by role(s) ${p?.roles.join(', ')}`, 'QuestionnaireResponse.questionnaire');
     }
-    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, ['prescriber'])) {
-      throw forbidden('Only a prescriber validates the medical volet (status completed or amended); the care team saves it in-progress', 'QuestionnaireResponse.status');
+    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, MEDICAL_VALIDATORS)) {
+      throw forbidden(`Only ${MEDICAL_VALIDATORS.join(', ')} validates the medical volet (status completed or amended); the care team saves it in-progress`, 'QuestionnaireResponse.status');
     }
   }
   if (previous) {
@@ -70,7 +86,7 @@ export const QUESTIONNAIRE_RESPONSE: ResourceKind<QuestionnaireResponse> = {
   includes: [],
   access: {
     read: REFERRAL_ROLES,
-    write: ['prescriber', 'care-team', 'admin-social', 'admin'],
+    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'],
     visibleTo: (key) =>
       sql`(t.author_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[t.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`,
     partiesWrite: true,

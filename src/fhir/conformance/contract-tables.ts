@@ -10,6 +10,8 @@ import { BUSINESS_STATUSES, REASONS, REASONS_BY_MOVE, STATUS_TABLE, type Side } 
 import { DECISION_MOVES, ESMS_STATUSES, type DecisionSide, type EsmsStatus } from '../../../mappings/decision/statuses.js';
 import { ROLES } from '../../core/principal.js';
 import { roleScopes } from '../../domain/scopes.js';
+import { MEDICAL_VALIDATORS, VOLET_WRITERS } from '../../domain/referral/volet.js';
+import { SENDING_ROLES } from '../../domain/referral/service-request.js';
 import { ROUTES } from '../routes.js';
 import { operationsOf } from './operation-definitions.js';
 
@@ -68,12 +70,26 @@ function operations(): string {
   );
 }
 
+/** Who writes each volet, who validates the medical one, and who sends a request (besides admin). */
+function volets(): string {
+  const roles = (list: readonly string[]): string => list.map((r) => `\`${r}\``).join(', ');
+  return [
+    table(
+      ['volet', 'written by', 'validated (`completed`, `amended`) by'],
+      (Object.keys(VOLET_WRITERS) as (keyof typeof VOLET_WRITERS)[]).map((v) => [v, roles(VOLET_WRITERS[v]), v === 'medical' ? roles(MEDICAL_VALIDATORS) : roles(VOLET_WRITERS[v])])
+    ),
+    '',
+    `A request is sent (\`status\` \`active\`, at creation or from a draft) by ${roles(SENDING_ROLES.filter((r) => r !== 'admin'))}, citing in \`supportingInfo\` a validated medical volet and a completed administrative volet its organization wrote (else 422, naming what is missing); it is cancelled by the \`prescriber\`.`,
+  ].join('\n');
+}
+
 /** Every generated table, by its marker name. */
 export function contractTables(): Record<string, string> {
   return {
     'referral-states': referralStates(),
     'referral-reasons': referralReasons(),
     'decision-states': decisionStates(),
+    volets: volets(),
     access: access(),
     operations: operations(),
   };

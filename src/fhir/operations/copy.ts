@@ -17,7 +17,7 @@ export const copyRoute: Route = {
     level: 'instance',
     resource: ['ServiceRequest'],
     title: 'Copy a request to other units',
-    description: 'The prescriber makes a new request for the same patient to the units given as performer parameters, with a copy of the administrative volet.',
+    description: 'The prescriber makes a new request for the same patient to the units given as performer parameters, with a copy of the administrative volet: a draft, sent (PUT with status active) once a validated medical volet is cited.',
     affectsState: true,
     parameters: [
       { name: 'performer', use: 'in', min: 1, max: '*', type: 'Reference', documentation: 'A candidate unit, HealthcareService/{id}' },

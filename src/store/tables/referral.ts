@@ -100,16 +100,23 @@ export async function deadlineRow(q: Queryable, id: string): Promise<DeadlineRow
   return rows[0];
 }
 
+/** A volet cited by a request: which one, and where it stands. */
+export interface VoletRow {
+  id: string;
+  volet: string;
+  status: string;
+}
+
 /** The checks of what a request points at, in one statement: its subject, its volets, its new units. */
 export async function referenceChecks(
   q: Queryable,
   check: { subject: string; subjectVisible: SqlFragment; volets: readonly string[]; voletsAllowed: SqlFragment; targets: readonly string[] }
-): Promise<{ subject: boolean; volets: string[]; targets: TargetRow[] }> {
-  const { rows } = await run<{ subject: boolean; volets: string[]; targets: TargetRow[] }>(
+): Promise<{ subject: boolean; volets: VoletRow[]; targets: TargetRow[] }> {
+  const { rows } = await run<{ subject: boolean; volets: VoletRow[]; targets: TargetRow[] }>(
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${check.subject} AND ${check.subjectVisible}) AS subject,
-               (SELECT coalesce(array_agg(t.id), '{}') FROM volet t WHERE t.id = ANY(${check.volets}::text[]) AND t.patient_id = ${check.subject}
-                   AND ${check.voletsAllowed}) AS volets,
+               (SELECT coalesce(json_agg(json_build_object('id', t.id, 'volet', t.volet, 'status', t.status)), '[]') FROM volet t
+                 WHERE t.id = ANY(${check.volets}::text[]) AND t.patient_id = ${check.subject} AND ${check.voletsAllowed}) AS volets,
                (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(check.targets)}) x) AS targets`,
     { prepare: true }
   );
