@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -9,6 +10,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default (cores - 1) is one file at a time on a 2-core machine, where most of a test's time is
+    // spent waiting on PostgreSQL, Redis or a child process: two at a time ran the suite in 388 s instead of 574 s.
+    maxWorkers: Math.max(2, os.availableParallelism() - 1),
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });
