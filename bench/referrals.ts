@@ -3,9 +3,12 @@
  * Patient, three volets, a request to five units → five Tasks), then the
  * schedule's footprint with 1,000,000 pending deadlines: Redis memory per
  * pending deadline as the gateway runs it (only the near schedule in Redis),
- * the cost of one job held in Redis, and the reconciler's pass over them.
+ * the cost of one job held in Redis, and the reconciler's pass over them;
+ * and a 100 MB document (BENCH_DOCUMENT_MB) streamed up and down, with the
+ * gateway's resident memory (target: under 300 MB).
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/logger.js';
@@ -17,11 +20,82 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PENDING = Number(process.env.BENCH_PENDING_DEADLINES ?? 1_000_000);
 const UNITS = 50;
+const DOCUMENT_MB = Number(process.env.BENCH_DOCUMENT_MB ?? 100);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
+/** Sends `size` bytes of a PDF-looking document, 1 MiB at a time, as a client streaming a file does; the answer. */
+function streamUpload(base: string, auth: string, size: number): Promise<{ status: number; body: string }> {
+  const url = new URL(`${base}/fhir/Binary`);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, method: 'POST', path: url.pathname, headers: { Authorization: auth, 'Content-Type': 'application/pdf', 'Content-Length': String(size) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode as number, body }));
+      }
+    );
+    req.on('error', reject);
+    const part = randomBytes(1 << 20);
+    let sent = 0;
+    const next = (): void => {
+      while (sent < size) {
+        const piece = sent === 0 ? Buffer.concat([Buffer.from('%PDF-1.7\n'), part.subarray(9)]) : part.subarray(0, Math.min(part.length, size - sent));
+        sent += piece.length;
+        if (!req.write(piece)) return void req.once('drain', next);
+      }
+      req.end();
+    };
+    next();
+  });
+}
+
+/** Reads a Binary as itself; the bytes received. */
+function streamDownload(base: string, auth: string, id: string): Promise<number> {
+  const url = new URL(`${base}/fhir/Binary/${id}`);
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: url.hostname, port: url.port, path: url.pathname, headers: { Authorization: auth, Accept: 'application/pdf' } }, (res) => {
+        let received = 0;
+        res.on('data', (c: Buffer) => (received += c.length));
+        res.on('end', () => resolve(received));
+      })
+      .on('error', reject);
+  });
+}
+
+/** A 100 MB document uploaded then read back, with the gateway's resident memory meanwhile. */
+async function benchDocument(base: string, auth: string, server: Awaited<ReturnType<typeof startBenchServer>>): Promise<string[]> {
+  const size = DOCUMENT_MB * 1024 * 1024;
+  const before = server.rss();
+  const peak = server.sampleRss();
+  let started = Date.now();
+  const uploaded = await streamUpload(base, auth, size);
+  const uploadSeconds = (Date.now() - started) / 1000;
+  if (uploaded.status !== 201) throw new Error(`document upload: ${uploaded.status} ${uploaded.body}`);
+  const id = (JSON.parse(uploaded.body) as { id: string }).id;
+  started = Date.now();
+  const received = await streamDownload(base, auth, id);
+  const downloadSeconds = (Date.now() - started) / 1000;
+  const rss = peak();
+  if (received !== size) throw new Error(`document download: ${received} bytes of ${size}`);
+  process.stderr.write(`  document: ${DOCUMENT_MB} MB up in ${uploadSeconds.toFixed(1)} s, down in ${downloadSeconds.toFixed(1)} s, peak RSS ${Math.round(rss)} MB\n`);
+  return [
+    '',
+    `## referrals: one ${DOCUMENT_MB} MB document (POST /fhir/Binary streamed, then read back as itself)`,
+    '',
+    '| measure | value | target',
+    '| --- | --- | ---',
+    `| upload | ${uploadSeconds.toFixed(1)} s (${Math.round(DOCUMENT_MB / uploadSeconds)} MB/s) |`,
+    `| download | ${downloadSeconds.toFixed(1)} s (${Math.round(DOCUMENT_MB / downloadSeconds)} MB/s) |`,
+    `| gateway RSS before / peak during | ${Math.round(before)} / ${Math.round(rss)} MB | peak < 300 MB`,
+  ];
 }
 
 /** Runs the suite; returns its report (markdown). */
@@ -61,6 +135,7 @@ export async function benchReferrals(): Promise<string> {
       `| requests, tasks stored in all | ${rows[0].requests}, ${rows[0].tasks} |`,
       `| peak RSS of the gateway | ${Math.round(rss)} MB |`
     );
+    lines.push(...(await benchDocument(base, prescriber, server)));
   } finally {
     await server.stopGateway();
   }

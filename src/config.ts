@@ -33,6 +33,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest MDPH decisions file, in bytes. */
   maxImportBytes: number;
+  /** Largest document (Binary), in bytes. */
+  maxDocumentBytes: number;
   /** Most entries a batch or transaction Bundle may carry. */
   maxBundleEntries: number;
   /** Requests per second each client may make (0: no limit), and the burst it may make at once. */
@@ -147,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: int(env, 'AIGUILLAGE_MAX_BODY_BYTES', 10 * 1024 * 1024),
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
     maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
+    maxDocumentBytes: int(env, 'AIGUILLAGE_MAX_DOCUMENT_BYTES', 100 * 1024 * 1024),
     rateLimit: { rate: int(env, 'AIGUILLAGE_RATE_LIMIT', 50), burst: int(env, 'AIGUILLAGE_RATE_LIMIT_BURST', 200) },
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     processes: Math.max(1, int(env, 'WEB_CONCURRENCY', 1)),

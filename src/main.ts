@@ -109,6 +109,8 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     baseUrl: `${config.baseUrl}/fhir`,
     maxBundleEntries: config.maxBundleEntries,
     maxImportBytes: config.maxImportBytes,
+    maxBodyBytes: config.maxBodyBytes,
+    maxDocumentBytes: config.maxDocumentBytes,
     version: VERSION,
     jobs: queues,
     durations: config.referralDurations,

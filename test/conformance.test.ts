@@ -44,6 +44,7 @@ beforeAll(async () => {
         ),
       }, token: h.tokens.esms },
     DocumentReference: { body: sdoExample('sdo-SDODocumentReference.json'), token: h.tokens.esms },
+    Binary: { body: h.valid.Binary, token: h.tokens.prescriber },
   };
 }, 120_000);
 afterAll(async () => h?.close());

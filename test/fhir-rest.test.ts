@@ -32,7 +32,7 @@ describe('metadata', () => {
     expect(res.body.fhirVersion).toBe('4.0.1');
     expect(rest.resource.map((r: { type: string }) => r.type)).toEqual([
       ...['Patient', 'Organization', 'HealthcareService', 'Location', 'Practitioner', 'PractitionerRole', 'Questionnaire', 'ServiceRequest', 'Task'],
-      ...['QuestionnaireResponse', 'Communication', 'DocumentReference', 'Consent', 'Subscription'],
+      ...['QuestionnaireResponse', 'Communication', 'DocumentReference', 'Binary', 'Consent', 'Subscription'],
       ...['AuditEvent', 'ImplementationGuide', 'OperationDefinition', 'SearchParameter', 'StructureDefinition', 'CodeSystem', 'ValueSet'],
     ]);
     const task = rest.resource.find((r: { type: string }) => r.type === 'Task');

@@ -243,7 +243,7 @@ export interface HostileWorld {
   client: HostileClient;
   tokens: { admin: string; prescriber: string; unit: string; ror: string; mdph: string; esms: string };
   /** Ids of stored resources. */
-  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string; documentReference: string; consent: string; practitioner: string; practitionerRole: string; questionnaire: string };
+  ids: { patient: string; request: string; task: string; otherTask: string; volet: string; message: string; subscription: string; location: string; decision: string; documentReference: string; consent: string; binary: string; practitioner: string; practitionerRole: string; questionnaire: string };
   /** A valid resource of each supported type (its ids and references pointing at stored data). */
   valid: Record<string, Resource>;
   /** Runs `fn`, then checks that the database is as it was (see expectUnchanged). */
@@ -317,6 +317,10 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
     sdoIds[type] = created.body.id as string;
   }
 
+  // A document of the hospital's (Binary), as FHIR JSON.
+  const binary = await as(w, w.prescriber).post('Binary', { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('Synthèse').toString('base64') });
+  ok(binary, 'Binary');
+
   const valid: Record<string, Resource> = {
     ...sdoDocuments,
     Patient: testPatient(),
@@ -331,6 +335,7 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
     QuestionnaireResponse: volet('administrative', `Patient/${patientId}`),
     Communication: message(tasks.smr.id as string, 'Encore') as Communication,
     Subscription: subscription,
+    Binary: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('Compte rendu de consultation').toString('base64') } as Resource,
   };
   const client = new HostileClient(t.gateway.port as number);
   return {
@@ -357,6 +362,7 @@ export async function hostileWorld(config: Partial<Config> = {}): Promise<Hostil
       decision,
       documentReference: sdoIds.DocumentReference,
       consent: sdoIds.Consent,
+      binary: binary.body.id as string,
       practitioner: 'ps-1',
       practitionerRole: 'role-1',
       questionnaire: 'fiche-1',

@@ -117,7 +117,7 @@ describe('ids and paths', () => {
 
   it('refuses unknown and unsupported resource types with 404 (or another 4xx)', async () => {
     await unchanged(async () => {
-      const unknown = ['Observation', 'Spaceship', 'patient', 'PATIENT', 'Patient_', 'Patients', 'Bundle', 'OperationOutcome', 'Parameters', 'CapabilityStatement', 'Resource', 'DomainResource', 'Binary', 'Zz'];
+      const unknown = ['Observation', 'Spaceship', 'patient', 'PATIENT', 'Patient_', 'Patients', 'Bundle', 'OperationOutcome', 'Parameters', 'CapabilityStatement', 'Resource', 'DomainResource', 'Zz'];
       expect(unknown.filter((type) => types.includes(type))).toEqual([]);
       const requests: RawRequest[] = [];
       for (const type of unknown) {

@@ -3,6 +3,8 @@
  * (esms-consent) as pure mappings: the decision each names, and their rows.
  */
 import type { Consent, DocumentReference, Identifier } from '@medplum/fhirtypes';
+import { citedBinaries } from '../document.js';
+import { referenceId } from '../reference.js';
 import type { Row } from '../resource-rows.js';
 import { ID_DECISION_SYSTEM_PREFIX, ID_NAT_DECISION_SYSTEM } from './codes.js';
 
@@ -36,7 +38,11 @@ export function decisionOfConsent(consent: Consent): DecisionIdentifier | undefi
 
 /** DocumentReference → `sdo_document` columns read from the resource. */
 export function sdoDocumentRow(document: DocumentReference): Row {
-  return { status: document.status ?? null };
+  return {
+    status: document.status ?? null,
+    binary_ids: [...new Set(citedBinaries(document).map((b) => b.id))],
+    patient_id: referenceId(document.subject, 'Patient'),
+  };
 }
 
 /** Consent → `sdo_consent` columns read from the resource. */

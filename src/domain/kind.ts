@@ -13,6 +13,7 @@ import type { Row } from '../../mappings/resource-rows.js';
 import type { IncludeDef, SearchParamDef, SearchQuery } from '../core/search/model.js';
 import type { ScheduledJob } from '../jobs/schedule.js';
 import type { Database, Queryable } from '../store/db.js';
+import type { BlobInfo } from '../store/tables/blob.js';
 import type { Columns, HistoryPage, VersionWrite } from '../store/tables/versions.js';
 import type { SearchPage } from '../store/search.js';
 import type { SqlFragment } from '../store/sql.js';
@@ -71,6 +72,8 @@ export interface CallContext {
   claimLimit?: ClaimLimit;
   /** Who acts, from where, and the interaction records not yet stored. */
   audit?: AuditTrail;
+  /** The content sent with the call as itself (a Binary POSTed with its own Content-Type), stored already. */
+  content?: BlobInfo;
 }
 
 /** The outcome of a write. */

@@ -5,7 +5,9 @@
  * `Repository` they are handed (kind.ts), so there is no import cycle.
  */
 import { auditListener } from './audit/listener.js';
-import { CONSENT, DOCUMENT_REFERENCE } from './decision/sdo-documents.js';
+import { CONSENT } from './decision/sdo-documents.js';
+import { BINARY } from './document/binary.js';
+import { DOCUMENT_REFERENCE } from './document/document-reference.js';
 import { HEALTHCARE_SERVICE } from './directory/healthcare-service.js';
 import { LOCATION } from './directory/location.js';
 import { ORGANIZATION } from './directory/organization.js';
@@ -35,6 +37,7 @@ const KINDS: readonly ResourceKind[] = [
   QUESTIONNAIRE_RESPONSE,
   COMMUNICATION,
   DOCUMENT_REFERENCE,
+  BINARY,
   CONSENT,
   SUBSCRIPTION,
 ];

@@ -4,6 +4,7 @@
  * `:type` ones). The dispatcher routes with it; the CapabilityStatement and
  * the OperationDefinitions are written from it.
  */
+import { binaryCreateRoute, binaryReadRoute, binaryVreadRoute } from './interactions/binary.js';
 import { bundleRoute } from './interactions/bundle.js';
 import { auditEventReadRoute, auditEventSearchRoute } from './interactions/audit-event.js';
 import { conformanceRoutes, metadataRoute } from './interactions/conformance.js';
@@ -39,6 +40,10 @@ export const ROUTES: readonly Route[] = [
   reactivateRoute,
   copyRoute,
   validateRoute,
+  // Binary's own, before the RESTful interactions of every stored type.
+  binaryCreateRoute,
+  binaryReadRoute,
+  binaryVreadRoute,
   // The RESTful interactions of every stored type.
   searchRoute,
   createRoute,

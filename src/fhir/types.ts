@@ -31,6 +31,8 @@ export interface FhirRequest {
   /** The body as it comes, for routes that take a file (with its content type). */
   raw?: RawBody;
   contentType?: string;
+  /** The Accept header of a request that came over HTTP (absent in a Bundle's entries): a Binary is read as itself unless it asks for FHIR. */
+  accept?: string;
   ifMatch?: string;
   ifNoneExist?: string;
   prefer?: string;
@@ -50,6 +52,8 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers?: Record<string, string>;
+  /** Content answered as itself rather than as a resource (a Binary's), streamed. */
+  content?: { type: string; length: number; stream(): AsyncIterable<Uint8Array> };
   /** What the interaction's audit record says beyond its outcome: a search's parameters, an upload's size. */
   auditNote?: { query?: string; detail?: string };
 }
@@ -66,6 +70,10 @@ export interface FhirServices {
   maxBundleEntries: number;
   /** Largest MDPH decisions file, in bytes. */
   maxImportBytes: number;
+  /** Largest FHIR JSON body, in bytes. */
+  maxBodyBytes: number;
+  /** Largest document (Binary), in bytes. */
+  maxDocumentBytes: number;
   version: string;
   /** Tells Redis about jobs recorded in PostgreSQL (absent: the reconciler will). */
   jobs?: { push(queue: string, jobs: { jobId: string; data: unknown; runAt: Date }[]): Promise<void> };

@@ -1,4 +1,6 @@
-/** Walking a JSON value. */
+/** Walking a JSON value, and reading one from a request body. */
+
+import { badRequest } from '../core/outcomes.js';
 
 /**
  * The FHIRPath-like path (from `path`) of the first node for which `test`
@@ -39,4 +41,17 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
     for (const child of Array.isArray(node) ? node : Object.values(node)) if (child && typeof child === 'object') stack.push([child, depth + 1]);
   }
   return false;
+}
+
+/** A request body parsed as JSON: 400 when empty, not JSON, or nested deeper than MAX_JSON_DEPTH. */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') throw badRequest('The request body is empty');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw badRequest(`The body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  return body;
 }

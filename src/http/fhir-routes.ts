@@ -1,17 +1,22 @@
 /** Adapts HTTP to the FHIR core: reads the body and headers, calls the router, writes the response. */
+import { Readable } from 'node:stream';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../core/outcomes.js';
 import { handleFhir, takesRawBody } from '../fhir/dispatch.js';
 import type { FhirServices, RawBody } from '../fhir/types.js';
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../fhir/walk.js';
+import { parseJsonBody } from '../fhir/walk.js';
 import { trailOf } from './audit-trail.js';
 import { sendFhir } from './errors.js';
 
 const JSON_TYPES = /^application\/(fhir\+)?json\s*(;|$)/i;
 const FORM_TYPE = /^application\/x-www-form-urlencoded\s*(;|$)/i;
 
-function checkAccept(c: Context): void {
+/** A read of a Binary, which answers in the Binary's own type unless FHIR JSON is asked for. */
+const BINARY_READ = /^Binary\/[^/]+(\/_history\/[^/]+)?$/;
+
+function checkAccept(c: Context, path: string): void {
+  if ((c.req.method === 'GET' || c.req.method === 'HEAD') && BINARY_READ.test(path)) return;
   const accept = c.req.header('accept');
   const ok = !accept || accept.split(',').some((part) => /^\s*(\*\/\*|application\/\*|application\/(fhir\+)?json)\s*(;|$)/i.test(part));
   if (!ok) throw new FhirError(406, outcome(issue('not-supported', `Only application/fhir+json is served; Accept was "${accept}"`)));
@@ -27,15 +32,7 @@ async function readBody(c: Context): Promise<{ body?: unknown; form?: URLSearchP
   const text = await c.req.text();
   if (FORM_TYPE.test(type) && c.req.path.endsWith('/_search')) return { form: new URLSearchParams(text) };
   if (!JSON_TYPES.test(type)) throw unsupportedMediaType(`Content-Type must be application/fhir+json (or application/json), got "${type || 'none'}"`);
-  if (text.trim() === '') throw badRequest('The request body is empty');
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
-  }
-  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw badRequest(`The body nests deeper than ${MAX_JSON_DEPTH} levels`);
-  return { body };
+  return { body: parseJsonBody(text) };
 }
 
 /**
@@ -99,9 +96,9 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
     c.req.method === 'GET' || c.req.method === 'HEAD' || takesRawBody(c.req.method, fhirPath(new URL(c.req.url).pathname, false)) ? next() : limit(c, next);
   app.use('*', limitBodies);
   app.all('*', async function fhirHandler(c) {
-    checkAccept(c);
     const url = new URL(c.req.url);
     const path = fhirPath(url.pathname);
+    checkAccept(c, path);
     const raw = takesRawBody(c.req.method, path);
     const { body, form } = raw ? {} : await readBody(c);
     const query = new URLSearchParams(url.search);
@@ -112,12 +109,18 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
       query,
       body,
       ...(raw ? { raw: rawBody(c), contentType: c.req.header('content-type') } : {}),
+      accept: c.req.header('accept') ?? '*/*',
       ifMatch: c.req.header('if-match'),
       ifNoneExist: c.req.header('if-none-exist'),
       prefer: c.req.header('prefer'),
       principal: c.get('principal'),
       audit: trailOf(c),
     });
+    if (response.content) {
+      const { type, length } = response.content;
+      const body = c.req.method === 'HEAD' ? null : (Readable.toWeb(Readable.from(response.content.stream())) as ReadableStream<Uint8Array>);
+      return new Response(body, { status: response.status, headers: { ...response.headers, 'Content-Type': type, 'Content-Length': String(length) } });
+    }
     return sendFhir(response.status, response.body, response.headers);
   });
   return app;

@@ -41,6 +41,13 @@ function authoredBy(principal: Principal | undefined): SqlFragment {
   return key ? sql`t.author_keys @> ARRAY[${key}]::text[]` : sql`FALSE`;
 }
 
+/** Documents (alias `t`) of the caller's organization: the only ones it may cite, as for volets. */
+function documentsOf(principal: Principal | undefined): SqlFragment {
+  if (principal?.gateway || hasAnyRole(principal, ['admin'])) return sql`TRUE`;
+  const key = principalKey(principal);
+  return key ? sql`t.owner_org = ${key}` : sql`FALSE`;
+}
+
 /**
  * What a request points at, checked in one statement: its subject (a
  * patient the caller may see), its new candidate units (usable targets) and
@@ -49,15 +56,20 @@ function authoredBy(principal: Principal | undefined): SqlFragment {
 async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], sending: boolean): Promise<void> {
   const subject = parseReference(request.subject?.reference);
   if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
-  const volets = (request.supportingInfo ?? [])
-    .map((s, i) => ({ ref: parseReference(s.reference), i }))
-    .filter((v) => v.ref?.type === 'QuestionnaireResponse')
-    .map((v) => ({ id: v.ref?.id as string, i: v.i }));
+  const cited = (type: string): { id: string; i: number }[] =>
+    (request.supportingInfo ?? [])
+      .map((s, i) => ({ ref: parseReference(s.reference), i }))
+      .filter((v) => v.ref?.type === type)
+      .map((v) => ({ id: v.ref?.id as string, i: v.i }));
+  const volets = cited('QuestionnaireResponse');
+  const documents = cited('DocumentReference');
   const found = await referenceChecks(e.q, {
     subject: subject.id,
     subjectVisible: visibleRows(ctx.principal, e.repo.kind('Patient')),
     volets: volets.map((v) => v.id),
     voletsAllowed: authoredBy(ctx.principal),
+    documents: documents.map((d) => d.id),
+    documentsAllowed: documentsOf(ctx.principal),
     targets: added,
   });
   if (!found.subject) throw ruleViolation(`Patient/${subject.id} does not exist`, 'ServiceRequest.subject');
@@ -68,6 +80,8 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   }
   const missing = volets.find((v) => !found.volets.some((row) => row.id === v.id));
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
+  const stray = documents.find((d) => !found.documents.includes(d.id));
+  if (stray) throw ruleViolation(`DocumentReference/${stray.id} is not a document of this patient written by your organization`, `ServiceRequest.supportingInfo[${stray.i}]`);
   if (sending) checkReadyToSend(found.volets);
 }
 

@@ -9,6 +9,8 @@ export const updateRoute: Route = {
   method: 'PUT',
   path: ':type/:id',
   interaction: 'update',
+  // A Binary's content never changes (a new document is a new Binary): PUT is 405 there.
+  appliesTo: (kind) => kind.type !== 'Binary',
   async handler({ services, request, ctx, kind, params }) {
     const k = kind as NonNullable<typeof kind>;
     const id = params.id as string;

@@ -1,14 +1,21 @@
-/** The `sdo_document` and `sdo_consent` tables: one row per SDO DocumentReference, per ESMS Consent. */
+/** The `sdo_document` and `sdo_consent` tables: one row per DocumentReference (a decision's SDO file, or a request's document), per ESMS Consent. */
 import type { Queryable } from '../db.js';
 import { run, sql } from '../sql.js';
 import type { Columns } from './versions.js';
 
-/** The domain columns of `sdo_document` and `sdo_consent` (beside id, version, last_updated) and their SQL types. */
-export const SDO_DOCUMENT_COLUMNS = {
+/** The domain columns of `sdo_consent` (beside id, version, last_updated) and their SQL types. */
+export const SDO_CONSENT_COLUMNS = {
   status: 'text',
   owner_org: 'text',
   decision_id: 'text',
   party_keys: 'text[]',
+} as const satisfies Columns;
+
+/** The domain columns of `sdo_document`: a consent's, the Binaries it cites and, for a request's document, its patient. */
+export const SDO_DOCUMENT_COLUMNS = {
+  ...SDO_CONSENT_COLUMNS,
+  binary_ids: 'text[]',
+  patient_id: 'text',
 } as const satisfies Columns;
 
 /** A decision as the parties of a document see it: its MDPH's keys and the keys of the ESMS it targets. */
