@@ -1,5 +1,4 @@
 /** Adapts HTTP to the FHIR core: reads the body and headers, calls the router, writes the response. */
-import { Readable } from 'node:stream';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../core/outcomes.js';
@@ -80,6 +79,27 @@ function rawBody(c: Pick<Context, 'req'>): RawBody {
   };
 }
 
+/**
+ * A web stream that reads the next piece only when the socket has taken the
+ * previous one (no read-ahead: a 100 MB document holds one part in memory).
+ */
+function pulled(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await iterator.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 }
+  );
+}
+
 /** The `/fhir` routes: the FHIR core behind the HTTP adapter. */
 export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
   const app = new Hono();
@@ -118,7 +138,7 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
     });
     if (response.content) {
       const { type, length } = response.content;
-      const body = c.req.method === 'HEAD' ? null : (Readable.toWeb(Readable.from(response.content.stream())) as ReadableStream<Uint8Array>);
+      const body = c.req.method === 'HEAD' ? null : pulled(response.content.stream());
       return new Response(body, { status: response.status, headers: { ...response.headers, 'Content-Type': type, 'Content-Length': String(length) } });
     }
     return sendFhir(response.status, response.body, response.headers);
