@@ -37,6 +37,18 @@ function volet(kind: string): object {
 }
 
 /** Who the submitted patient is, and whether the request names the hospital as its requester. */
+/** The patient's own agreement to the orientation. */
+const CONSENT = {
+  resourceType: 'Consent',
+  status: 'active',
+  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+  patient: { reference: 'urn:uuid:p' },
+  performer: [{ reference: 'urn:uuid:p' }],
+  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+  provision: { type: 'permit' },
+};
+
 export interface SubmissionOptions {
   family?: string;
   given?: string;
@@ -45,8 +57,8 @@ export interface SubmissionOptions {
 
 /**
  * The EHR's transaction to `units` (HealthcareService ids): the Patient
- * (conditional create on its INS-NIR), three volets, then the ServiceRequest,
- * fifth entry.
+ * (conditional create on its INS-NIR), three volets, the patient's consent,
+ * then the ServiceRequest, sixth entry.
  */
 export function submission(units: readonly string[], { family = 'Martin', given = 'Louise', requester = false }: SubmissionOptions = {}): string {
   const value = nir();
@@ -62,6 +74,7 @@ export function submission(units: readonly string[], { family = 'Martin', given 
       { fullUrl: 'urn:uuid:m', resource: volet('volet-medical'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
       { fullUrl: 'urn:uuid:s', resource: volet('volet-soins'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
       { fullUrl: 'urn:uuid:a', resource: volet('volet-administratif'), request: { method: 'POST', url: 'QuestionnaireResponse' } },
+      { fullUrl: 'urn:uuid:c', resource: CONSENT, request: { method: 'POST', url: 'Consent' } },
       {
         fullUrl: 'urn:uuid:r',
         resource: {
@@ -71,7 +84,7 @@ export function submission(units: readonly string[], { family = 'Martin', given 
           subject: { reference: 'urn:uuid:p' },
           ...(requester ? { requester: { reference: 'Organization/chu' } } : {}),
           performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),
-          supportingInfo: [{ reference: 'urn:uuid:m' }, { reference: 'urn:uuid:s' }, { reference: 'urn:uuid:a' }],
+          supportingInfo: [{ reference: 'urn:uuid:m' }, { reference: 'urn:uuid:s' }, { reference: 'urn:uuid:a' }, { reference: 'urn:uuid:c' }],
         },
         request: { method: 'POST', url: 'ServiceRequest' },
       },

@@ -142,6 +142,7 @@ export function serviceRequestRow(request: ServiceRequest): Row {
     performer_ids: (request.performer ?? []).map((p) => referenceId(p, 'HealthcareService')).filter((id): id is string => id !== null),
     volet_ids: (request.supportingInfo ?? []).map((p) => referenceId(p, 'QuestionnaireResponse')).filter((id): id is string => id !== null),
     document_ids: (request.supportingInfo ?? []).map((p) => referenceId(p, 'DocumentReference')).filter((id): id is string => id !== null),
+    consent_ids: (request.supportingInfo ?? []).map((p) => referenceId(p, 'Consent')).filter((id): id is string => id !== null),
     authored_on: request.authoredOn ? new Date(request.authoredOn).toISOString() : null,
   };
 }

@@ -64,6 +64,8 @@ export const VARIANTS = {
   /** The task of the same request owned by another unit (U3): the prescriber's, not U1's. */
   'task-sibling': 'Task',
   volet: 'QuestionnaireResponse',
+  /** The patient's consent to the orientation, cited by the request. */
+  consent: 'Consent',
   message: 'Communication',
   subscription: 'Subscription',
   // Orientation decisions (module Handicap): MDPH 13 targets E1 (and E3), MDPH 75 targets E2 (and E3).
@@ -88,6 +90,7 @@ export const READ: Record<Variant, Row> = {
   task:                    r(' 200/404    200/404   200/404      200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
   'task-sibling':          r(' 200/404    200/404   200/404      200/404     404/404  404/404 404/404 403/403 200/200 401/401'),
   volet:                   r(' 200/404    200/404   200/404      200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
+  consent:                 r(' 200/404    200/404   200/404      200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
   message:                 r(' 200/404    200/404   200/404      200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
   subscription:            r(' 200/404    200/404   200/404      200/404     404/404  403/403 403/403 403/403 200/200 401/401'),
   person:                  r(' 404/404    404/404   404/404      404/404     404/404  200/404 200/404 403/403 200/200 401/401'),

@@ -918,7 +918,10 @@ describe('notifications', () => {
         subject: { reference: `Patient/${instance(`patient:${side(relation)}:patient`).id}` },
         requester: { reference: `Organization/${s.hospital}` },
         performer: [{ reference: `HealthcareService/${s.unit}` }],
-        supportingInfo: (['medical', 'administrative'] as const).map((v) => ({ reference: `QuestionnaireResponse/${instance(`volet:${side(relation)}:${v}`).id}` })),
+        supportingInfo: [
+          ...(['medical', 'administrative'] as const).map((v) => ({ reference: `QuestionnaireResponse/${instance(`volet:${side(relation)}:${v}`).id}` })),
+          { reference: `Consent/${instance(`consent:${side(relation)}:consent`).id}` },
+        ],
       });
       if (request.status !== 201) throw new Error(`event request: ${request.status} ${JSON.stringify(request.body)}`);
       const task = ((await admin().get(`/fhir/Task?focus=ServiceRequest/${request.body.id}`)).body as Bundle<Task>).entry?.[0]?.resource as Task;

@@ -107,7 +107,7 @@ function directory(): Bundle {
   return { resourceType: 'Bundle', type: 'batch', entry: entries as Bundle['entry'] };
 }
 
-/** A prescriber's submission: the patient (conditional on its INS), the three volets, the request to `units`. */
+/** A prescriber's submission: the patient (conditional on its INS), the three volets, the consent, the request to `units`. */
 function submission(side: Side, nir: string, units: string[]): Bundle {
   const s = SIDES[side];
   const patient = testPatient({ identifier: [{ system: NIR_SYSTEM, value: nir, use: 'official' }], name: [{ use: 'official', family: s.family, given: ['Jeanne'] }] });
@@ -120,7 +120,7 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
   const asPrescriber = call(t, tokens.prescriber);
   const sent = ok(await asPrescriber.post('/fhir', submission(side, nir, [s.unit, U3.unit])), `submission ${side}`).body as Bundle;
   const ids = (sent.entry ?? []).map((e) => idOf(e.response?.location));
-  const [patient, medical, care, administrative, request] = ids;
+  const [patient, medical, care, administrative, consent, request] = ids;
   const tasks = ok(await asPrescriber.get(`/fhir/Task?focus=ServiceRequest/${request}`), 'tasks').body as Bundle<Task>;
   const taskOf = (unit: string): Task => (tasks.entry ?? []).map((e) => e.resource as Task).find((x) => x.owner?.reference === `HealthcareService/${unit}`) as Task;
   // The unit accepts (it may remind the prescriber), U3 agrees in principle (the prescriber may remind it).
@@ -139,14 +139,14 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
       subject: { reference: `Patient/${patient}` },
       requester: { reference: `Organization/${s.hospital}` },
       performer: [{ reference: `HealthcareService/${s.unit}` }],
-      // Sent with the chain's validated medical volet and completed administrative volet.
-      supportingInfo: [{ reference: `QuestionnaireResponse/${medical}` }, { reference: `QuestionnaireResponse/${administrative}` }],
+      // Sent with the chain's validated medical volet, completed administrative volet and consent.
+      supportingInfo: [{ reference: `QuestionnaireResponse/${medical}` }, { reference: `QuestionnaireResponse/${administrative}` }, { reference: `Consent/${consent}` }],
     }),
     'second request'
   ).body as ServiceRequest;
   const cancelled = ok(await asPrescriber.put(`/fhir/ServiceRequest/${draft.id}`, { ...draft, status: 'revoked' }), 'cancel').body as ServiceRequest;
   const cancelledTask = (ok(await asPrescriber.get(`/fhir/Task?focus=ServiceRequest/${cancelled.id}`), 'cancelled task').body as Bundle<Task>).entry?.[0]?.resource as Task;
-  return { patient, medical, care, administrative, request, task: accepted.id as string, sibling: agreed.id as string, message: message.id as string, cancelled: cancelled.id as string, cancelledTask: cancelledTask.id as string, hook };
+  return { patient, medical, care, administrative, consent, request, task: accepted.id as string, sibling: agreed.id as string, message: message.id as string, cancelled: cancelled.id as string, cancelledTask: cancelledTask.id as string, hook };
 }
 
 async function importDecisions(t: TestGateway, token: string, rows: string[]): Promise<string> {
@@ -286,6 +286,7 @@ export async function buildWorld(t: TestGateway, clock: { offsetMs: number }, ho
     add('volet', side, 'administrative', c.administrative, true, [`patient=Patient/${c.patient}`]);
     add('volet', side, 'medical', c.medical, true, [`patient=Patient/${c.patient}&status=completed`]);
     add('volet', side, 'care', c.care, false, []);
+    add('consent', side, 'consent', c.consent, true, [`patient=Patient/${c.patient}`]);
     add('message', side, 'message', c.message, true, [`part-of=Task/${c.task}`, `recipient=Organization/org-${s.unit}`], {
       query: `_id=${c.message}&_include=Communication:part-of`,
       keys: [k('task', 'task')],

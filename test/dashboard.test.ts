@@ -15,10 +15,10 @@ const clock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) };
 
 async function submitFor(family: string, units: UnitName[]): Promise<{ requestId: string; tasks: Record<string, import('@medplum/fhirtypes').Task> }> {
   const bundle = submission(units, testPatient({ name: [{ use: 'official', family, given: ['Léa'] }] }));
-  (bundle.entry?.[4]?.resource as ServiceRequest).identifier = [{ system: 'urn:oid:1.2.250.1.71.4.2.7.750000001.dossier', value: `DOS-${family}` }];
+  (bundle.entry?.[5]?.resource as ServiceRequest).identifier = [{ system: 'urn:oid:1.2.250.1.71.4.2.7.750000001.dossier', value: `DOS-${family}` }];
   const res = await as(w, w.prescriber).post('', bundle);
   expect(res.status).toBe(200);
-  const requestId = idFrom(res.body.entry[4].response.location);
+  const requestId = idFrom(res.body.entry[5].response.location);
   const tasks = Object.fromEntries(
     ((await as(w, w.prescriber).get(`Task?focus=ServiceRequest/${requestId}`)).body.entry ?? []).map((e: { resource: import('@medplum/fhirtypes').Task }) => [
       (e.resource.owner?.reference as string).split('/')[1],

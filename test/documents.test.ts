@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Binary, Bundle, DocumentReference, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FHIR_JSON, startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, makeWorld, sendableVolets, type World } from './referral-world.js';
+import { as, makeWorld, sendable, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -192,7 +192,7 @@ describe('who reads a document', () => {
       subject: { reference: `Patient/${patientId}` },
       requester: { reference: 'Organization/chu' },
       performer: [{ reference: 'HealthcareService/smr' }],
-      supportingInfo: [...(await sendableVolets(w, `Patient/${patientId}`)), { reference: `DocumentReference/${document.body.id}` }],
+      supportingInfo: [...(await sendable(w, `Patient/${patientId}`)), { reference: `DocumentReference/${document.body.id}` }],
     };
     const sent = await as(w, w.prescriber).post('ServiceRequest', request);
     expect(sent.status).toBe(201);

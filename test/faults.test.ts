@@ -101,7 +101,7 @@ describe('PostgreSQL stopped', () => {
     expect(after.status).toBe(200);
     // What was answered 200 is stored; nothing is stored by halves.
     for (const r of [...during, after].filter((r) => r.status === 200)) {
-      const requestId = idFrom((r.body as Bundle).entry?.[4]?.response?.location);
+      const requestId = idFrom((r.body as Bundle).entry?.[5]?.response?.location);
       expect((await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).status).toBe(200);
     }
     await checkConsistent(t.gateway.db);
@@ -139,7 +139,7 @@ describe('Redis killed and restarted empty', () => {
     // Writes go on: their jobs are recorded in PostgreSQL.
     const submitted = await as(w, w.prescriber).post('', submission(['smr', 'had']));
     expect(submitted.status).toBe(200);
-    const requestId = idFrom((submitted.body as Bundle).entry?.[4]?.response?.location);
+    const requestId = idFrom((submitted.body as Bundle).entry?.[5]?.response?.location);
     const tasks = (((await as(w, w.prescriber).get(`Task?focus=ServiceRequest/${requestId}`)).body as Bundle<Task>).entry ?? []).map((e) => e.resource as Task);
     const smr = tasks.find((task) => task.owner?.reference === 'HealthcareService/smr') as Task;
     // The unit accepts: the automatic reminder falls due 4 s (scaled) later, while Redis is away.

@@ -3,7 +3,7 @@
  * three receiving units (SMR, HAD, USP) each in its own organization, a
  * token per side, and helpers to submit a request and move its tasks.
  */
-import type { Bundle, Communication, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Consent, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { businessStatusConcept, reasonConcept, STATUS_TABLE, VOLETS, type BusinessStatus, type Reason } from '../mappings/referral.js';
 import type { Role } from '../src/core/principal.js';
 import { FHIR_JSON, testPatient, type TestGateway } from './helpers.js';
@@ -59,13 +59,32 @@ export function volet(kind: keyof typeof VOLETS, subject: string, status: Questi
   };
 }
 
-/** A validated medical volet and a completed administrative one about `subject`, written by the prescriber: what a request is sent with. */
-export async function sendableVolets(w: World, subject: string): Promise<{ reference: string }[]> {
+/** The patient's own agreement to the orientation (an adult's). */
+export function consentOf(patient: string, performer: string = patient): Consent {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: patient },
+    dateTime: '2026-12-01',
+    performer: [{ reference: performer }],
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+    provision: { type: 'permit' },
+  };
+}
+
+/**
+ * A validated medical volet, a completed administrative one and the
+ * patient's consent about `subject`, written by the prescriber: what a
+ * request is sent with.
+ */
+export async function sendable(w: World, subject: string): Promise<{ reference: string }[]> {
   const refs: { reference: string }[] = [];
-  for (const kind of ['medical', 'administrative'] as const) {
-    const res = await as(w, w.prescriber).post('QuestionnaireResponse', volet(kind, subject));
-    if (res.status !== 201) throw new Error(`volet: ${res.status} ${JSON.stringify(res.body)}`);
-    refs.push({ reference: `QuestionnaireResponse/${res.body.id}` });
+  for (const body of [volet('medical', subject), volet('administrative', subject), consentOf(subject)]) {
+    const res = await as(w, w.prescriber).post(body.resourceType, body);
+    if (res.status !== 201) throw new Error(`${body.resourceType}: ${res.status} ${JSON.stringify(res.body)}`);
+    refs.push({ reference: `${body.resourceType}/${res.body.id}` });
   }
   return refs;
 }
@@ -86,7 +105,7 @@ export function submission(units: readonly string[], patient = testPatient(), re
     subject: { reference: 'urn:uuid:patient' },
     requester: { reference: requester },
     performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),
-    supportingInfo: [{ reference: 'urn:uuid:medical' }, { reference: 'urn:uuid:care' }, { reference: 'urn:uuid:administrative' }],
+    supportingInfo: [{ reference: 'urn:uuid:medical' }, { reference: 'urn:uuid:care' }, { reference: 'urn:uuid:administrative' }, { reference: 'urn:uuid:consent' }],
   };
   return {
     resourceType: 'Bundle',
@@ -96,6 +115,7 @@ export function submission(units: readonly string[], patient = testPatient(), re
       entry('urn:uuid:medical', volet('medical', 'urn:uuid:patient')),
       entry('urn:uuid:care', volet('care', 'urn:uuid:patient')),
       entry('urn:uuid:administrative', volet('administrative', 'urn:uuid:patient')),
+      entry('urn:uuid:consent', consentOf('urn:uuid:patient')),
       entry('urn:uuid:request', request),
     ],
   };
@@ -125,7 +145,7 @@ export async function submit(w: World, units: readonly UnitName[]): Promise<{ re
   const res = await as(w, w.prescriber).post('', submission(units));
   if (res.status !== 200) throw new Error(`submission: ${res.status} ${JSON.stringify(res.body)}`);
   const bundle = res.body as Bundle;
-  const requestId = idFrom(bundle.entry?.[4]?.response?.location);
+  const requestId = idFrom(bundle.entry?.[5]?.response?.location);
   const patientId = idFrom(bundle.entry?.[0]?.response?.location);
   const search = await as(w, w.prescriber).get(`Task?focus=ServiceRequest/${requestId}`);
   const tasks: Record<string, Task> = {};

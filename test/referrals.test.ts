@@ -1,8 +1,8 @@
-import type { Bundle, Communication, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Consent, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedMoves, BUSINESS_STATUSES, businessStatusOf, reasonOf, type BusinessStatus, type Side } from '../mappings/referral.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, current, idFrom, makeWorld, message, move, moved, sendableVolets, submit, submission, volet, type UnitName, type World } from './referral-world.js';
+import { as, consentOf, current, idFrom, makeWorld, message, move, moved, sendable, submit, submission, volet, type UnitName, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -22,10 +22,10 @@ describe('the seeds’ scenario, end to end', () => {
     // The EHR posts one transaction: patient, three volets, the request.
     const res = await as(w, w.prescriber).post('', submission(['smr', 'had', 'usp']));
     expect(res.status).toBe(200);
-    expect(res.body.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201', '201', '201', '201']);
-    const requestId = idFrom(res.body.entry[4].response.location);
+    expect(res.body.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201', '201', '201', '201', '201']);
+    const requestId = idFrom(res.body.entry[5].response.location);
     const request = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
-    expect(request.supportingInfo?.every((s) => s.reference?.startsWith('QuestionnaireResponse/'))).toBe(true);
+    expect(request.supportingInfo?.map((s) => s.reference?.split('/')[0])).toEqual(['QuestionnaireResponse', 'QuestionnaireResponse', 'QuestionnaireResponse', 'Consent']);
     expect(request.authoredOn).toBeDefined();
 
     // One task per unit, all sent.
@@ -132,7 +132,7 @@ describe('submission', () => {
       intent: 'order',
       subject: { reference: `Patient/${patient.body.id}` },
       performer: [{ reference: 'HealthcareService/had' }],
-      supportingInfo: await sendableVolets(w, `Patient/${patient.body.id}`),
+      supportingInfo: await sendable(w, `Patient/${patient.body.id}`),
     });
     expect(res.status).toBe(201);
     expect((await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${res.body.id}`)).body.entry).toHaveLength(1);
@@ -296,11 +296,13 @@ describe('request-wide actions', () => {
     const copy = res.body as ServiceRequest;
     expect(copy.id).not.toBe(requestId);
     expect(copy.replaces).toEqual([{ reference: `ServiceRequest/${requestId}` }]);
-    expect(copy.supportingInfo).toHaveLength(1);
+    // The administrative volet copied, the patient's consent cited again.
+    expect(copy.supportingInfo?.map((s) => s.reference?.split('/')[0])).toEqual(['QuestionnaireResponse', 'Consent']);
     const admin = await as(w, w.prescriber).get(copy.supportingInfo?.[0].reference as string);
     expect(admin.body.questionnaire).toContain('volet-administratif');
     const original = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
     expect(original.supportingInfo?.map((s) => s.reference)).not.toContain(copy.supportingInfo?.[0].reference);
+    expect(copy.supportingInfo?.[1]).toEqual(original.supportingInfo?.[3]);
     // A draft: nothing is sent until a validated medical volet is cited.
     expect(copy.status).toBe('draft');
     expect((await as(w, w.unit.had).get(`Task?focus=ServiceRequest/${copy.id}`)).body.entry ?? []).toEqual([]);
@@ -411,7 +413,7 @@ describe('guards', () => {
     const none = await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'active' });
     expect(none.status).toBe(422);
     expect(none.body.issue[0].diagnostics).toBe(
-      'A request is sent with the medical volet validated by a prescriber (status completed): none is cited in supportingInfo; and the administrative and social volet completed: none is cited in supportingInfo'
+      'A request is sent with the medical volet validated by a prescriber (status completed): none is cited in supportingInfo; and the administrative and social volet completed: none is cited in supportingInfo; and the patient’s agreement (Consent): none is cited in supportingInfo'
     );
     // The care team writes the medical volet but does not validate it; the managers write the administrative one, not the medical one.
     const medical = (await as(w, w.careTeam).post('QuestionnaireResponse', volet('medical', subject, 'in-progress'))).body as QuestionnaireResponse;
@@ -421,7 +423,8 @@ describe('guards', () => {
     expect((await as(w, w.nonMedical).post('QuestionnaireResponse', volet('care', subject))).status).toBe(201);
     expect((await as(w, w.nonMedical).get(`QuestionnaireResponse/${medical.id}`)).status).toBe(200); // it reads the medical volet
     const administrative = (await as(w, w.adminSocial).post('QuestionnaireResponse', volet('administrative', subject))).body as QuestionnaireResponse;
-    const cited = { ...base, supportingInfo: [{ reference: `QuestionnaireResponse/${medical.id}` }, { reference: `QuestionnaireResponse/${administrative.id}` }] };
+    const consent = (await as(w, w.adminSocial).post('Consent', consentOf(subject))).body as Consent;
+    const cited = { ...base, supportingInfo: [{ reference: `QuestionnaireResponse/${medical.id}` }, { reference: `QuestionnaireResponse/${administrative.id}` }, { reference: `Consent/${consent.id}` }] };
     const unvalidated = await as(w, w.careTeam).post('ServiceRequest', { ...cited, status: 'active' });
     expect(unvalidated.status).toBe(422);
     expect(unvalidated.body.issue[0].diagnostics).toBe(`A request is sent with the medical volet validated by a prescriber (status completed): QuestionnaireResponse/${medical.id} is in-progress`);

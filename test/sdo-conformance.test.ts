@@ -289,8 +289,8 @@ describe('SDO DocumentReference and ESMS Consent', () => {
       // The MDPH of the decision it names (idDecision / idNat_Decision of S002) reads it.
       expect(asSent((await get('mdph75', `${type}/${id}`)).body)).toEqual(asSent(sent));
       for (const who of ['esmsB', 'esmsC', 'mdph13']) expect((await get(who, `${type}/${id}`)).status, `${type} ${who}`).toBe(404);
-      // A prescriber reads documents (its requests'), not this one; consents it does not read at all.
-      expect((await get('prescriber', `${type}/${id}`)).status).toBe(type === 'DocumentReference' ? 404 : 403);
+      // A prescriber reads documents and consents (its requests'), not these.
+      expect((await get('prescriber', `${type}/${id}`)).status).toBe(404);
       expect(((await get('esmsB', `${type}?_count=100`)).body as Bundle).entry ?? []).toEqual([]);
       const events = ((await get('admin', `AuditEvent?request-id=sdo-read-${type}`)).body.entry as { resource: AuditEvent }[]).map((e) => e.resource);
       expect(events.flatMap((e) => (e.entity ?? []).map((x) => x.what?.reference))).toContain(`${type}/${id}/_history/1`);

@@ -57,13 +57,13 @@ async function importRows(who: string, rows: string[], timeoutMs = 20_000): Prom
   }
 }
 
-async function submitted(who: string, units: string[], requester = 'Organization/hosp-a'): Promise<{ request: string; patient: string; volets: string[]; tasks: Record<string, Task> }> {
+async function submitted(who: string, units: string[], requester = 'Organization/hosp-a'): Promise<{ request: string; patient: string; volets: string[]; consent: string; tasks: Record<string, Task> }> {
   const res = await post(who, '', submission(units, testPatient(), requester));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   const ids = (res.body as Bundle).entry?.map((e) => idFrom(e.response?.location)) ?? [];
   const tasks: Record<string, Task> = {};
-  for (const e of ((await get('admin', `Task?focus=ServiceRequest/${ids[4]}`)).body as Bundle<Task>).entry ?? []) tasks[(e.resource?.owner?.reference as string).split('/')[1]] = e.resource as Task;
-  return { request: ids[4], patient: ids[0], volets: ids.slice(1, 4), tasks };
+  for (const e of ((await get('admin', `Task?focus=ServiceRequest/${ids[5]}`)).body as Bundle<Task>).entry ?? []) tasks[(e.resource?.owner?.reference as string).split('/')[1]] = e.resource as Task;
+  return { request: ids[5], patient: ids[0], volets: ids.slice(1, 4), consent: ids[4], tasks };
 }
 
 beforeAll(async () => {
@@ -349,7 +349,7 @@ describe('10. import stuck on a quote', () => {
 
 describe('requests the holes needed are still served', () => {
   it('a prescriber still cites its own organization’s volets', async () => {
-    const { volets, patient } = await submitted('a', ['unit-c']);
+    const { volets, consent, patient } = await submitted('a', ['unit-c']);
     const res = await post('a', 'ServiceRequest', {
       resourceType: 'ServiceRequest',
       status: 'active',
@@ -357,7 +357,7 @@ describe('requests the holes needed are still served', () => {
       subject: { reference: `Patient/${patient}` },
       requester: { type: 'Organization', identifier: { system: FINESS, value: '930000001' } },
       performer: [{ reference: 'HealthcareService/unit-d' }],
-      supportingInfo: volets.map((id) => ({ reference: `QuestionnaireResponse/${id}` })),
+      supportingInfo: [...volets.map((id) => ({ reference: `QuestionnaireResponse/${id}` })), { reference: `Consent/${consent}` }],
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect((res.body as ServiceRequest).requester?.identifier?.value).toBe('930000001');

@@ -47,5 +47,5 @@ export function sdoDocumentRow(document: DocumentReference): Row {
 
 /** Consent → `sdo_consent` columns read from the resource. */
 export function sdoConsentRow(consent: Consent): Row {
-  return { status: consent.status ?? null };
+  return { status: consent.status ?? null, patient_id: referenceId(consent.patient, 'Patient') };
 }

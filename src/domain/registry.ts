@@ -5,8 +5,8 @@
  * `Repository` they are handed (kind.ts), so there is no import cycle.
  */
 import { auditListener } from './audit/listener.js';
-import { CONSENT } from './decision/sdo-documents.js';
 import { BINARY } from './document/binary.js';
+import { CONSENT } from './document/consent.js';
 import { DOCUMENT_REFERENCE } from './document/document-reference.js';
 import { HEALTHCARE_SERVICE } from './directory/healthcare-service.js';
 import { LOCATION } from './directory/location.js';

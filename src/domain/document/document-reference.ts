@@ -12,7 +12,7 @@
  * (an ESMS's file is between it and the MDPH). Others are told it does not
  * exist, as for any patient data.
  */
-import type { DocumentReference } from '@medplum/fhirtypes';
+import type { DocumentReference, Reference, Resource } from '@medplum/fhirtypes';
 import { SDO_PROFILES } from '../../../mappings/decision/codes.js';
 import { decisionOfDocument, sdoDocumentRow } from '../../../mappings/decision/sdo-documents.js';
 import { citedBinaries } from '../../../mappings/document.js';
@@ -53,24 +53,30 @@ async function checkBinaries(e: WriteEvent, document: DocumentReference): Promis
   }
 }
 
-/** A request's document: about a patient the writer sees, and keeping it. */
-async function prepareForRequest(e: WriteEvent, document: DocumentReference): Promise<Prepared> {
-  const subject = parseReference(document.subject?.reference);
-  if (subject?.type !== 'Patient') throw ruleViolation('A request’s document is about its patient: subject Patient/{id}', 'DocumentReference.subject');
-  const previous = e.previous?.content as DocumentReference | undefined;
-  if (previous && parseReference(previous.subject?.reference)?.id !== subject.id) throw ruleViolation('A document keeps its subject', 'DocumentReference.subject');
-  if (!previous && !e.ctx.principal?.gateway && !(await patientVisible(e.q, subject.id, visibleRows(e.ctx.principal, e.repo.kind('Patient'))))) {
-    throw ruleViolation(`Patient/${subject.id} does not exist`, 'DocumentReference.subject');
+/**
+ * What a request's document or consent stores: about a patient the writer
+ * sees (`element`: where the resource names it), and keeping it.
+ */
+export async function prepareForRequest(e: WriteEvent, patientOf: (r: Resource | undefined) => Reference | undefined, element: string): Promise<Prepared> {
+  const patient = parseReference(patientOf(e.resource)?.reference);
+  if (patient?.type !== 'Patient') throw ruleViolation(`What goes with a request is about its patient: ${element} Patient/{id}`, element);
+  if (e.previous && parseReference(patientOf(e.previous.content)?.reference)?.id !== patient.id) throw ruleViolation(`It keeps its patient (${element})`, element);
+  if (!e.previous && !e.ctx.principal?.gateway && !(await patientVisible(e.q, patient.id, visibleRows(e.ctx.principal, e.repo.kind('Patient'))))) {
+    throw ruleViolation(`Patient/${patient.id} does not exist`, element);
   }
-  return { resource: document, row: { decision_id: null, party_keys: [] } };
+  return { resource: e.resource, row: { decision_id: null, party_keys: [] } };
+}
+
+/** Whether a write is a decision's (SDO) rather than a request's: by the writer's side, else by what names the patient. */
+export function forDecision(e: WriteEvent, patient: Reference | undefined): boolean {
+  const p = e.ctx.principal;
+  return hasAnyRole(p, DECISION_WRITERS) || (!hasAnyRole(p, REQUEST_WRITERS) && parseReference(patient?.reference)?.type !== 'Patient');
 }
 
 async function prepareDocument(e: WriteEvent): Promise<Prepared> {
   const document = e.resource as DocumentReference;
   await checkBinaries(e, document);
-  const p = e.ctx.principal;
-  const forDecision = hasAnyRole(p, DECISION_WRITERS) || (!hasAnyRole(p, REQUEST_WRITERS) && parseReference(document.subject?.reference)?.type !== 'Patient');
-  if (!forDecision) return prepareForRequest(e, document);
+  if (!forDecision(e, document.subject)) return prepareForRequest(e, (r) => (r as DocumentReference | undefined)?.subject, 'DocumentReference.subject');
   if (!document.identifier?.some((i) => i.value)) {
     throw ruleViolation('An SDO DocumentReference names its decision: identifier idDecision (use usual), then idNat_Decision (use official)', 'DocumentReference.identifier');
   }

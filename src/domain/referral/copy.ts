@@ -1,8 +1,9 @@
 /**
  * `POST ServiceRequest/{id}/$copy`: a new request for the same patient from
- * an earlier one, with a copy of its administrative volet. The copy is a
- * draft: it is sent (status active) once a validated medical volet is added,
- * as any request.
+ * an earlier one, with a copy of its administrative volet, and the patient's
+ * consent and the documents it cited (the same ones: they do not change with
+ * the request). The copy is a draft: it is sent (status active) once a
+ * validated medical volet is added, as any request.
  */
 import type { QuestionnaireResponse, Reference, ServiceRequest } from '@medplum/fhirtypes';
 import { parseReference } from '../../../mappings/reference.js';
@@ -21,6 +22,7 @@ export async function copyRequest(ctx: CallContext, requestId: string, performer
     const supportingInfo: Reference[] = [];
     for (const info of earlier.supportingInfo ?? []) {
       const ref = parseReference(info.reference);
+      if (ref?.type === 'Consent' || ref?.type === 'DocumentReference') supportingInfo.push({ reference: `${ref.type}/${ref.id}` });
       if (ref?.type !== 'QuestionnaireResponse') continue;
       const volet = (await readResource(unit, 'QuestionnaireResponse', ref.id)) as QuestionnaireResponse;
       if (voletOf(volet) !== 'administrative') continue;

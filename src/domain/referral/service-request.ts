@@ -6,7 +6,8 @@
  * candidate unit, created and cancelled with it).
  */
 import { randomUUID } from 'node:crypto';
-import type { Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Consent, Patient, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { consentProblem } from '../../../mappings/consent.js';
 import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
 import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, VALIDATED_VOLET_STATUSES, type BusinessStatus, type Volet } from '../../../mappings/referral.js';
@@ -15,7 +16,7 @@ import { conflict, forbidden, ruleViolation } from '../../core/outcomes.js';
 import { sql, type SqlFragment } from '../../store/sql.js';
 import { REFERRAL_COLUMNS, referenceChecks, referralState, type VoletRow } from '../../store/tables/referral.js';
 import { newTaskParties, tasksOfReferral } from '../../store/tables/task.js';
-import type { VersionWrite } from '../../store/tables/versions.js';
+import { readCurrent, type VersionWrite } from '../../store/tables/versions.js';
 import { visibleRows } from '../access.js';
 import { COMMON_PARAMS, REQUEST_ROLES, token } from '../common-params.js';
 import { targetChecks } from '../directory/targets.js';
@@ -63,12 +64,14 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
       .map((v) => ({ id: v.ref?.id as string, i: v.i }));
   const volets = cited('QuestionnaireResponse');
   const documents = cited('DocumentReference');
+  const consents = cited('Consent');
   const found = await referenceChecks(e.q, {
     subject: subject.id,
     subjectVisible: visibleRows(ctx.principal, e.repo.kind('Patient')),
     volets: volets.map((v) => v.id),
     voletsAllowed: authoredBy(ctx.principal),
     documents: documents.map((d) => d.id),
+    consents: consents.map((c) => c.id),
     documentsAllowed: documentsOf(ctx.principal),
     targets: added,
   });
@@ -82,16 +85,38 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
   const stray = documents.find((d) => !found.documents.includes(d.id));
   if (stray) throw ruleViolation(`DocumentReference/${stray.id} is not a document of this patient written by your organization`, `ServiceRequest.supportingInfo[${stray.i}]`);
-  if (sending) checkReadyToSend(found.volets);
+  const strayConsent = consents.find((c) => !found.consents.includes(c.id));
+  if (strayConsent) throw ruleViolation(`Consent/${strayConsent.id} is not a consent of this patient recorded by your organization`, `ServiceRequest.supportingInfo[${strayConsent.i}]`);
+  if (sending) checkReadyToSend(found.volets, await consentVerdict(e, subject.id, found.consents));
+}
+
+/**
+ * Whether the patient agrees to the orientation: one of the consents cited
+ * holds (mappings/consent.ts); otherwise what is wrong with them, or that
+ * there is none.
+ */
+async function consentVerdict(e: WriteEvent, patientId: string, consentIds: readonly string[]): Promise<string | undefined> {
+  if (consentIds.length === 0) return 'none is cited in supportingInfo';
+  const patient = (await readCurrent(e.q, e.repo.kind('Patient'), patientId, sql`TRUE`)) as Patient;
+  const today = e.ctx.clock.now().toISOString().slice(0, 10);
+  const problems: string[] = [];
+  for (const id of consentIds) {
+    const consent = (await readCurrent(e.q, e.repo.kind('Consent'), id, sql`TRUE`)) as Consent;
+    const problem = consentProblem(consent, patient, today);
+    if (!problem) return undefined;
+    problems.push(`Consent/${id}: ${problem}`);
+  }
+  return problems.join('; ');
 }
 
 /**
  * A request is sent (made active) only with its medical volet validated (by
- * a prescriber: the volet's own rule) and its administrative and social
- * volet completed, as the service defines the request; the care volet may
- * follow. Says everything that is missing at once.
+ * a prescriber: the volet's own rule), its administrative and social volet
+ * completed, as the service defines the request, and the patient's
+ * agreement (`consent`: what is wrong with the consents cited, if anything);
+ * the care volet may follow. Says everything that is missing at once.
  */
-function checkReadyToSend(volets: readonly VoletRow[]): void {
+function checkReadyToSend(volets: readonly VoletRow[], consent: string | undefined): void {
   const validated = (volet: Volet): boolean => volets.some((v) => v.volet === volet && VALIDATED_VOLET_STATUSES.includes(v.status));
   const missing: string[] = [];
   for (const [volet, what] of [
@@ -102,6 +127,7 @@ function checkReadyToSend(volets: readonly VoletRow[]): void {
     const cited = volets.filter((v) => v.volet === volet);
     missing.push(cited.length > 0 ? `${what}: QuestionnaireResponse/${cited[0].id} is ${cited[0].status}` : `${what}: none is cited in supportingInfo`);
   }
+  if (consent) missing.push(`the patient’s agreement (Consent): ${consent}`);
   if (missing.length > 0) throw ruleViolation(`A request is sent with ${missing.join('; and ')}`, 'ServiceRequest.supportingInfo');
 }
 

@@ -25,13 +25,14 @@ export async function binaryContent(q: Queryable, id: string): Promise<{ hash: s
 }
 
 /**
- * Documents (`sdo_document` rows, alias `alias`) the organization `key`
- * reads beyond its own: those of a decision it is party to, and those a
- * request cites that it sent or received.
+ * Documents or consents (`sdo_document` or `sdo_consent` rows, alias
+ * `alias`) the organization `key` reads beyond its own: those of a decision
+ * it is party to, and those a request cites (`cited`: the request's column
+ * of them) that it sent or received.
  */
-export function documentReadBy(alias: string, key: string): SqlFragment {
+export function documentReadBy(alias: string, key: string, cited: 'document_ids' | 'consent_ids' = 'document_ids'): SqlFragment {
   const d = trusted(alias);
   return sql`(${d}.party_keys @> ARRAY[${key}]::text[]
     OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id
-                WHERE r.module = 'referral' AND r.document_ids @> ARRAY[${d}.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`;
+                WHERE r.module = 'referral' AND r.${trusted(cited)} @> ARRAY[${d}.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`;
 }

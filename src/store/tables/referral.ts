@@ -14,6 +14,7 @@ export const REFERRAL_COLUMNS = {
   performer_ids: 'text[]',
   volet_ids: 'text[]',
   document_ids: 'text[]',
+  consent_ids: 'text[]',
   authored_on: 'timestamptz',
   last_prescriber_action_at: 'timestamptz',
   reminder_sent_at: 'timestamptz',
@@ -108,18 +109,30 @@ export interface VoletRow {
   status: string;
 }
 
-/** The checks of what a request points at, in one statement: its subject, its volets and documents, its new units. */
+/** The checks of what a request points at, in one statement: its subject, its volets, documents and consents, its new units. */
 export async function referenceChecks(
   q: Queryable,
-  check: { subject: string; subjectVisible: SqlFragment; volets: readonly string[]; voletsAllowed: SqlFragment; documents: readonly string[]; documentsAllowed: SqlFragment; targets: readonly string[] }
-): Promise<{ subject: boolean; volets: VoletRow[]; documents: string[]; targets: TargetRow[] }> {
-  const { rows } = await run<{ subject: boolean; volets: VoletRow[]; documents: string[]; targets: TargetRow[] }>(
+  check: {
+    subject: string;
+    subjectVisible: SqlFragment;
+    volets: readonly string[];
+    voletsAllowed: SqlFragment;
+    documents: readonly string[];
+    consents: readonly string[];
+    /** Documents and consents (alias `t`) the caller may cite. */
+    documentsAllowed: SqlFragment;
+    targets: readonly string[];
+  }
+): Promise<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: string[]; targets: TargetRow[] }> {
+  const { rows } = await run<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: string[]; targets: TargetRow[] }>(
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${check.subject} AND ${check.subjectVisible}) AS subject,
                (SELECT coalesce(json_agg(json_build_object('id', t.id, 'volet', t.volet, 'status', t.status)), '[]') FROM volet t
                  WHERE t.id = ANY(${check.volets}::text[]) AND t.patient_id = ${check.subject} AND ${check.voletsAllowed}) AS volets,
                (SELECT coalesce(json_agg(t.id), '[]') FROM sdo_document t
                  WHERE t.id = ANY(${check.documents}::text[]) AND t.patient_id = ${check.subject} AND ${check.documentsAllowed}) AS documents,
+               (SELECT coalesce(json_agg(t.id), '[]') FROM sdo_consent t
+                 WHERE t.id = ANY(${check.consents}::text[]) AND t.patient_id = ${check.subject} AND ${check.documentsAllowed}) AS consents,
                (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(check.targets)}) x) AS targets`,
     { prepare: true }
   );

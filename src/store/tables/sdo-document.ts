@@ -9,13 +9,13 @@ export const SDO_CONSENT_COLUMNS = {
   owner_org: 'text',
   decision_id: 'text',
   party_keys: 'text[]',
+  patient_id: 'text',
 } as const satisfies Columns;
 
-/** The domain columns of `sdo_document`: a consent's, the Binaries it cites and, for a request's document, its patient. */
+/** The domain columns of `sdo_document`: a consent's, and the Binaries it cites. */
 export const SDO_DOCUMENT_COLUMNS = {
   ...SDO_CONSENT_COLUMNS,
   binary_ids: 'text[]',
-  patient_id: 'text',
 } as const satisfies Columns;
 
 /** A decision as the parties of a document see it: its MDPH's keys and the keys of the ESMS it targets. */
