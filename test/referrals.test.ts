@@ -340,6 +340,47 @@ describe('request-wide actions', () => {
   });
 });
 
+describe('the unit’s private notes', () => {
+  it('Task.note is the unit’s: its organization alone sees it, in every answer, and the prescriber’s changes keep it', async () => {
+    const accepted = await taskIn('accepted');
+    const noted = await as(w, w.unit.smr).put(`Task/${accepted.id}`, { ...accepted, note: [{ text: 'Lit 12 réservé, voir avec le cadre' }] }, `W/"${accepted.meta?.versionId}"`);
+    expect(noted.status).toBe(200);
+    expect((noted.body as Task).note).toEqual([{ text: 'Lit 12 réservé, voir avec le cadre' }]);
+    const id = accepted.id as string;
+    await as(w, w.prescriber).post('Communication', message(id, 'Merci'));
+
+    // The prescriber's side sees the task without the notes, however it asks.
+    const views = [
+      (await as(w, w.prescriber).get(`Task/${id}`)).body,
+      (await as(w, w.prescriber).get(`Task/${id}/_history/${noted.body.meta.versionId}`)).body,
+      ...((await as(w, w.prescriber).get(`Task?_id=${id}`)).body as Bundle).entry!.map((e) => e.resource),
+      ...((await as(w, w.prescriber).get(`Task/${id}/_history`)).body as Bundle).entry!.map((e) => e.resource),
+      ...((await as(w, w.prescriber).get(`Communication?part-of=Task/${id}&_include=Communication:part-of`)).body as Bundle).entry!.map((e) => e.resource).filter((r) => r?.resourceType === 'Task'),
+      ...((await as(w, w.prescriber).post('', { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Task/${id}` } }] })).body as Bundle).entry!.map((e) => e.resource),
+    ] as Task[];
+    expect(views.length).toBeGreaterThanOrEqual(7);
+    for (const view of views) {
+      expect(view.id).toBe(id);
+      expect(view.note).toBeUndefined();
+    }
+    expect(((await as(w, w.careTeam).get(`Task/${id}`)).body as Task).note).toBeUndefined();
+
+    // The prescriber confirms: its answer shows no notes, and the unit's are kept.
+    const shown = (await as(w, w.prescriber).get(`Task/${id}`)).body as Task;
+    const confirmed = await move(w, w.prescriber, shown, 'confirmed');
+    expect(confirmed.status).toBe(200);
+    expect((confirmed.body as Task).note).toBeUndefined();
+    const unitView = (await as(w, w.unit.smr).get(`Task/${id}`)).body as Task;
+    expect(unitView.note).toEqual([{ text: 'Lit 12 réservé, voir avec le cadre' }]);
+    expect(((await as(w, w.admin).get(`Task/${id}`)).body as Task).note).toEqual(unitView.note);
+
+    // The prescriber does not write notes on the unit's task: it messages the unit.
+    const written = await as(w, w.prescriber).put(`Task/${id}`, { ...(confirmed.body as Task), note: [{ text: 'Vu' }] }, `W/"${confirmed.body.meta.versionId}"`);
+    expect(written.status).toBe(422);
+    expect(written.body.issue[0].expression).toEqual(['Task.note']);
+  });
+});
+
 describe('visibility of lists', () => {
   it('a unit lists only its tasks, a prescriber only what its organization sent', async () => {
     const other = await t.tokenFor(['prescriber'], 'https://finess.esante.gouv.fr|130000001');

@@ -11,7 +11,7 @@ import { runSearch, type SearchPage } from '../store/search.js';
 import type { SqlFragment } from '../store/sql.js';
 import { readHistory, readVersion, type HistoryPage } from '../store/tables/versions.js';
 import { authorize, mayRead, visibleRows } from './access.js';
-import type { CallContext } from './kind.js';
+import type { CallContext, WriteResult } from './kind.js';
 import { requireKind } from './repository.js';
 
 /** Reads one version. */
@@ -66,4 +66,10 @@ export async function presentResources(ctx: CallContext, resources: Resource[]):
     at.forEach((i, n) => (shown[i] = presented[n]));
   }
   return shown;
+}
+
+/** A write's outcome as the caller is shown it: its resource presented as a read presents it. */
+export async function presentWrite(ctx: CallContext, result: WriteResult): Promise<WriteResult> {
+  const [resource] = await presentResources(ctx, [result.resource]);
+  return { ...result, resource };
 }

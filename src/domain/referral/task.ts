@@ -26,7 +26,7 @@ import type { Row } from '../../../mappings/resource-rows.js';
 import { conflict, forbidden, preconditionRequired, ruleViolation } from '../../core/outcomes.js';
 import { sql } from '../../store/sql.js';
 import { lockReferralOfTask, recordPrescriberAction } from '../../store/tables/referral.js';
-import { lockTasksOfReferral, TASK_COLUMNS, taskParties } from '../../store/tables/task.js';
+import { lockTasksOfReferral, TASK_COLUMNS, taskParties, tasksOwnedBy } from '../../store/tables/task.js';
 import { COMMON_PARAMS, REQUEST_ROLES, TAG_PARAM, token } from '../common-params.js';
 import { isDecisionReference, prepareDecisionTask } from '../decision/decision-task.js';
 import { afterSdoRecord, isSdoRecord, prepareSdo, presentTasks } from '../decision/sdo.js';
@@ -110,7 +110,36 @@ async function prepareTask(e: WriteEvent): Promise<Prepared> {
     throw conflict('The confirmed admission date is frozen; to propose another, move the task back to accepted with the new restriction.period.start, for the prescriber to confirm', 'Task.restriction');
   }
   checkMoveDetails(resource, to);
+  // Task.note holds the unit's own notes (seed 002: "visibles uniquement par les utilisateurs VT de l'unité"):
+  // the prescriber never sees them, so its changes keep them, and it writes to the unit with a Communication.
+  if (!sides.includes('unit')) {
+    if (task.note !== undefined && !sameJson(task.note, previous.note)) {
+      throw ruleViolation('Task.note holds the receiving unit’s private notes; the prescriber writes to the unit with a Communication', 'Task.note');
+    }
+    const { note: _note, ...rest } = resource;
+    return { resource: previous.note ? { ...rest, note: previous.note } : rest, row };
+  }
   return { resource, row };
+}
+
+/**
+ * Tasks as their caller sees them: ESMS software sees a decision's in the
+ * SDO shape, and only the unit's organization sees the unit's notes
+ * (Task.note) of a request's task.
+ */
+async function presentTask(ctx: CallContext, tasks: Resource[]): Promise<Resource[]> {
+  const shown = await presentTasks(ctx, tasks);
+  const p = ctx.principal;
+  if (p?.gateway || hasAnyRole(p, ['admin'])) return shown;
+  const noted = shown.filter((t) => (t as Task).note !== undefined && !isDecisionReference((t as Task).focus));
+  if (noted.length === 0) return shown;
+  const key = principalKey(p);
+  const own = key ? await tasksOwnedBy(ctx.tx ?? ctx.db, noted.map((t) => t.id as string), key) : new Set<string>();
+  return shown.map((t) => {
+    if (!noted.includes(t) || own.has(t.id as string)) return t;
+    const { note: _note, ...rest } = t as Task;
+    return rest;
+  });
 }
 
 async function afterTask(e: WriteEvent): Promise<void> {
@@ -179,7 +208,7 @@ export const TASK: ResourceKind<Task> = {
     prepare: prepareTask,
     after: afterTask,
     onRead: onTaskRead,
-    present: presentTasks,
+    present: presentTask,
     // A task's request is locked before the task: cascades and deadlines lock the request first too.
     lockFirst: (q, id) => lockReferralOfTask(q, id),
   },

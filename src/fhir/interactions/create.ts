@@ -1,5 +1,6 @@
 /** `POST [type]`: create, and conditional create (`If-None-Exist`). */
 import { authorize } from '../../domain/access.js';
+import { presentWrite } from '../../domain/reads.js';
 import { createResource } from '../../domain/repository.js';
 import type { Route } from '../route.js';
 import { conditionalQuery, validateBody, writeResponse } from './common.js';
@@ -15,6 +16,6 @@ export const createRoute: Route = {
     const resource = validateBody(services, request.body, k);
     // An empty If-None-Exist is a condition without criteria (400), not the absence of one.
     const ifNoneExist = request.ifNoneExist !== undefined ? conditionalQuery(services, k, request.ifNoneExist) : undefined;
-    return writeResponse(services, await createResource(ctx, resource, { ifNoneExist }));
+    return writeResponse(services, await presentWrite(ctx, await createResource(ctx, resource, { ifNoneExist })));
   },
 };

@@ -55,6 +55,12 @@ export async function taskParties(q: Queryable, id: string, lock = false): Promi
   return rows[0];
 }
 
+/** Which of these tasks the organization `key` owns (it is their unit's). */
+export async function tasksOwnedBy(q: Queryable, ids: readonly string[], key: string): Promise<Set<string>> {
+  const { rows } = await run<{ id: string }>(q, sql`SELECT id FROM task WHERE id = ANY(${ids}::text[]) AND owner_keys @> ARRAY[${key}]::text[]`, { prepare: true });
+  return new Set(rows.map((r) => r.id));
+}
+
 /** The tasks of a request: their unit and status. */
 export async function tasksOfReferral(q: Queryable, referralId: string): Promise<{ id: string; owner_service_id: string; business_status: string }[]> {
   const { rows } = await run<{ id: string; owner_service_id: string; business_status: string }>(
