@@ -26,14 +26,26 @@ export function sample<T>(values: readonly T[], k: number): T[] {
   return [...picked];
 }
 
+const coding = (list: string, code: string): object => ({ valueCoding: { system: `https://aiguillage.org/fhir/CodeSystem/${list}`, code } });
+
+/** What each volet answers (its form's required items: mappings/forms.ts), for an SMR request. */
+const ITEMS: Record<string, object[]> = {
+  'volet-medical': [
+    { linkId: 'prise-en-charge', answer: [coding('care-wanted', 'SMR')] },
+    { linkId: 'motif', answer: [{ valueString: 'Rééducation après fracture' }] },
+    { linkId: 'diagnostic', answer: [{ valueString: 'Fracture du col du fémur' }] },
+    { linkId: 'bloc-smr', item: [{ linkId: 'smr-mention', answer: [coding('smr-mention', 'locomotor')] }, { linkId: 'smr-objectifs', answer: [{ valueString: 'Reprise de la marche' }] }] },
+  ],
+  'volet-soins': ['deplacements', 'toilette', 'alimentation'].map((what) => ({ linkId: `autonomie-${what}`, answer: [coding('autonomy', 'partial-help')] })),
+  'volet-administratif': [
+    { linkId: 'mode-de-vie', answer: [coding('living-situation', 'home-alone')] },
+    { linkId: 'protection-juridique', answer: [coding('legal-protection', 'none')] },
+    { linkId: 'couverture-sociale', answer: [{ valueString: 'Régime général' }] },
+  ],
+};
+
 function volet(kind: string): object {
-  return {
-    resourceType: 'QuestionnaireResponse',
-    questionnaire: `https://aiguillage.org/fhir/Questionnaire/${kind}`,
-    status: 'completed',
-    subject: { reference: 'urn:uuid:p' },
-    item: [{ linkId: '1', text: kind, answer: [{ valueString: 'Renseigné' }] }],
-  };
+  return { resourceType: 'QuestionnaireResponse', questionnaire: `https://aiguillage.org/fhir/Questionnaire/${kind}`, status: 'completed', subject: { reference: 'urn:uuid:p' }, item: ITEMS[kind] };
 }
 
 /** Who the submitted patient is, and whether the request names the hospital as its requester. */
@@ -81,6 +93,7 @@ export function submission(units: readonly string[], { family = 'Martin', given 
           resourceType: 'ServiceRequest',
           status: 'active',
           intent: 'order',
+          category: [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: 'SMR' }] }],
           subject: { reference: 'urn:uuid:p' },
           ...(requester ? { requester: { reference: 'Organization/chu' } } : {}),
           performer: units.map((u) => ({ reference: `HealthcareService/${u}` })),

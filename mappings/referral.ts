@@ -8,6 +8,7 @@
 import type { CodeableConcept, Communication, QuestionnaireResponse, Reference, ServiceRequest, Subscription, Task } from '@medplum/fhirtypes';
 import type { Row } from './resource-rows.js';
 import { codeTokens, tagTokens } from './ror.js';
+import { careWantedOf } from './forms.js';
 import { referenceId } from './reference.js';
 
 export const FHIR_BASE = 'https://aiguillage.org/fhir';
@@ -164,7 +165,8 @@ export function taskRow(task: Task): Row {
 
 /** QuestionnaireResponse → `volet` columns. */
 export function questionnaireResponseRow(response: QuestionnaireResponse): Row {
-  return { volet: voletOf(response) ?? '', status: response.status, patient_id: patientId(response.subject) };
+  const volet = voletOf(response) ?? '';
+  return { volet, status: response.status, patient_id: patientId(response.subject), care_wanted: volet === 'medical' ? (careWantedOf(response.item) ?? null) : null };
 }
 
 /** Communication → `message` columns read from the resource. */

@@ -32,6 +32,7 @@ import { ensurePullPlanned, rorSyncWorker } from './queues/workers/ror-sync.js';
 import { openDatabase, type Database } from './store/db.js';
 import { reindexSearchValues } from './domain/directory/reindex.js';
 import { migrate } from './store/migrate.js';
+import { publishForms } from './domain/referral/forms.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { serveMetrics } from './metrics/server.js';
@@ -77,7 +78,8 @@ export async function openStore(config: Config, logger: Logger): Promise<Databas
   const applied = await migrate(db);
   // Rows stored before a parameter's values were kept (migration 017) get them now: FHIRPath is not evaluated in SQL.
   const reindexed = await reindexSearchValues(db);
-  logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied, reindexed }, 'database ready');
+  const forms = await publishForms(db);
+  logger.info({ database: db.kind === 'embedded' ? `embedded (${config.dataDir})` : 'postgres', applied, reindexed, forms }, 'database ready');
   return db;
 }
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decisionMoves, esmsStatusConcept, esmsStatusOf, ESMS_STATUSES, type EsmsStatus } from '../mappings/decision/statuses.js';
 import { kindOf } from '../src/domain/registry.js';
 import { freePort, startTestGateway, waitFor, type TestGateway } from './helpers.js';
-import { moved, volet } from './referral-world.js';
+import { moved, SMR_CATEGORY, volet } from './referral-world.js';
 import {
   AUDIT_EVENT,
   CALLERS,
@@ -915,6 +915,7 @@ describe('notifications', () => {
         resourceType: 'ServiceRequest',
         status: 'active',
         intent: 'order',
+        category: SMR_CATEGORY,
         subject: { reference: `Patient/${instance(`patient:${side(relation)}:patient`).id}` },
         requester: { reference: `Organization/${s.hospital}` },
         performer: [{ reference: `HealthcareService/${s.unit}` }],

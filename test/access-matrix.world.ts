@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
 import type { Response } from 'supertest';
 import { FHIR_JSON, testNir, testPatient, waitFor, type TestGateway } from './helpers.js';
-import { moved, submission as referralSubmission } from './referral-world.js';
+import { moved, SMR_CATEGORY, submission as referralSubmission } from './referral-world.js';
 import { CALLERS, VARIANTS, type Caller, type Variant } from './access-matrix.data.js';
 
 export const FINESS = 'https://finess.esante.gouv.fr';
@@ -136,6 +136,7 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
       resourceType: 'ServiceRequest',
       status: 'active',
       intent: 'order',
+      category: SMR_CATEGORY,
       subject: { reference: `Patient/${patient}` },
       requester: { reference: `Organization/${s.hospital}` },
       performer: [{ reference: `HealthcareService/${s.unit}` }],

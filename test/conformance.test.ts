@@ -132,6 +132,8 @@ describe('the CapabilityStatement', () => {
       QuestionnaireResponse: h.ids.volet,
       Communication: h.ids.message,
       Subscription: h.ids.subscription,
+      // The ROR's instruction sheet (the gateway's own forms are the gateway's to write).
+      Questionnaire: h.ids.questionnaire,
     };
     // Who writes each type in the world (the directory: the ROR; an admission request: its prescriber, its task: the unit).
     const writers: Record<string, string> = { ServiceRequest: h.tokens.prescriber, QuestionnaireResponse: h.tokens.prescriber, Communication: h.tokens.prescriber, Subscription: h.tokens.prescriber, Task: h.tokens.unit };

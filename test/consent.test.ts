@@ -8,7 +8,7 @@ import type { Consent, Patient, RelatedPerson, ServiceRequest } from '@medplum/f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentProblem } from '../mappings/consent.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, consentOf, makeWorld, volet, type World } from './referral-world.js';
+import { as, consentOf, makeWorld, SMR_CATEGORY, volet, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -43,6 +43,7 @@ async function send(patient: Partial<Patient>, consents: (subject: string) => Co
     resourceType: 'ServiceRequest',
     status: 'active',
     intent: 'order',
+    category: SMR_CATEGORY,
     subject: { reference: subject },
     performer: [{ reference: 'HealthcareService/smr' }],
     supportingInfo: refs,

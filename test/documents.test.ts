@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Binary, Bundle, DocumentReference, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FHIR_JSON, startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, makeWorld, sendable, type World } from './referral-world.js';
+import { as, makeWorld, sendable, SMR_CATEGORY, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -189,6 +189,7 @@ describe('who reads a document', () => {
       resourceType: 'ServiceRequest',
       status: 'active',
       intent: 'order',
+      category: SMR_CATEGORY,
       subject: { reference: `Patient/${patientId}` },
       requester: { reference: 'Organization/chu' },
       performer: [{ reference: 'HealthcareService/smr' }],

@@ -246,9 +246,10 @@ describe('workers killed with SIGKILL', () => {
       const counts = (
         await t.gateway.db.query<{ o: number; l: number; s: number; h: number; v: number }>(
           `SELECT (SELECT count(*)::int FROM organization) AS o, (SELECT count(*)::int FROM location) AS l, (SELECT count(*)::int FROM healthcare_service) AS s,
-                  (SELECT count(*)::int FROM resource_history) AS h, (SELECT count(*)::int FROM healthcare_service WHERE version <> 1) AS v`
+                  (SELECT count(*)::int FROM resource_history WHERE resource_type <> 'Questionnaire') AS h, (SELECT count(*)::int FROM healthcare_service WHERE version <> 1) AS v`
         )
       ).rows[0];
+      // (the history of the directory: the gateway's own forms, published at start, aside)
       expect(counts).toEqual({ o: 200, l: 200, s: services, h: 400 + services, v: 0 });
       await second.kill();
     } finally {

@@ -3,7 +3,7 @@
  * three receiving units (SMR, HAD, USP) each in its own organization, a
  * token per side, and helpers to submit a request and move its tasks.
  */
-import type { Bundle, Communication, Consent, QuestionnaireResponse, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Consent, QuestionnaireResponse, QuestionnaireResponseItem, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { businessStatusConcept, reasonConcept, STATUS_TABLE, VOLETS, type BusinessStatus, type Reason } from '../mappings/referral.js';
 import type { Role } from '../src/core/principal.js';
 import { FHIR_JSON, testPatient, type TestGateway } from './helpers.js';
@@ -49,14 +49,62 @@ export async function makeWorld(t: TestGateway): Promise<World> {
   };
 }
 
-export function volet(kind: keyof typeof VOLETS, subject: string, status: QuestionnaireResponse['status'] = 'completed'): QuestionnaireResponse {
-  return {
-    resourceType: 'QuestionnaireResponse',
-    questionnaire: VOLETS[kind],
-    status,
-    subject: { reference: subject },
-    item: [{ linkId: '1', text: `Volet ${kind}`, answer: [{ valueString: 'Renseigné' }] }],
-  };
+/** The category of a request asking SMR. */
+export const SMR_CATEGORY = [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: 'SMR' }] }];
+
+const coding = (list: string, code: string) => ({ valueCoding: { system: `https://aiguillage.org/fhir/CodeSystem/${list}`, code } });
+const text = (value: string) => ({ valueString: value });
+
+/** The block of the medical volet a care wanted asks (mappings/forms.ts). */
+const CARE_BLOCKS: Record<string, QuestionnaireResponseItem> = {
+  SMR: { linkId: 'bloc-smr', item: [{ linkId: 'smr-mention', answer: [coding('smr-mention', 'polyvalent')] }, { linkId: 'smr-objectifs', answer: [text('Reprise de la marche')] }] },
+  HAD: {
+    linkId: 'bloc-had',
+    item: [
+      { linkId: 'had-mode', answer: [coding('had-mode', 'complex-dressing')] },
+      { linkId: 'had-domicile-adapte', answer: [{ valueBoolean: true }] },
+      { linkId: 'had-medecin-traitant', answer: [{ valueBoolean: true }] },
+    ],
+  },
+  USP: {
+    linkId: 'bloc-usp',
+    item: [
+      { linkId: 'usp-phase', answer: [coding('palliative-phase', 'unstable')] },
+      { linkId: 'usp-information', answer: [coding('patient-informed', 'yes')] },
+      { linkId: 'usp-directives-anticipees', answer: [{ valueBoolean: true }] },
+      { linkId: 'usp-symptomes', answer: [text('Douleur mal contrôlée')] },
+    ],
+  },
+  EHPAD: {
+    linkId: 'bloc-grand-age',
+    item: [
+      { linkId: 'gir', answer: [coding('aggir-gir', '2')] },
+      { linkId: 'gir-date', answer: [{ valueDate: '2026-11-20' }] },
+      { linkId: 'troubles-cognitifs', answer: [{ valueBoolean: true }] },
+    ],
+  },
+};
+
+/** What each volet answers, for a request asking `care`. */
+export function voletItems(kind: keyof typeof VOLETS, care = 'SMR'): QuestionnaireResponseItem[] {
+  if (kind === 'medical') {
+    return [
+      { linkId: 'prise-en-charge', answer: [coding('care-wanted', care)] },
+      { linkId: 'motif', answer: [text('Suites d’une fracture du col du fémur')] },
+      { linkId: 'diagnostic', answer: [text('Fracture du col du fémur opérée')] },
+      ...(CARE_BLOCKS[care === 'USLD' ? 'EHPAD' : care] ? [CARE_BLOCKS[care === 'USLD' ? 'EHPAD' : care]] : []),
+    ];
+  }
+  if (kind === 'care') return ['deplacements', 'toilette', 'alimentation'].map((what) => ({ linkId: `autonomie-${what}`, answer: [coding('autonomy', 'partial-help')] }));
+  return [
+    { linkId: 'mode-de-vie', answer: [coding('living-situation', 'home-alone')] },
+    { linkId: 'protection-juridique', answer: [coding('legal-protection', 'none')] },
+    { linkId: 'couverture-sociale', answer: [text('Régime général')] },
+  ];
+}
+
+export function volet(kind: keyof typeof VOLETS, subject: string, status: QuestionnaireResponse['status'] = 'completed', care = 'SMR'): QuestionnaireResponse {
+  return { resourceType: 'QuestionnaireResponse', questionnaire: VOLETS[kind], status, subject: { reference: subject }, item: voletItems(kind, care) };
 }
 
 /** The patient's own agreement to the orientation (an adult's). */

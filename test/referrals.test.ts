@@ -2,7 +2,7 @@ import type { Bundle, Communication, Consent, QuestionnaireResponse, ServiceRequ
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedMoves, BUSINESS_STATUSES, businessStatusOf, reasonOf, type BusinessStatus, type Side } from '../mappings/referral.js';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, consentOf, current, idFrom, makeWorld, message, move, moved, sendable, submit, submission, volet, type UnitName, type World } from './referral-world.js';
+import { as, consentOf, SMR_CATEGORY, current, idFrom, makeWorld, message, move, moved, sendable, submit, submission, volet, type UnitName, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
@@ -130,6 +130,7 @@ describe('submission', () => {
       resourceType: 'ServiceRequest',
       status: 'active',
       intent: 'order',
+      category: SMR_CATEGORY,
       subject: { reference: `Patient/${patient.body.id}` },
       performer: [{ reference: 'HealthcareService/had' }],
       supportingInfo: await sendable(w, `Patient/${patient.body.id}`),
@@ -450,7 +451,7 @@ describe('guards', () => {
   it('requests: every profile of the requesting side sends one, as its own organization, once the medical volet is validated and the administrative one completed; units dropped then listed again get a new task', async () => {
     const patient = (await as(w, w.adminSocial).post('Patient', testPatient())).body; // the manager creates the patient record
     const subject = `Patient/${patient.id}`;
-    const base = { resourceType: 'ServiceRequest', intent: 'order', subject: { reference: subject }, performer: [{ reference: 'HealthcareService/smr' }] };
+    const base = { resourceType: 'ServiceRequest', intent: 'order', category: SMR_CATEGORY, subject: { reference: subject }, performer: [{ reference: 'HealthcareService/smr' }] };
     const none = await as(w, w.careTeam).post('ServiceRequest', { ...base, status: 'active' });
     expect(none.status).toBe(422);
     expect(none.body.issue[0].diagnostics).toBe(

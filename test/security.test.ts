@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { esmsStatusOf } from '../mappings/decision/statuses.js';
 import { deliver, type Resolve } from '../src/queues/rest-hook.js';
 import { FHIR_JSON, startTestGateway, testPatient, waitFor, type TestGateway } from './helpers.js';
-import { idFrom, moved, submission } from './referral-world.js';
+import { idFrom, moved, SMR_CATEGORY, submission, voletItems } from './referral-world.js';
 
 const FINESS = 'https://finess.esante.gouv.fr';
 const MDPH = 'https://aiguillage.org/fhir/NamingSystem/mdph';
@@ -120,13 +120,13 @@ describe('1. volet takeover', () => {
     expect(cited.status, JSON.stringify(cited.body)).toBe(422);
     expect(JSON.stringify(cited.body)).toContain('ServiceRequest.supportingInfo[0]');
     // …and rewrites it.
-    const rewritten = await put('cPrescriber', `QuestionnaireResponse/${medical}`, { ...current, item: [{ linkId: '1', text: 'Volet medical', answer: [{ valueString: 'Réécrit par C' }] }] });
+    const rewritten = await put('cPrescriber', `QuestionnaireResponse/${medical}`, { ...current, item: [...voletItems('medical').filter((i) => i.linkId !== 'motif'), { linkId: 'motif', answer: [{ valueString: 'Réécrit par C' }] }] });
     expect(rewritten.status).toBe(403);
     // Nothing changed, and a third unit still cannot read it.
     expect(((await get('admin', `QuestionnaireResponse/${medical}`)).body as QuestionnaireResponse).meta?.versionId).toBe('1');
     expect((await get('d', `QuestionnaireResponse/${medical}`)).status).toBe(404);
     // A's own prescriber still changes its volet.
-    expect((await put('a', `QuestionnaireResponse/${medical}`, { ...current, item: [{ linkId: '1', text: 'Volet medical', answer: [{ valueString: 'Complété' }] }] })).status).toBe(200);
+    expect((await put('a', `QuestionnaireResponse/${medical}`, { ...current, item: [...voletItems('medical').filter((i) => i.linkId !== 'motif'), { linkId: 'motif', answer: [{ valueString: 'Complété' }] }] })).status).toBe(200);
   });
 });
 
@@ -354,6 +354,7 @@ describe('requests the holes needed are still served', () => {
       resourceType: 'ServiceRequest',
       status: 'active',
       intent: 'order',
+      category: SMR_CATEGORY,
       subject: { reference: `Patient/${patient}` },
       requester: { type: 'Organization', identifier: { system: FINESS, value: '930000001' } },
       performer: [{ reference: 'HealthcareService/unit-d' }],

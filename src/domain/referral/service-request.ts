@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consent, Patient, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { consentProblem } from '../../../mappings/consent.js';
+import { CARE_WANTED, listSystem } from '../../../mappings/forms.js';
 import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
 import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, VALIDATED_VOLET_STATUSES, type BusinessStatus, type Volet } from '../../../mappings/referral.js';
@@ -54,7 +55,7 @@ function documentsOf(principal: Principal | undefined): SqlFragment {
  * patient the caller may see), its new candidate units (usable targets) and
  * its volets (written by the caller's organization).
  */
-async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], sending: boolean): Promise<void> {
+async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], sending: string[] | undefined): Promise<void> {
   const subject = parseReference(request.subject?.reference);
   if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
   const cited = (type: string): { id: string; i: number }[] =>
@@ -87,7 +88,7 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   if (stray) throw ruleViolation(`DocumentReference/${stray.id} is not a document of this patient written by your organization`, `ServiceRequest.supportingInfo[${stray.i}]`);
   const strayConsent = consents.find((c) => !found.consents.includes(c.id));
   if (strayConsent) throw ruleViolation(`Consent/${strayConsent.id} is not a consent of this patient recorded by your organization`, `ServiceRequest.supportingInfo[${strayConsent.i}]`);
-  if (sending) checkReadyToSend(found.volets, await consentVerdict(e, subject.id, found.consents));
+  if (sending) checkReadyToSend(found.volets, sending, await consentVerdict(e, subject.id, found.consents));
 }
 
 /**
@@ -111,12 +112,13 @@ async function consentVerdict(e: WriteEvent, patientId: string, consentIds: read
 
 /**
  * A request is sent (made active) only with its medical volet validated (by
- * a prescriber: the volet's own rule), its administrative and social volet
- * completed, as the service defines the request, and the patient's
- * agreement (`consent`: what is wrong with the consents cited, if anything);
- * the care volet may follow. Says everything that is missing at once.
+ * a prescriber: the volet's own rule) for the care it asks (`care`, from its
+ * category), its administrative and social volet completed, as the service
+ * defines the request, and the patient's agreement (`consent`: what is
+ * wrong with the consents cited, if anything); the care volet may follow.
+ * Says everything that is missing at once.
  */
-function checkReadyToSend(volets: readonly VoletRow[], consent: string | undefined): void {
+function checkReadyToSend(volets: readonly VoletRow[], care: readonly string[], consent: string | undefined): void {
   const validated = (volet: Volet): boolean => volets.some((v) => v.volet === volet && VALIDATED_VOLET_STATUSES.includes(v.status));
   const missing: string[] = [];
   for (const [volet, what] of [
@@ -127,6 +129,9 @@ function checkReadyToSend(volets: readonly VoletRow[], consent: string | undefin
     const cited = volets.filter((v) => v.volet === volet);
     missing.push(cited.length > 0 ? `${what}: QuestionnaireResponse/${cited[0].id} is ${cited[0].status}` : `${what}: none is cited in supportingInfo`);
   }
+  const medical = volets.find((v) => v.volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(v.status));
+  if (care.length === 0) missing.push(`the care wanted in category (${listSystem(CARE_WANTED)}: ${CARE_WANTED.codes.map(([code]) => code).join(', ')})`);
+  else if (medical?.care_wanted && !care.includes(medical.care_wanted)) missing.push(`a medical volet written for the care wanted: QuestionnaireResponse/${medical.id} is for ${medical.care_wanted}, the request asks ${care.join(', ')}`);
   if (consent) missing.push(`the patient’s agreement (Consent): ${consent}`);
   if (missing.length > 0) throw ruleViolation(`A request is sent with ${missing.join('; and ')}`, 'ServiceRequest.supportingInfo');
 }
@@ -146,6 +151,28 @@ async function checkRequester(e: WriteEvent, requester: Reference): Promise<void
   }
 }
 
+/** The systems a request's category is coded from: the care wanted, and the ROR's fields of activity (TRE_R227, FR Core). */
+const CATEGORY_SYSTEMS: readonly string[] = [
+  listSystem(CARE_WANTED),
+  'https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite',
+  'https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-champ-activite',
+];
+
+/** The care a request asks for (its care-wanted codes); 422 for a category coded otherwise. */
+function careWanted(request: ServiceRequest): string[] {
+  const codes: string[] = [];
+  (request.category ?? []).forEach((concept, i) =>
+    (concept.coding ?? []).forEach((coding, j) => {
+      const at = `ServiceRequest.category[${i}].coding[${j}]`;
+      if (!CATEGORY_SYSTEMS.includes(coding.system ?? '')) throw ruleViolation(`The care wanted is coded from ${CATEGORY_SYSTEMS.join(' or ')}; not ${coding.system ?? '(no system)'}`, at);
+      if (coding.system !== listSystem(CARE_WANTED)) return;
+      if (!CARE_WANTED.codes.some(([code]) => code === coding.code)) throw ruleViolation(`${coding.code} is not a care wanted: ${CARE_WANTED.codes.map(([code]) => code).join(', ')}`, at);
+      codes.push(coding.code as string);
+    })
+  );
+  return codes;
+}
+
 function isDecision(request: ServiceRequest | undefined): boolean {
   return (request?.category ?? []).some((c) => c.coding?.some((k) => k.code === DECISION_CATEGORY.code && k.system === DECISION_CATEGORY.system));
 }
@@ -159,6 +186,7 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     return { resource: request };
   }
   const now = e.ctx.clock.now();
+  const care = careWanted(request);
   const performers = (request.performer ?? []).map((p, i) => {
     const ref = parseReference(p.reference);
     if (!ref || ref.type !== 'HealthcareService') throw ruleViolation('Each performer must be a candidate unit, HealthcareService/{id}', `ServiceRequest.performer[${i}]`);
@@ -179,7 +207,7 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (request.requester) await checkRequester(e, request.requester);
   }
   const sending = !gateway && request.status === 'active' && previous?.status !== 'active';
-  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers, sending);
+  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers, sending ? care : undefined);
 
   if (!previous) {
     if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');

@@ -7,7 +7,9 @@
 import type { QuestionnaireResponse } from '@medplum/fhirtypes';
 import { parseReference } from '../../../mappings/reference.js';
 import { questionnaireResponseRow, VALIDATED_VOLET_STATUSES, voletOf, type Volet } from '../../../mappings/referral.js';
-import { forbidden, ruleViolation } from '../../core/outcomes.js';
+import { forbidden, issue, ruleViolation, unprocessable } from '../../core/outcomes.js';
+import { responseIssues } from '../../../mappings/form-check.js';
+import { FORMS } from '../../../mappings/forms.js';
 import { sql } from '../../store/sql.js';
 import { patientVisible } from '../../store/tables/patient.js';
 import { mayChangeVolet, VOLET_COLUMNS } from '../../store/tables/volet.js';
@@ -33,6 +35,12 @@ export const VOLET_WRITERS: Record<Volet, readonly Role[]> = {
 
 /** Who validates the medical volet (status completed or amended). */
 export const MEDICAL_VALIDATORS: readonly Role[] = ['prescriber'];
+
+/** 422 unless a volet answers its form: in progress as it goes, completed with every required item asked. */
+function checkAnswers(volet: Volet, response: QuestionnaireResponse): void {
+  const problems = responseIssues(FORMS[volet], response, VALIDATED_VOLET_STATUSES.includes(response.status));
+  if (problems.length > 0) throw unprocessable(problems.map((p) => issue(p.message.endsWith('is required') ? 'required' : 'business-rule', p.message, p.expression)));
+}
 
 async function prepareVolet(e: WriteEvent): Promise<Prepared> {
   const response = e.resource as QuestionnaireResponse;
@@ -62,6 +70,7 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
       throw forbidden('A volet is changed by the organization that wrote it or sent the request; a receiving unit reads it', 'QuestionnaireResponse');
     }
     if (parseReference(response.subject?.reference)?.id !== parseReference(previous.subject?.reference)?.id) throw ruleViolation('A volet keeps its subject', 'QuestionnaireResponse.subject');
+    checkAnswers(volet, response);
     return { resource: response };
   }
   if (!p?.gateway) {
@@ -69,6 +78,7 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     const subject = parseReference(response.subject?.reference)?.id as string;
     if (!(await patientVisible(e.q, subject, visibleRows(p, e.repo.kind('Patient'))))) throw ruleViolation(`Patient/${subject} does not exist`, 'QuestionnaireResponse.subject');
   }
+  checkAnswers(volet, response);
   return { resource: response, row: { author_keys: p?.gateway ? [] : await callerKeys(e.ctx, e.q) } };
 }
 

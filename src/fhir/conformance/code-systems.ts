@@ -6,6 +6,7 @@
  */
 import type { CodeSystem, ValueSet } from '@medplum/fhirtypes';
 import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
+import { ANSWER_LISTS, listSystem } from '../../../mappings/forms.js';
 import { MESSAGE_CATEGORY_SYSTEM, REASONS, REFERRAL_FLAG_SYSTEM, REFERRAL_REASON_SYSTEM, REFERRAL_STATUS_SYSTEM, STATUS_TABLE } from '../../../mappings/referral.js';
 import { AUDIT_SUBTYPE_SYSTEM, SECURITY_EVENTS } from '../../domain/audit/render.js';
 import { ROLE_TITLES } from '../../core/principal.js';
@@ -32,20 +33,8 @@ const DECLARED: readonly Declared[] = [
     description: 'The reason a unit refuses, or a prescriber or the gateway cancels, an admission request (Task.statusReason).',
     concepts: Object.entries(REASONS).map(([code, display]) => ({ code, display })),
   },
-  {
-    url: `${CANONICAL_BASE}/CodeSystem/care-wanted`,
-    title: 'Prises en charge demandées',
-    description: 'The care an admission request asks for (ServiceRequest.category), as the orientation services name it.',
-    concepts: [
-      { code: 'SMR', display: 'Soins médicaux et de réadaptation' },
-      { code: 'HAD', display: 'Hospitalisation à domicile' },
-      { code: 'USP', display: 'Unité de soins palliatifs' },
-      { code: 'USLD', display: 'Unité de soins de longue durée' },
-      { code: 'EHPAD', display: 'Établissement d’hébergement pour personnes âgées dépendantes' },
-      { code: 'ACT', display: 'Appartements de coordination thérapeutique' },
-      { code: 'SSIAD', display: 'Service de soins infirmiers à domicile' },
-    ],
-  },
+  // The forms' answer lists, the care wanted first.
+  ...ANSWER_LISTS.map((l) => ({ url: listSystem(l), title: l.title, description: l.description, concepts: l.codes.map(([code, display]) => ({ code, display })) })),
   {
     url: REFERRAL_FLAG_SYSTEM,
     title: 'Marques d’une demande d’admission',

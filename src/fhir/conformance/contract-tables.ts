@@ -6,6 +6,8 @@
  * `<!-- generated:NAME -->` markers, and a test fails when the document
  * differs from the code.
  */
+import type { Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
+import { FORMS } from '../../../mappings/forms.js';
 import { BUSINESS_STATUSES, REASONS, REASONS_BY_MOVE, STATUS_TABLE, type Side } from '../../../mappings/referral.js';
 import { DECISION_MOVES, ESMS_STATUSES, type DecisionSide, type EsmsStatus } from '../../../mappings/decision/statuses.js';
 import { ROLES } from '../../core/principal.js';
@@ -79,8 +81,23 @@ function volets(): string {
       (Object.keys(VOLET_WRITERS) as (keyof typeof VOLET_WRITERS)[]).map((v) => [v, roles(VOLET_WRITERS[v]), v === 'medical' ? roles(MEDICAL_VALIDATORS) : roles(VOLET_WRITERS[v])])
     ),
     '',
-    `A request is sent (\`status\` \`active\`, at creation or from a draft) by ${roles(SENDING_ROLES.filter((r) => r !== 'admin'))}, citing in \`supportingInfo\` a validated medical volet and a completed administrative volet its organization wrote (else 422, naming what is missing); it is cancelled by the \`prescriber\`.`,
+    `A request is sent (\`status\` \`active\`, at creation or from a draft) by ${roles(SENDING_ROLES.filter((r) => r !== 'admin'))}, with its \`category\` naming the care wanted, citing in \`supportingInfo\` a validated medical volet written for that care and a completed administrative volet its organization wrote, and the patient's consent (else 422, naming what is missing); it is cancelled by the \`prescriber\`.`,
   ].join('\n');
+}
+
+/** The items of the volets' forms: type, whether required, and when a block is asked. */
+function forms(): string {
+  const rows: string[][] = [];
+  const walk = (form: string, items: readonly QuestionnaireItem[], depth: number): void => {
+    for (const item of items) {
+      const asked = (item.enableWhen ?? []).map((c) => `${c.question} = ${c.answerCoding?.code ?? ''}`).join(item.enableBehavior === 'any' ? ' or ' : ' and ');
+      const options = item.answerOption ? ` (${item.answerOption.map((o) => o.valueCoding?.code).join(', ')})` : '';
+      rows.push([depth === 0 ? `\`${form}\`` : '', `${'… '.repeat(depth)}\`${item.linkId}\` ${item.text ?? ''}`, `${item.type}${item.repeats ? ', repeats' : ''}${options}`, item.required ? 'yes' : '', asked]);
+      walk(form, item.item ?? [], depth + 1);
+    }
+  };
+  for (const form of Object.values<Questionnaire>(FORMS)) walk(form.id as string, form.item ?? [], 0);
+  return table(['form', 'item', 'type', 'required (completed)', 'asked when'], rows);
 }
 
 /** Every generated table, by its marker name. */
@@ -90,6 +107,7 @@ export function contractTables(): Record<string, string> {
     'referral-reasons': referralReasons(),
     'decision-states': decisionStates(),
     volets: volets(),
+    forms: forms(),
     access: access(),
     operations: operations(),
   };

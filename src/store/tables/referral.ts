@@ -107,6 +107,8 @@ export interface VoletRow {
   id: string;
   volet: string;
   status: string;
+  /** The care a medical volet is written for. */
+  care_wanted: string | null;
 }
 
 /** The checks of what a request points at, in one statement: its subject, its volets, documents and consents, its new units. */
@@ -127,7 +129,7 @@ export async function referenceChecks(
   const { rows } = await run<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: string[]; targets: TargetRow[] }>(
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${check.subject} AND ${check.subjectVisible}) AS subject,
-               (SELECT coalesce(json_agg(json_build_object('id', t.id, 'volet', t.volet, 'status', t.status)), '[]') FROM volet t
+               (SELECT coalesce(json_agg(json_build_object('id', t.id, 'volet', t.volet, 'status', t.status, 'care_wanted', t.care_wanted)), '[]') FROM volet t
                  WHERE t.id = ANY(${check.volets}::text[]) AND t.patient_id = ${check.subject} AND ${check.voletsAllowed}) AS volets,
                (SELECT coalesce(json_agg(t.id), '[]') FROM sdo_document t
                  WHERE t.id = ANY(${check.documents}::text[]) AND t.patient_id = ${check.subject} AND ${check.documentsAllowed}) AS documents,

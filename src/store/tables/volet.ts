@@ -9,6 +9,7 @@ export const VOLET_COLUMNS = {
   status: 'text',
   patient_id: 'text',
   author_keys: 'text[]',
+  care_wanted: 'text',
 } as const satisfies Columns;
 
 /**
