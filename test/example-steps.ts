@@ -41,7 +41,7 @@ export interface Example {
 }
 
 /** The jobs, in the order they run (each may use what the ones before made). */
-export const EXAMPLE_JOBS = ['ror-push', 'referral', 'mdph-import', 'esms-pull'] as const;
+export const EXAMPLE_JOBS = ['ror-push', 'referral', 'usp-request', 'grand-age', 'mdph-import', 'esms-pull'] as const;
 
 export function exampleDir(job: string): string {
   return fromRoot('fixtures', 'examples', job);

@@ -25,7 +25,10 @@ async function call(step: ExampleStep, job: string, token: string | undefined): 
   let req = t.http[step.method.toLowerCase() as 'get' | 'post' | 'put'](url);
   if (token) req = req.set('Authorization', `Bearer ${token}`);
   for (const [name, value] of Object.entries(step.headers ?? {})) req = req.set(name, substitute(value, values));
-  if (step.body) {
+  if (step.body && !/\.(json|csv|txt)$/.test(step.body)) {
+    // A document (a PDF…): its bytes as they are.
+    req = req.send(fs.readFileSync(path.join(exampleDir(job), step.body)));
+  } else if (step.body) {
     const text = substitute(fs.readFileSync(path.join(exampleDir(job), step.body), 'utf8'), values);
     if (step.body.endsWith('.json')) {
       const body = step.merge ? { ...(structuredClone(values[step.merge]) as object), ...(JSON.parse(text) as object) } : (JSON.parse(text) as object);
