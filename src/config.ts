@@ -26,7 +26,7 @@ export interface Config {
   /** How long a client's state is trusted (ms): a deactivated, rotated or deleted client's tokens are refused within this. */
   revocationCheckMs: number;
   /** External identity provider whose tokens are accepted too. */
-  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
+  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string; practitionerClaim?: string; professionClaim?: string };
   /** Default and maximum page sizes of search. */
   search: { defaultCount: number; maxCount: number };
   /** Largest request body accepted, in bytes. */
@@ -143,6 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           audience: env.AIGUILLAGE_IDP_AUDIENCE || undefined,
           rolesClaim: env.AIGUILLAGE_IDP_ROLES_CLAIM || 'roles',
           organizationClaim: env.AIGUILLAGE_IDP_ORGANIZATION_CLAIM || 'organization',
+          practitionerClaim: env.AIGUILLAGE_IDP_PRACTITIONER_CLAIM || 'SubjectNameID',
+          professionClaim: env.AIGUILLAGE_IDP_PROFESSION_CLAIM || 'SubjectRole',
         }
       : undefined,
     search: { defaultCount: int(env, 'AIGUILLAGE_SEARCH_DEFAULT_COUNT', 20), maxCount: int(env, 'AIGUILLAGE_SEARCH_MAX_COUNT', 500) },

@@ -23,7 +23,7 @@ export interface TokenSettings {
   ttlSeconds: number;
   /** How long a client's state (active, revocation date) is trusted before it is read again, in ms: the delay of a revocation. */
   revocationCheckMs: number;
-  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string };
+  externalIdp?: { jwksUrl: string; issuer?: string; audience?: string; rolesClaim: string; organizationClaim: string; practitionerClaim?: string; professionClaim?: string };
 }
 
 /** Why a token was refused. */
@@ -170,7 +170,22 @@ function claim(payload: JWTPayload, path: string): unknown {
   return path.split('.').reduce<unknown>((value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined), payload);
 }
 
-function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizationClaim: string }): Principal {
+/** A profession code from a claim value: `10`, or Pro Santé Connect's `10^1.2.250.1.213.1.1.5.5`; the first of a list. */
+function professionOf(value: unknown): string | undefined {
+  const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
+  return typeof first === 'string' && first ? first.split('^')[0] : undefined;
+}
+
+/** The professional a token names (its practitioner claim), with their name and profession. */
+function practitionerOf(payload: JWTPayload, idp: { practitionerClaim?: string; professionClaim?: string }): Principal['practitioner'] {
+  const id = claim(payload, idp.practitionerClaim ?? 'SubjectNameID');
+  if (typeof id !== 'string' || !id) return undefined;
+  const name = [payload.given_name, payload.family_name].filter((n): n is string => typeof n === 'string' && n !== '').join(' ');
+  const profession = professionOf(claim(payload, idp.professionClaim ?? 'SubjectRole'));
+  return { id, ...(name ? { name } : {}), ...(profession ? { profession } : {}) };
+}
+
+function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizationClaim: string; practitionerClaim?: string; professionClaim?: string }): Principal {
   const rawRoles = claim(payload, idp?.rolesClaim ?? 'roles');
   const roles = (Array.isArray(rawRoles) ? rawRoles : typeof rawRoles === 'string' ? rawRoles.split(/[ ,]/) : []).filter((r): r is string => typeof r === 'string').filter(isRole);
   const organization = claim(payload, idp?.organizationClaim ?? 'organization');
@@ -182,5 +197,6 @@ function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizati
     roles,
     organization: typeof organization === 'string' && organization ? organization : undefined,
     ...(narrows ? { scopes } : {}),
+    ...(idp && practitionerOf(payload, idp) ? { practitioner: practitionerOf(payload, idp) } : {}),
   };
 }

@@ -39,7 +39,24 @@ export interface Principal {
   scopes?: readonly SystemScope[];
   /** The gateway itself (deadlines, cascades): sees everything, bound by no side's rules. */
   gateway?: boolean;
+  /**
+   * The professional the software acts for, when the identity provider's
+   * token names one (Pro Santé Connect: SubjectNameID, SubjectRole): their
+   * national identifier (idNatPs), name and profession (TRE_G15 code, e.g.
+   * 10 médecin).
+   */
+  practitioner?: Practitioner;
 }
+
+/** A professional acting through a client. */
+export interface Practitioner {
+  id: string;
+  name?: string;
+  profession?: string;
+}
+
+/** The profession that validates a medical volet (TRE_G15-ProfessionSante: 10, médecin). */
+export const DOCTOR = '10';
 
 /** The gateway acting on its own (automatic moves, reminders). */
 export const GATEWAY: Principal = { clientId: 'aiguillage', roles: ['admin'], gateway: true };

@@ -27,6 +27,15 @@ export function renderAuditEvent(row: AuditRow & { recorded: string | Date }, ba
       ...(row.source_ip ? { network: { address: row.source_ip, type: '2' as const } } : {}),
     },
   ];
+  if (row.practitioner) {
+    // The professional the software acted for (Pro Santé Connect): national identifier (idNatPs), name, profession.
+    agents.push({
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', code: 'humanuser', display: 'human user' }] },
+      ...(row.practitioner.profession ? { role: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante', code: row.practitioner.profession }] }] } : {}),
+      who: { identifier: { system: 'urn:oid:1.2.250.1.71.4.2.1', value: row.practitioner.id }, ...(row.practitioner.name ? { display: row.practitioner.name } : {}) },
+      requestor: true,
+    });
+  }
   if (row.organization) {
     const [system, value] = row.organization.includes('|') ? row.organization.split('|', 2) : [undefined, row.organization];
     agents.push({

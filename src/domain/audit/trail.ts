@@ -94,6 +94,7 @@ export function rowsOf(trail: AuditTrail, records: readonly AuditRecord[], recor
     client_id: trail.principal?.clientId ?? null,
     organization: trail.principal?.organization ?? null,
     roles: [...(trail.principal?.roles ?? [])],
+    practitioner: trail.principal?.practitioner ?? null,
     source_ip: trail.address ?? null,
     request_id: trail.requestId ?? null,
     resource_type: r.resourceType ?? null,

@@ -17,7 +17,7 @@ import { visibleRows } from '../access.js';
 import { COMMON_PARAMS, REFERRAL_ROLES } from '../common-params.js';
 import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import { principalKey } from '../parties.js';
-import { hasAnyRole, type Role } from '../../core/principal.js';
+import { DOCTOR, hasAnyRole, type Role } from '../../core/principal.js';
 import { callerKeys } from './shared.js';
 
 /**
@@ -61,6 +61,10 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     }
     if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, MEDICAL_VALIDATORS)) {
       throw forbidden(`Only ${MEDICAL_VALIDATORS.join(', ')} validates the medical volet (status completed or amended); the care team saves it in-progress`, 'QuestionnaireResponse.status');
+    }
+    // A professional acting through the software validates it only as a doctor (their profession, from the identity provider).
+    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && p?.practitioner && p.practitioner.profession !== DOCTOR) {
+      throw forbidden(`Only a doctor (profession ${DOCTOR}, médecin) validates the medical volet; ${p.practitioner.name ?? p.practitioner.id} acts as profession ${p.practitioner.profession ?? '(none given)'}`, 'QuestionnaireResponse.status');
     }
   }
   if (previous) {

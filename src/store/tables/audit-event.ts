@@ -30,6 +30,8 @@ export interface AuditRow {
   last_recorded: string | null;
   /** Minute, network, interaction and status of an aggregated row (null: a row of its own). */
   aggregate_key: string | null;
+  /** The professional the client acted for, if its token named one. */
+  practitioner: { id: string; name?: string; profession?: string } | null;
 }
 
 /**
@@ -65,10 +67,10 @@ export function auditInsertSql(rows: AuditRow[]): SqlFragment {
     ? sql`ON CONFLICT (aggregate_key) WHERE aggregate_key IS NOT NULL
        DO UPDATE SET count = audit_event.count + EXCLUDED.count, last_recorded = coalesce(EXCLUDED.last_recorded, EXCLUDED.recorded)`
     : sql``;
-  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key)
-     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key
+  return sql`INSERT INTO audit_event (id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key, practitioner)
+     SELECT id, recorded, action, interaction, outcome, status, client_id, organization, roles, source_ip, request_id, resource_type, entities, versions, query, detail, count, last_recorded, aggregate_key, practitioner
        FROM jsonb_to_recordset(${JSON.stringify(stored)}::text::jsonb) AS x(id text, recorded timestamptz, action text, interaction text, outcome text, status int, client_id text, organization text,
-            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text, count int, last_recorded timestamptz, aggregate_key text)
+            roles text[], source_ip text, request_id text, resource_type text, entities text[], versions int[], query text, detail text, count int, last_recorded timestamptz, aggregate_key text, practitioner jsonb)
      ${counters}`;
 }
 
