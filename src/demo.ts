@@ -25,6 +25,7 @@ import { markJobDone } from './store/tables/job-schedule.js';
 const HOSPITAL = 'https://finess.esante.gouv.fr|750000001';
 const MDPH_75 = 'https://aiguillage.org/fhir/NamingSystem/mdph|75';
 const ESMS = 'https://finess.esante.gouv.fr|750000301';
+const PORTAL = 'https://finess.esante.gouv.fr|750000777';
 const DEMO_REQUEST = 'https://aiguillage.org/fhir/demo|request-1';
 
 /** One client per role, and the organization it acts for. */
@@ -33,6 +34,7 @@ export const DEMO_CLIENTS: readonly { role: Role; organization?: string; what: s
   { role: 'care-team', organization: HOSPITAL, what: 'the hospital’s care team' },
   { role: 'admin-social', organization: HOSPITAL, what: 'the hospital’s administrative and social manager' },
   { role: 'non-medical-manager', organization: HOSPITAL, what: 'the hospital’s non-medical manager' },
+  { role: 'portal', organization: PORTAL, what: 'a person-facing portal: Grand Âge requests (EHPAD, USLD) made for the person' },
   { role: 'receiver', organization: 'Organization/demo-ej-ehpad', what: 'the EHPAD Les Tilleuls, a receiving unit: reads and answers requests' },
   { role: 'mdph', organization: MDPH_75, what: 'the MDPH of Paris: imports orientation decisions' },
   { role: 'esms', organization: ESMS, what: 'the IME Les Peupliers, an ESMS: pulls and answers decisions' },

@@ -193,6 +193,7 @@ export async function buildWorld(t: TestGateway, clock: { offsetMs: number }, ho
       case 'care-team':
       case 'admin-social':
       case 'non-medical-manager':
+      case 'portal':
         return t.tokenFor([caller], `${FINESS}|${s1.hospitalFiness}`);
       case 'receiver':
         return t.tokenFor(['receiver'], `Organization/org-${s1.unit}`);

@@ -83,7 +83,7 @@ describe('aiguillage demo', () => {
     const file = path.join(work, 'demo-clients.json');
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     const { clients } = JSON.parse(fs.readFileSync(file, 'utf8')) as Credentials;
-    expect(clients.map((c) => c.role).sort()).toEqual(['admin', 'admin-social', 'care-team', 'esms', 'mdph', 'non-medical-manager', 'prescriber', 'receiver', 'ror']);
+    expect(clients.map((c) => c.role).sort()).toEqual(['admin', 'admin-social', 'care-team', 'esms', 'mdph', 'non-medical-manager', 'portal', 'prescriber', 'receiver', 'ror']);
     for (const c of clients) await tokenOf(c.client_id, c.client_secret);
   });
 

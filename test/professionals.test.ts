@@ -7,11 +7,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AuditEvent, Bundle, QuestionnaireResponse } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, testPatient, type TestGateway } from './helpers.js';
-import { as, makeWorld, volet, type World } from './referral-world.js';
+import { as, consentOf, makeWorld, message, move, volet, type World } from './referral-world.js';
 
 const HOSPITAL = 'https://finess.esante.gouv.fr|750000001';
 
@@ -69,6 +69,54 @@ describe('a professional acting through the EHR', () => {
     expect(human?.who).toEqual({ identifier: { system: 'urn:oid:1.2.250.1.71.4.2.1', value: '810101234567' }, display: 'Claire MARTIN' });
     expect(human?.role?.[0]?.coding?.[0]?.code).toBe('10');
     expect(agents.find((a) => a.type?.coding?.[0]?.code === 'dataprocessor')?.who?.identifier?.value).toBe('ehr-chu');
+  });
+
+  it('a person-facing portal makes Grand Âge requests for the person, the person’s doctor validating the medical volet through it', async () => {
+    const PORTAL = 'https://finess.esante.gouv.fr|750000777';
+    const portal = await t.tokenFor(['portal'], PORTAL);
+    const doctorOnPortal = await sign({ roles: ['portal'], organization: PORTAL, ...doctor });
+    const person = (await as(w, portal).post('Patient', testPatient({ birthDate: '1933-04-02' }))).body;
+    const subject = `Patient/${person.id}`;
+    // The portal writes the person's volets; it validates the medical one only when the doctor acts through it.
+    expect((await as(w, portal).post('QuestionnaireResponse', volet('medical', subject, 'completed', 'EHPAD'))).status).toBe(403);
+    const medical = (await as(w, portal).post('QuestionnaireResponse', volet('medical', subject, 'in-progress', 'EHPAD'))).body as QuestionnaireResponse;
+    expect((await as(w, doctorOnPortal).put(`QuestionnaireResponse/${medical.id}`, { ...medical, status: 'completed' })).status).toBe(200);
+    const cited = [{ reference: `QuestionnaireResponse/${medical.id}` }];
+    for (const body of [volet('administrative', subject), volet('care', subject), consentOf(subject)]) {
+      const res = await as(w, portal).post(body.resourceType, body);
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      cited.push({ reference: `${body.resourceType}/${res.body.id}` });
+    }
+    const request = (care: string) => ({
+      resourceType: 'ServiceRequest',
+      status: 'active',
+      intent: 'order',
+      category: [{ coding: [{ system: 'https://aiguillage.org/fhir/CodeSystem/care-wanted', code: care }] }],
+      subject: { reference: subject },
+      performer: ['smr', 'had', 'usp'].map((u) => ({ reference: `HealthcareService/${u}` })),
+      supportingInfo: cited,
+    });
+    // Grand Âge only: EHPAD or USLD.
+    const smr = await as(w, portal).post('ServiceRequest', request('SMR'));
+    expect(smr.status).toBe(422);
+    expect(smr.body.issue[0].diagnostics).toBe('A person-facing portal asks for EHPAD or USLD, not SMR');
+    const sent = await as(w, portal).post('ServiceRequest', request('EHPAD'));
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201);
+    // Three establishments at once, the same answers and messaging as any request.
+    const tasks = ((await as(w, portal).get(`Task?focus=ServiceRequest/${sent.body.id}`)).body as Bundle<Task>).entry?.map((e) => e.resource as Task) ?? [];
+    expect(tasks).toHaveLength(3);
+    const smrTask = tasks.find((x) => x.owner?.reference === 'HealthcareService/smr') as Task;
+    const accepted = await move(w, w.unit.smr, smrTask, 'accepted');
+    expect(accepted.status).toBe(200);
+    expect((await as(w, portal).post('Communication', message(smrTask.id as string, 'Madame souhaite une visite'))).status).toBe(201);
+    expect((await move(w, portal, accepted.body as Task, 'confirmed')).status).toBe(200);
+    const after = ((await as(w, portal).get(`Task?focus=ServiceRequest/${sent.body.id}&business-status=cancelled`)).body as Bundle).entry ?? [];
+    expect(after).toHaveLength(2);
+    // It sees the requests it made, no one else's; another portal sees none of them.
+    expect((await as(w, portal).get(`ServiceRequest?_id=${sent.body.id}`)).body.entry).toHaveLength(1);
+    const other = await t.tokenFor(['portal'], 'https://finess.esante.gouv.fr|750000778');
+    expect((await as(w, other).get(`ServiceRequest/${sent.body.id}`)).status).toBe(404);
+    expect((await as(w, other).get(`Patient/${person.id}`)).status).toBe(404);
   });
 
   it('software without a professional is audited as before, and its roles alone decide', async () => {

@@ -2,7 +2,7 @@
 import { formatScope, parseScope, permissionsOn, type Permission, type SystemScope } from './scopes.js';
 
 /** The roles of the design ("Identity, access, audit"). */
-export const ROLES = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'mdph', 'esms', 'ror', 'admin'] as const;
+export const ROLES = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'ror', 'admin'] as const;
 
 /** What each role stands for (the CodeSystem of roles is written from it). */
 export const ROLE_TITLES: Record<Role, string> = {
@@ -10,6 +10,7 @@ export const ROLE_TITLES: Record<Role, string> = {
   'care-team': 'Équipe de soins de l’établissement demandeur',
   'admin-social': 'Gestionnaire administratif et social',
   'non-medical-manager': 'Gestionnaire non médical (lit le volet médical, rédige les autres volets)',
+  portal: 'Portail usager (logiciel agissant pour la personne : demandes Grand Âge, EHPAD et USLD)',
   receiver: 'Unité receveuse',
   mdph: 'Maison départementale des personnes handicapées',
   esms: 'Établissement ou service médico-social',

@@ -46,7 +46,7 @@ export const ACTIVE_PARAM: SearchParamDef = { code: 'active', type: 'token', kin
 export const DIRECTORY_ACCESS: AccessRule = { read: 'public', write: ['ror', 'admin'] };
 
 /** Roles that take part in admission requests. */
-export const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'admin'];
+export const REFERRAL_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'admin'];
 /** …and in orientation decisions, which share ServiceRequest and Task. */
 export const REQUEST_ROLES: readonly Role[] = [...REFERRAL_ROLES, 'mdph', 'esms'];
 

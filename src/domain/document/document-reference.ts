@@ -31,7 +31,7 @@ import { principalKey } from '../parties.js';
 import { baseType } from './content-type.js';
 
 /** Who attaches documents to requests (the sending side), and who files a decision's. */
-const REQUEST_WRITERS: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager'];
+const REQUEST_WRITERS: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal'];
 const DECISION_WRITERS: readonly Role[] = ['esms', 'mdph'];
 /** Who writes documents (and their content, Binary). */
 export const DOCUMENT_WRITERS: readonly Role[] = [...REQUEST_WRITERS, ...DECISION_WRITERS, 'admin'];

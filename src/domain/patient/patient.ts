@@ -12,7 +12,7 @@ import type { Role } from '../../core/principal.js';
  * administrative and social manager creates the patient record (seed 001:
  * "Création de la demande"), as the non-medical manager does.
  */
-const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'mdph', 'esms', 'admin'];
+const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'admin'];
 
 export const PATIENT: ResourceKind<Patient> = {
   type: 'Patient',

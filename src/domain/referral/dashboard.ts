@@ -80,7 +80,7 @@ function sectionFilter(section: Section | undefined): SectionFilter {
 /** The caller's dashboard. */
 export async function dashboard(q: Queryable, principal: Principal | undefined, query: DashboardQuery): Promise<DashboardRow[]> {
   const key = principalKey(principal);
-  const roles = query.view === 'unit' ? (['receiver'] as const) : (['prescriber', 'care-team', 'admin-social', 'non-medical-manager'] as const);
+  const roles = query.view === 'unit' ? (['receiver'] as const) : (['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal'] as const);
   if (!key || !hasAnyRole(principal, roles)) throw forbidden(`The ${query.view} dashboard needs a token of an organization with role ${roles.join(' or ')}`);
   const rows = await dashboardRows<BusinessStatus>(q, {
     side: query.view === 'unit' ? 'owner' : 'requester',

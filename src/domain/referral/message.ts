@@ -19,7 +19,7 @@ import { sameJson } from './shared.js';
 import type { Role } from '../../core/principal.js';
 
 /** Who exchanges messages about a request: its requesting side (every profile, seed 001) and the units. */
-const MESSAGE_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'receiver', 'admin'];
+const MESSAGE_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'admin'];
 
 function organizationReference(key: string): Reference {
   const literal = parseReference(key);

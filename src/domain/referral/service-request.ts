@@ -25,12 +25,15 @@ import type { CallContext, Prepared, ResourceKind, WriteEvent } from '../kind.js
 import { principalKey, referenceKey } from '../parties.js';
 import { hasAnyRole, type Principal, type Role } from '../../core/principal.js';
 import { cancelRequestTasks, cancelTask } from './cancel.js';
-import { asGateway, callerKeys } from './shared.js';
+import { asGateway, callerKeys, PRESCRIBER_SIDE } from './shared.js';
 
 const REQUEST_STATUSES_ON_CREATE = ['active', 'draft'];
 
 /** Who sends a request (seeds 001 and 004: every profile of the requesting side, once the medical volet is validated). */
-export const SENDING_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'];
+export const SENDING_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'admin'];
+
+/** What a person-facing portal asks for the person: Grand Âge care. */
+export const PORTAL_CARE: readonly string[] = ['EHPAD', 'USLD'];
 
 /**
  * Volets (alias `t`) written by the caller's organization: the only ones it
@@ -187,6 +190,9 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
   }
   const now = e.ctx.clock.now();
   const care = careWanted(request);
+  // A portal asks, for the person, Grand Âge care only.
+  const portalOnly = hasAnyRole(e.ctx.principal, ['portal']) && !hasAnyRole(e.ctx.principal, SENDING_ROLES.filter((r) => r !== 'portal'));
+  if (portalOnly && care.some((c) => !PORTAL_CARE.includes(c))) throw ruleViolation(`A person-facing portal asks for ${PORTAL_CARE.join(' or ')}, not ${care.join(', ')}`, 'ServiceRequest.category');
   const performers = (request.performer ?? []).map((p, i) => {
     const ref = parseReference(p.reference);
     if (!ref || ref.type !== 'HealthcareService') throw ruleViolation('Each performer must be a candidate unit, HealthcareService/{id}', `ServiceRequest.performer[${i}]`);
@@ -224,7 +230,7 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (state.archived) throw conflict('This request is archived and can no longer change');
     if (previous.status !== request.status) {
       // Sending a draft is for every profile of the requesting side; cancelling, for the prescriber.
-      const movers = request.status === 'active' ? SENDING_ROLES : (['prescriber'] as const);
+      const movers = request.status === 'active' ? SENDING_ROLES : PRESCRIBER_SIDE;
       if (!hasAnyRole(e.ctx.principal, movers)) throw forbidden(`A request is ${request.status === 'active' ? 'sent' : 'cancelled'} by ${movers.join(', ')}`, 'ServiceRequest.status');
       const allowed: Record<string, string[]> = { draft: ['active', 'revoked'], active: ['revoked'] };
       if (!(allowed[previous.status] ?? []).includes(request.status)) {
@@ -327,7 +333,7 @@ export const SERVICE_REQUEST: ResourceKind<ServiceRequest> = {
   ],
   access: {
     read: REQUEST_ROLES,
-    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'],
+    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'admin'],
     visibleTo: (key) => sql`(t.requester_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM task x WHERE x.referral_id = t.id AND x.owner_keys @> ARRAY[${key}]::text[]))`,
     partiesWrite: true,
   },

@@ -7,7 +7,7 @@ import type { Queryable } from '../../store/db.js';
 import type { TaskParties } from '../../store/tables/task.js';
 import type { CallContext } from '../kind.js';
 import { organizationKeys, principalKey } from '../parties.js';
-import { GATEWAY, hasAnyRole, type Principal } from '../../core/principal.js';
+import { GATEWAY, hasAnyRole, type Principal, type Role } from '../../core/principal.js';
 
 /** The deadlines' durations of a call (seed 002's by default). */
 export function durations(ctx: Pick<CallContext, 'durations'>): ReferralDurations {
@@ -31,13 +31,20 @@ export async function callerKeys(ctx: CallContext, q: Queryable): Promise<string
   return keys;
 }
 
-/** Which sides of a task the caller is on: the unit (role receiver) and/or the prescriber (role prescriber). */
+/**
+ * Who acts as the prescriber of a request its organization made: moves its
+ * tasks on the prescriber's side, cancels and reactivates it. A person-facing
+ * portal does so for the person (Grand Âge).
+ */
+export const PRESCRIBER_SIDE: readonly Role[] = ['prescriber', 'portal'];
+
+/** Which sides of a task the caller is on: the unit (role receiver) and/or the prescriber (role prescriber, or a portal for its requests). */
 export function sidesOf(principal: Principal | undefined, row: Pick<TaskParties, 'owner_keys' | 'requester_keys'>): Side[] {
   const key = principalKey(principal);
   if (!key) return [];
   const sides: Side[] = [];
   if (row.owner_keys.includes(key) && hasAnyRole(principal, ['receiver'])) sides.push('unit');
-  if (row.requester_keys.includes(key) && hasAnyRole(principal, ['prescriber'])) sides.push('prescriber');
+  if (row.requester_keys.includes(key) && hasAnyRole(principal, PRESCRIBER_SIDE)) sides.push('prescriber');
   return sides;
 }
 

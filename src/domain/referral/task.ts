@@ -34,7 +34,7 @@ import type { CallContext, Prepared, Repository, ResourceKind, WriteEvent } from
 import { principalKey } from '../parties.js';
 import { GATEWAY, hasAnyRole } from '../../core/principal.js';
 import { cancelTask } from './cancel.js';
-import { asGateway, sameJson, sidesOf } from './shared.js';
+import { asGateway, PRESCRIBER_SIDE, sameJson, sidesOf } from './shared.js';
 
 const TASK_FIXED: (keyof Task)[] = ['focus', 'for', 'owner', 'requester', 'intent', 'authoredOn', 'identifier', 'basedOn', 'partOf'];
 
@@ -149,7 +149,7 @@ async function afterTask(e: WriteEvent): Promise<void> {
   if (isDecisionReference(task.focus) || !previous || e.ctx.principal?.gateway === true) return;
   const referralId = parseReference(task.focus?.reference)?.id as string;
   const stored = await taskParties(e.q, e.id);
-  if (stored?.requester_keys.includes(principalKey(e.ctx.principal) ?? '') && hasAnyRole(e.ctx.principal, ['prescriber'])) {
+  if (stored?.requester_keys.includes(principalKey(e.ctx.principal) ?? '') && hasAnyRole(e.ctx.principal, PRESCRIBER_SIDE)) {
     await recordPrescriberAction(e.q, referralId, e.ctx.clock.now().toISOString());
   }
   if (businessStatusOf(task) === 'confirmed' && businessStatusOf(previous) !== 'confirmed') {
@@ -197,7 +197,7 @@ export const TASK: ResourceKind<Task> = {
   ],
   access: {
     read: REQUEST_ROLES,
-    write: ['prescriber', 'receiver', 'esms', 'mdph', 'admin'],
+    write: ['prescriber', 'portal', 'receiver', 'esms', 'mdph', 'admin'],
     visibleTo: (key) => sql`(t.owner_keys @> ARRAY[${key}]::text[] OR t.requester_keys @> ARRAY[${key}]::text[])`,
     partiesWrite: true,
   },

@@ -28,9 +28,9 @@ import { callerKeys } from './shared.js';
  * write any.
  */
 export const VOLET_WRITERS: Record<Volet, readonly Role[]> = {
-  medical: ['prescriber', 'care-team'],
-  care: ['prescriber', 'care-team', 'non-medical-manager'],
-  administrative: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager'],
+  medical: ['prescriber', 'care-team', 'portal'],
+  care: ['prescriber', 'care-team', 'non-medical-manager', 'portal'],
+  administrative: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal'],
 };
 
 /** Who validates the medical volet (status completed or amended). */
@@ -59,8 +59,10 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     if (!hasAnyRole(p, VOLET_WRITERS[volet])) {
       throw forbidden(`The ${volet} volet is written by ${VOLET_WRITERS[volet].join(', ')}; not by role(s) ${p?.roles.join(', ')}`, 'QuestionnaireResponse.questionnaire');
     }
-    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, MEDICAL_VALIDATORS)) {
-      throw forbidden(`Only ${MEDICAL_VALIDATORS.join(', ')} validates the medical volet (status completed or amended); the care team saves it in-progress`, 'QuestionnaireResponse.status');
+    // A portal validates it only for the person's doctor acting through it (their token names them: profession 10).
+    const doctorOnPortal = hasAnyRole(p, ['portal']) && p?.practitioner?.profession === DOCTOR;
+    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, MEDICAL_VALIDATORS) && !doctorOnPortal) {
+      throw forbidden(`Only ${MEDICAL_VALIDATORS.join(', ')} (or a doctor acting through a portal) validates the medical volet (status completed or amended); others save it in-progress`, 'QuestionnaireResponse.status');
     }
     // A professional acting through the software validates it only as a doctor (their profession, from the identity provider).
     if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && p?.practitioner && p.practitioner.profession !== DOCTOR) {
@@ -100,7 +102,7 @@ export const QUESTIONNAIRE_RESPONSE: ResourceKind<QuestionnaireResponse> = {
   includes: [],
   access: {
     read: REFERRAL_ROLES,
-    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'admin'],
+    write: ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'admin'],
     visibleTo: (key) =>
       sql`(t.author_keys @> ARRAY[${key}]::text[] OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id WHERE r.module = 'referral' AND r.volet_ids @> ARRAY[t.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`,
     partiesWrite: true,

@@ -14,6 +14,7 @@ import { ROLES } from '../../core/principal.js';
 import { roleScopes } from '../../domain/scopes.js';
 import { MEDICAL_VALIDATORS, VOLET_WRITERS } from '../../domain/referral/volet.js';
 import { SENDING_ROLES } from '../../domain/referral/service-request.js';
+import { PRESCRIBER_SIDE } from '../../domain/referral/shared.js';
 import { ROUTES } from '../routes.js';
 import { operationsOf } from './operation-definitions.js';
 
@@ -81,7 +82,7 @@ function volets(): string {
       (Object.keys(VOLET_WRITERS) as (keyof typeof VOLET_WRITERS)[]).map((v) => [v, roles(VOLET_WRITERS[v]), v === 'medical' ? roles(MEDICAL_VALIDATORS) : roles(VOLET_WRITERS[v])])
     ),
     '',
-    `A request is sent (\`status\` \`active\`, at creation or from a draft) by ${roles(SENDING_ROLES.filter((r) => r !== 'admin'))}, with its \`category\` naming the care wanted, citing in \`supportingInfo\` a validated medical volet written for that care and a completed administrative volet its organization wrote, and the patient's consent (else 422, naming what is missing); it is cancelled by the \`prescriber\`.`,
+    `A request is sent (\`status\` \`active\`, at creation or from a draft) by ${roles(SENDING_ROLES.filter((r) => r !== 'admin'))}, with its \`category\` naming the care wanted, citing in \`supportingInfo\` a validated medical volet written for that care and a completed administrative volet its organization wrote, and the patient's consent (else 422, naming what is missing); it is cancelled by ${roles(PRESCRIBER_SIDE)} (a \`portal\` validates the medical volet only for a doctor acting through it, and asks for EHPAD or USLD only).`,
   ].join('\n');
 }
 
