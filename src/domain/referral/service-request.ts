@@ -17,7 +17,7 @@ import { conflict, forbidden, ruleViolation } from '../../core/outcomes.js';
 import { sql, type SqlFragment } from '../../store/sql.js';
 import { REFERRAL_COLUMNS, referenceChecks, referralState, type VoletRow } from '../../store/tables/referral.js';
 import { newTaskParties, tasksOfReferral } from '../../store/tables/task.js';
-import { readCurrent, type VersionWrite } from '../../store/tables/versions.js';
+import type { VersionWrite } from '../../store/tables/versions.js';
 import { visibleRows } from '../access.js';
 import { COMMON_PARAMS, REQUEST_ROLES, token } from '../common-params.js';
 import { targetChecks } from '../directory/targets.js';
@@ -89,9 +89,9 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
   const stray = documents.find((d) => !found.documents.includes(d.id));
   if (stray) throw ruleViolation(`DocumentReference/${stray.id} is not a document of this patient written by your organization`, `ServiceRequest.supportingInfo[${stray.i}]`);
-  const strayConsent = consents.find((c) => !found.consents.includes(c.id));
+  const strayConsent = consents.find((c) => !found.consents.some((row) => row.id === c.id));
   if (strayConsent) throw ruleViolation(`Consent/${strayConsent.id} is not a consent of this patient recorded by your organization`, `ServiceRequest.supportingInfo[${strayConsent.i}]`);
-  if (sending) checkReadyToSend(found.volets, sending, await consentVerdict(e, subject.id, found.consents));
+  if (sending) checkReadyToSend(found.volets, sending, consentVerdict(e, found.patient, found.consents));
 }
 
 /**
@@ -99,14 +99,12 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
  * holds (mappings/consent.ts); otherwise what is wrong with them, or that
  * there is none.
  */
-async function consentVerdict(e: WriteEvent, patientId: string, consentIds: readonly string[]): Promise<string | undefined> {
-  if (consentIds.length === 0) return 'none is cited in supportingInfo';
-  const patient = (await readCurrent(e.q, e.repo.kind('Patient'), patientId, sql`TRUE`)) as Patient;
+function consentVerdict(e: WriteEvent, patient: Patient | null, consents: readonly { id: string; content: Consent }[]): string | undefined {
+  if (consents.length === 0 || !patient) return 'none is cited in supportingInfo';
   const today = e.ctx.clock.now().toISOString().slice(0, 10);
   const problems: string[] = [];
-  for (const id of consentIds) {
-    const consent = (await readCurrent(e.q, e.repo.kind('Consent'), id, sql`TRUE`)) as Consent;
-    const problem = consentProblem(consent, patient, today);
+  for (const { id, content } of consents) {
+    const problem = consentProblem(content, patient, today);
     if (!problem) return undefined;
     problems.push(`Consent/${id}: ${problem}`);
   }

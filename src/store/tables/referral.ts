@@ -1,4 +1,5 @@
 /** The `referral` table: one row per ServiceRequest (an admission request, or an orientation decision). */
+import type { Consent, Patient } from '@medplum/fhirtypes';
 import type { Queryable } from '../db.js';
 import { run, sql, type SqlFragment } from '../sql.js';
 import type { Columns } from './versions.js';
@@ -125,16 +126,21 @@ export async function referenceChecks(
     documentsAllowed: SqlFragment;
     targets: readonly string[];
   }
-): Promise<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: string[]; targets: TargetRow[] }> {
-  const { rows } = await run<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: string[]; targets: TargetRow[] }>(
+): Promise<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: { id: string; content: Consent }[]; patient: Patient | null; targets: TargetRow[] }> {
+  const { rows } = await run<{ subject: boolean; volets: VoletRow[]; documents: string[]; consents: { id: string; content: Consent }[]; patient: Patient | null; targets: TargetRow[] }>(
     q,
     sql`SELECT EXISTS (SELECT 1 FROM patient t WHERE t.id = ${check.subject} AND ${check.subjectVisible}) AS subject,
                (SELECT coalesce(json_agg(json_build_object('id', t.id, 'volet', t.volet, 'status', t.status, 'care_wanted', t.care_wanted)), '[]') FROM volet t
                  WHERE t.id = ANY(${check.volets}::text[]) AND t.patient_id = ${check.subject} AND ${check.voletsAllowed}) AS volets,
                (SELECT coalesce(json_agg(t.id), '[]') FROM sdo_document t
                  WHERE t.id = ANY(${check.documents}::text[]) AND t.patient_id = ${check.subject} AND ${check.documentsAllowed}) AS documents,
-               (SELECT coalesce(json_agg(t.id), '[]') FROM sdo_consent t
+               -- Contents by key, row by row (a join would let a generic plan scan the history).
+               (SELECT coalesce(json_agg(json_build_object('id', t.id, 'content',
+                         (SELECT h.content FROM resource_history h WHERE h.resource_type = 'Consent' AND h.id = t.id AND h.version = t.version))), '[]')
+                  FROM sdo_consent t
                  WHERE t.id = ANY(${check.consents}::text[]) AND t.patient_id = ${check.subject} AND ${check.documentsAllowed}) AS consents,
+               (SELECT (SELECT h.content FROM resource_history h WHERE h.resource_type = 'Patient' AND h.id = t.id AND h.version = t.version)
+                  FROM patient t WHERE t.id = ${check.subject} AND cardinality(${check.consents}::text[]) > 0) AS patient,
                (SELECT coalesce(json_agg(x), '[]') FROM (${targetRows(check.targets)}) x) AS targets`,
     { prepare: true }
   );
