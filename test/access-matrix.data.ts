@@ -71,6 +71,9 @@ export const VARIANTS = {
   volet: 'QuestionnaireResponse',
   /** The patient's consent to the orientation, cited by the request. */
   consent: 'Consent',
+  /** A document of the hospital's, cited by a request to the unit (its DocumentReference and its content). */
+  document: 'DocumentReference',
+  binary: 'Binary',
   message: 'Communication',
   subscription: 'Subscription',
   // Orientation decisions (module Handicap): MDPH 13 targets E1 (and E3), MDPH 75 targets E2 (and E3).
@@ -96,6 +99,8 @@ export const READ: Record<Variant, Row> = {
   'task-sibling':          r(' 200/404    200/404   200/404      200/404  200/404     404/404  404/404 404/404 403/403 200/200 401/401'),
   volet:                   r(' 200/404    200/404   200/404      200/404  200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
   consent:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
+  document:                r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
+  binary:                  r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
   message:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
   subscription:            r(' 200/404    200/404   200/404      200/404  200/404     404/404  403/403 403/403 403/403 200/200 401/401'),
   person:                  r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),

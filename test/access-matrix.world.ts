@@ -130,6 +130,17 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
     await asPrescriber.post('/fhir/Communication', { resourceType: 'Communication', status: 'completed', partOf: [{ reference: `Task/${accepted.id}` }], payload: [{ contentString: `Message ${side}` }] }),
     'message'
   ).body;
+  // A document (its content, then its reference), cited by the request below.
+  const binary = ok(await asPrescriber.post('/fhir/Binary', { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(`Compte rendu ${side}`).toString('base64') }), 'binary').body as { id: string };
+  const document = ok(
+    await asPrescriber.post('/fhir/DocumentReference', {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patient}` },
+      content: [{ attachment: { contentType: 'text/plain', url: `Binary/${binary.id}` } }],
+    }),
+    'document'
+  ).body as { id: string };
   // A request cancelled by its prescriber (reactivable for 15 days).
   const draft = ok(
     await asPrescriber.post('/fhir/ServiceRequest', {
@@ -141,13 +152,13 @@ async function referralSide(t: TestGateway, side: Side, nir: string, tokens: { p
       requester: { reference: `Organization/${s.hospital}` },
       performer: [{ reference: `HealthcareService/${s.unit}` }],
       // Sent with the chain's validated medical volet, completed administrative volet and consent.
-      supportingInfo: [{ reference: `QuestionnaireResponse/${medical}` }, { reference: `QuestionnaireResponse/${administrative}` }, { reference: `Consent/${consent}` }],
+      supportingInfo: [{ reference: `QuestionnaireResponse/${medical}` }, { reference: `QuestionnaireResponse/${administrative}` }, { reference: `Consent/${consent}` }, { reference: `DocumentReference/${document.id}` }],
     }),
     'second request'
   ).body as ServiceRequest;
   const cancelled = ok(await asPrescriber.put(`/fhir/ServiceRequest/${draft.id}`, { ...draft, status: 'revoked' }), 'cancel').body as ServiceRequest;
   const cancelledTask = (ok(await asPrescriber.get(`/fhir/Task?focus=ServiceRequest/${cancelled.id}`), 'cancelled task').body as Bundle<Task>).entry?.[0]?.resource as Task;
-  return { patient, medical, care, administrative, consent, request, task: accepted.id as string, sibling: agreed.id as string, message: message.id as string, cancelled: cancelled.id as string, cancelledTask: cancelledTask.id as string, hook };
+  return { patient, medical, care, administrative, consent, document: document.id, binary: binary.id, request, task: accepted.id as string, sibling: agreed.id as string, message: message.id as string, cancelled: cancelled.id as string, cancelledTask: cancelledTask.id as string, hook };
 }
 
 async function importDecisions(t: TestGateway, token: string, rows: string[]): Promise<string> {
@@ -289,6 +300,8 @@ export async function buildWorld(t: TestGateway, clock: { offsetMs: number }, ho
     add('volet', side, 'medical', c.medical, true, [`patient=Patient/${c.patient}&status=completed`]);
     add('volet', side, 'care', c.care, false, []);
     add('consent', side, 'consent', c.consent, true, [`patient=Patient/${c.patient}`]);
+    add('document', side, 'document', c.document, true, [`patient=Patient/${c.patient}`]);
+    add('binary', side, 'binary', c.binary, true, []);
     add('message', side, 'message', c.message, true, [`part-of=Task/${c.task}`, `recipient=Organization/org-${s.unit}`], {
       query: `_id=${c.message}&_include=Communication:part-of`,
       keys: [k('task', 'task')],
