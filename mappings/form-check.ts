@@ -135,7 +135,12 @@ function checkItems(
       return;
     }
     if ((item.answer?.length ?? 0) > 1 && !question.repeats) issues.push({ message: `${item.linkId} takes one answer`, expression: `${here}.answer` });
-    (item.answer ?? []).forEach((answer, j) => checkAnswer(question, answer, `${here}.answer[${j}]`, issues));
+    if (item.item?.length) issues.push({ message: `${item.linkId} is a question: it has no items of its own`, expression: `${here}.item` });
+    (item.answer ?? []).forEach((answer, j) => {
+      checkAnswer(question, answer, `${here}.answer[${j}]`, issues);
+      // The forms nest no question under an answer (nested items are the groups').
+      if (answer.item?.length) issues.push({ message: `${item.linkId}'s answers carry no items in this form`, expression: `${here}.answer[${j}].item` });
+    });
   });
   if (complete) {
     for (const question of questions) {

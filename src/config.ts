@@ -35,6 +35,8 @@ export interface Config {
   maxImportBytes: number;
   /** Largest document (Binary), in bytes. */
   maxDocumentBytes: number;
+  /** Uploads (documents, decisions files) streamed at once by a process: each holds a database connection while it comes. */
+  maxConcurrentUploads: number;
   /** Most entries a batch or transaction Bundle may carry. */
   maxBundleEntries: number;
   /** Requests per second each client may make (0: no limit), and the burst it may make at once. */
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBundleEntries: int(env, 'AIGUILLAGE_MAX_BUNDLE_ENTRIES', 5_000),
     maxImportBytes: int(env, 'AIGUILLAGE_MAX_IMPORT_BYTES', 1024 * 1024 * 1024),
     maxDocumentBytes: int(env, 'AIGUILLAGE_MAX_DOCUMENT_BYTES', 100 * 1024 * 1024),
+    maxConcurrentUploads: Math.max(1, int(env, 'AIGUILLAGE_MAX_CONCURRENT_UPLOADS', Math.max(1, Math.floor(int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10) / 2)))),
     rateLimit: { rate: int(env, 'AIGUILLAGE_RATE_LIMIT', 50), burst: int(env, 'AIGUILLAGE_RATE_LIMIT_BURST', 200) },
     poolSize: int(env, 'AIGUILLAGE_DB_POOL_SIZE', 10),
     processes: Math.max(1, int(env, 'WEB_CONCURRENCY', 1)),

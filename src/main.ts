@@ -151,6 +151,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     logger,
     baseUrl: config.baseUrl,
     maxBodyBytes: config.maxBodyBytes,
+    maxConcurrentUploads: config.maxConcurrentUploads,
     rateLimit: config.rateLimit,
     rateLimiter,
     httpDuration: metrics.httpDuration,

@@ -17,7 +17,7 @@ let w: World;
 const MAX = 3 * 1024 * 1024;
 
 beforeAll(async () => {
-  t = await startTestGateway({ config: { maxDocumentBytes: MAX } });
+  t = await startTestGateway({ config: { maxDocumentBytes: MAX, maxConcurrentUploads: 1 } });
   w = await makeWorld(t);
 });
 afterAll(() => t.close());
@@ -48,7 +48,7 @@ async function chunkedUpload(token: string, content: Buffer, type: string): Prom
   if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/fhir/Binary', headers: { Authorization: `Bearer ${token}`, 'Content-Type': type } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, agent: false, method: 'POST', path: '/fhir/Binary', headers: { Authorization: `Bearer ${token}`, 'Content-Type': type } }, (res) => {
       res.resume();
       resolve(res.statusCode as number);
     });
@@ -157,6 +157,34 @@ describe('uploading a document', () => {
     const none = await as(w, w.prescriber).post('Binary', { resourceType: 'Binary', contentType: 'application/pdf' });
     expect(none.status).toBe(422);
     expect({ binaries: await count('binary_content'), parts: await count('blob_part'), blobs: await count('blob') }).toEqual(before);
+  });
+
+  it('takes a few uploads at once (each holds a database connection while it comes): past them, 503 with Retry-After', async () => {
+    const server = t.gateway.server as http.Server;
+    if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // A slow sender: its first bytes, then nothing for a while.
+    let status = 0;
+    const slow = http.request({ host: '127.0.0.1', port, agent: false, method: 'POST', path: '/fhir/Binary', headers: { Authorization: `Bearer ${w.prescriber}`, 'Content-Type': 'application/pdf' } }, (res) => {
+      res.resume();
+      status = res.statusCode as number;
+    });
+    const done = new Promise<void>((resolve) => slow.on('close', resolve));
+    slow.write(pdf(4096));
+    // Once it is in (no upload of the loop below may take the place first).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(status, 'the slow upload is still under way').toBe(0);
+    let refused: Awaited<ReturnType<typeof upload>> | undefined;
+    for (let tries = 0; tries < 50 && refused?.status !== 503; tries++) {
+      await new Promise((r) => setTimeout(r, 20));
+      refused = await upload(w.prescriber, pdf(2000), 'application/pdf');
+    }
+    expect(refused?.status).toBe(503);
+    expect(refused?.headers['retry-after']).toBeDefined();
+    slow.end(randomBytes(1000));
+    await done;
+    expect(status).toBe(201);
+    expect((await upload(w.prescriber, pdf(2000), 'application/pdf')).status).toBe(201);
   });
 
   it('never changes a Binary’s content, and keeps the receiving side and other roles out of uploads', async () => {

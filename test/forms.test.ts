@@ -60,6 +60,8 @@ describe('a volet answers its form', () => {
       ['a code outside the options', [{ linkId: 'prise-en-charge', answer: [care('NIMPORTEQUOI')] }], 'QuestionnaireResponse.item[3].answer[0].valueCoding'],
       ['two answers to a single item', [{ linkId: 'diagnostic', answer: [{ valueString: 'a' }, { valueString: 'b' }] }], 'QuestionnaireResponse.item[3].answer'],
       ['an item of a block at the top level', [{ linkId: 'smr-mention', answer: [{ valueString: 'x' }] }], 'QuestionnaireResponse.item[4].linkId'],
+      ['items hidden under an answer', [{ linkId: 'diagnostic', answer: [{ valueString: 'a', item: [{ linkId: 'x', answer: [{ valueString: 'y' }] }] }] }], 'QuestionnaireResponse.item[3].answer[0].item'],
+      ['items under a question', [{ linkId: 'diagnostic', answer: [{ valueString: 'a' }], item: [{ linkId: 'x' }] }], 'QuestionnaireResponse.item[3].item'],
     ];
     for (const [what, items, expression] of cases) {
       const res = await post(medical(items));

@@ -27,6 +27,8 @@ export interface AppDeps {
   /** The public base URL (without `/fhir`). */
   baseUrl: string;
   maxBodyBytes: number;
+  /** Uploads streamed at once (beyond: 503 with Retry-After). */
+  maxConcurrentUploads?: number;
   /** Requests per second per client (rate 0: no limit). */
   rateLimit?: RateLimit;
   /** Counts `rateLimit` (in Redis, shared by every API process); without it, the limit is counted in this process. */
@@ -63,7 +65,7 @@ export function buildApp(deps: AppDeps): Hono {
   for (const path of ['/fhir', '/fhir/*']) {
     app.use(path, bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication({ isPublic: (method, p) => isPublic(method, fhirPath(p, false)) }));
   }
-  const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes });
+  const fhir = fhirRoutes(deps.services, { maxBodyBytes: deps.maxBodyBytes, maxConcurrentUploads: deps.maxConcurrentUploads });
   app.route('/fhir', fhir);
   app.use('/dashboard/*', bearerAuth({ tokens: deps.tokens }), rateLimit(limiter), requireAuthentication());
   app.route('/dashboard', dashboardRoutes(deps.services));

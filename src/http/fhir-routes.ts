@@ -1,7 +1,7 @@
 /** Adapts HTTP to the FHIR core: reads the body and headers, calls the router, writes the response. */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { badRequest, payloadTooLarge, unsupportedMediaType, FhirError, outcome, issue } from '../core/outcomes.js';
+import { badRequest, payloadTooLarge, unsupportedMediaType, unavailable, FhirError, outcome, issue } from '../core/outcomes.js';
 import { handleFhir, takesRawBody } from '../fhir/dispatch.js';
 import type { FhirServices, RawBody } from '../fhir/types.js';
 import { parseJsonBody } from '../fhir/walk.js';
@@ -101,7 +101,7 @@ function pulled(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
 }
 
 /** The `/fhir` routes: the FHIR core behind the HTTP adapter. */
-export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number }): Hono {
+export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: number; maxConcurrentUploads?: number }): Hono {
   const app = new Hono();
   const limit = bodyLimit({
     maxSize: options.maxBodyBytes,
@@ -115,12 +115,9 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
   const limitBodies: MiddlewareHandler = (c, next) =>
     c.req.method === 'GET' || c.req.method === 'HEAD' || takesRawBody(c.req.method, fhirPath(new URL(c.req.url).pathname, false)) ? next() : limit(c, next);
   app.use('*', limitBodies);
-  app.all('*', async function fhirHandler(c) {
-    const url = new URL(c.req.url);
-    const path = fhirPath(url.pathname);
-    checkAccept(c, path);
-    const raw = takesRawBody(c.req.method, path);
-    const { body, form } = raw ? {} : await readBody(c);
+  let uploading = 0;
+  /** Hands a request to the FHIR core and writes its answer (a resource, or content streamed as itself). */
+  async function answer(c: Context, url: URL, path: string, raw: boolean, { body, form }: { body?: unknown; form?: URLSearchParams }): Promise<Response> {
     const query = new URLSearchParams(url.search);
     if (form) for (const [k, v] of form) query.append(k, v);
     const response = await handleFhir(services, {
@@ -138,10 +135,24 @@ export function fhirRoutes(services: FhirServices, options: { maxBodyBytes: numb
     });
     if (response.content) {
       const { type, length } = response.content;
-      const body = c.req.method === 'HEAD' ? null : pulled(response.content.stream());
-      return new Response(body, { status: response.status, headers: { ...response.headers, 'Content-Type': type, 'Content-Length': String(length) } });
+      const streamed = c.req.method === 'HEAD' ? null : pulled(response.content.stream());
+      return new Response(streamed, { status: response.status, headers: { ...response.headers, 'Content-Type': type, 'Content-Length': String(length) } });
     }
     return sendFhir(response.status, response.body, response.headers);
+  }
+  app.all('*', async function fhirHandler(c) {
+    const url = new URL(c.req.url);
+    const path = fhirPath(url.pathname);
+    checkAccept(c, path);
+    if (!takesRawBody(c.req.method, path)) return answer(c, url, path, false, await readBody(c));
+    // An upload holds a database connection while it comes (its transaction): a few at once per process, so that slow senders cannot take the pool.
+    if (uploading >= (options.maxConcurrentUploads ?? Infinity)) throw unavailable(`${uploading} uploads are under way; retry shortly`);
+    uploading++;
+    try {
+      return await answer(c, url, path, true, {});
+    } finally {
+      uploading--;
+    }
   });
   return app;
 }
