@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Binary, Bundle, DocumentReference, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { base64Of } from '../src/fhir/interactions/binary.js';
 import { FHIR_JSON, startTestGateway, testPatient, type TestGateway } from './helpers.js';
 import { as, makeWorld, sendable, SMR_CATEGORY, type World } from './referral-world.js';
 
@@ -198,6 +199,22 @@ describe('uploading a document', () => {
     const ror = await t.tokenFor(['ror']);
     expect((await upload(ror, pdf(2000), 'application/pdf')).status).toBe(403);
     expect((await upload(w.unit.smr, pdf(2000), 'application/pdf')).status).toBe(403);
+  });
+});
+
+describe('base64 of streamed parts (a Binary read as FHIR)', () => {
+  it('is the base64 of the whole, whatever the parts’ sizes', async () => {
+    const whole = randomBytes(10_000);
+    for (const cuts of [[10_000], [1, 2, 3, 9_994], [3_000, 3_001, 3_999], [4, 4, 4, 9_988]]) {
+      let at = 0;
+      const parts = cuts.map((n) => whole.subarray(at, (at += n)));
+      async function* source(): AsyncGenerator<Buffer> {
+        yield* parts;
+      }
+      const pieces: Buffer[] = [];
+      for await (const piece of base64Of(source())) pieces.push(piece);
+      expect(Buffer.concat(pieces).toString(), cuts.join('+')).toBe(whole.toString('base64'));
+    }
   });
 });
 

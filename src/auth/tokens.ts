@@ -192,11 +192,12 @@ function toPrincipal(payload: JWTPayload, idp?: { rolesClaim: string; organizati
   // The gateway's tokens carry the scopes granted; an external one narrows the roles only when it names system scopes.
   const scopes = typeof payload.scope === 'string' ? payload.scope.split(/\s+/).map(parseScope).filter((s): s is SystemScope => !!s) : [];
   const narrows = typeof payload.scope === 'string' && (!idp || scopes.length > 0);
+  const practitioner = idp ? practitionerOf(payload, idp) : undefined;
   return {
     clientId: payload.sub as string,
     roles,
     organization: typeof organization === 'string' && organization ? organization : undefined,
     ...(narrows ? { scopes } : {}),
-    ...(idp && practitionerOf(payload, idp) ? { practitioner: practitionerOf(payload, idp) } : {}),
+    ...(practitioner ? { practitioner } : {}),
   };
 }

@@ -29,10 +29,12 @@ const PARAMS: readonly SearchParamDef[] = [
   TAG_PARAM,
 ];
 
+const FORM_IDS: ReadonlySet<string> = new Set(Object.values<Questionnaire>(FORMS).map((f) => f.id as string));
+
 /** The gateway's own forms (the volets) are the gateway's to write. */
 async function prepareQuestionnaire(e: WriteEvent): Promise<Prepared> {
-  const own = (q: Questionnaire | undefined): boolean => !!q && (Object.values(FORMS).some((f) => f.id === q.id) || (q.url ?? '').startsWith(`${FHIR_BASE}/Questionnaire/`));
-  if (!e.ctx.principal?.gateway && (own(e.resource as Questionnaire) || own(e.previous?.content as Questionnaire | undefined) || Object.values(FORMS).some((f) => f.id === e.id))) {
+  const own = (q: Questionnaire | undefined): boolean => (q?.url ?? '').startsWith(`${FHIR_BASE}/Questionnaire/`);
+  if (!e.ctx.principal?.gateway && (FORM_IDS.has(e.id) || own(e.resource as Questionnaire) || own(e.previous?.content as Questionnaire | undefined))) {
     throw forbidden('The volets’ forms (https://aiguillage.org/fhir/Questionnaire/…) are published by the gateway itself', 'Questionnaire.url');
   }
   return { resource: e.resource };

@@ -17,7 +17,7 @@ import { visibleRows } from '../access.js';
 import { COMMON_PARAMS, REFERRAL_ROLES } from '../common-params.js';
 import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import { principalKey } from '../parties.js';
-import { DOCTOR, hasAnyRole, type Role } from '../../core/principal.js';
+import { DOCTOR, hasAnyRole, type Principal, type Role } from '../../core/principal.js';
 import { callerKeys } from './shared.js';
 
 /**
@@ -35,6 +35,20 @@ export const VOLET_WRITERS: Record<Volet, readonly Role[]> = {
 
 /** Who validates the medical volet (status completed or amended). */
 export const MEDICAL_VALIDATORS: readonly Role[] = ['prescriber'];
+
+/**
+ * Why the caller may not validate a medical volet (undefined: it may). A
+ * professional named by the token validates only as a doctor, whatever the
+ * software's roles; a portal, only with the person's doctor acting through
+ * it; otherwise the validators' roles decide.
+ */
+function medicalValidationRefusal(p: Principal | undefined): string | undefined {
+  if (p?.practitioner && p.practitioner.profession !== DOCTOR) {
+    return `Only a doctor (profession ${DOCTOR}, médecin) validates the medical volet; ${p.practitioner.name ?? p.practitioner.id} acts as profession ${p.practitioner.profession ?? '(none given)'}`;
+  }
+  if (hasAnyRole(p, MEDICAL_VALIDATORS) || (hasAnyRole(p, ['portal']) && p?.practitioner)) return undefined;
+  return `Only ${MEDICAL_VALIDATORS.join(', ')} (or a doctor acting through a portal) validates the medical volet (status completed or amended); others save it in-progress`;
+}
 
 /** 422 unless a volet answers its form: in progress as it goes, completed with every required item asked. */
 function checkAnswers(volet: Volet, response: QuestionnaireResponse): void {
@@ -59,15 +73,8 @@ async function prepareVolet(e: WriteEvent): Promise<Prepared> {
     if (!hasAnyRole(p, VOLET_WRITERS[volet])) {
       throw forbidden(`The ${volet} volet is written by ${VOLET_WRITERS[volet].join(', ')}; not by role(s) ${p?.roles.join(', ')}`, 'QuestionnaireResponse.questionnaire');
     }
-    // A portal validates it only for the person's doctor acting through it (their token names them: profession 10).
-    const doctorOnPortal = hasAnyRole(p, ['portal']) && p?.practitioner?.profession === DOCTOR;
-    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && !hasAnyRole(p, MEDICAL_VALIDATORS) && !doctorOnPortal) {
-      throw forbidden(`Only ${MEDICAL_VALIDATORS.join(', ')} (or a doctor acting through a portal) validates the medical volet (status completed or amended); others save it in-progress`, 'QuestionnaireResponse.status');
-    }
-    // A professional acting through the software validates it only as a doctor (their profession, from the identity provider).
-    if (volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) && p?.practitioner && p.practitioner.profession !== DOCTOR) {
-      throw forbidden(`Only a doctor (profession ${DOCTOR}, médecin) validates the medical volet; ${p.practitioner.name ?? p.practitioner.id} acts as profession ${p.practitioner.profession ?? '(none given)'}`, 'QuestionnaireResponse.status');
-    }
+    const refusal = volet === 'medical' && VALIDATED_VOLET_STATUSES.includes(response.status) ? medicalValidationRefusal(p) : undefined;
+    if (refusal) throw forbidden(refusal, 'QuestionnaireResponse.status');
   }
   if (previous) {
     // The author's organization, or the requester of a request the volet was written for; citing another

@@ -14,7 +14,7 @@ import type { CallContext, ResourceKind } from '../../domain/kind.js';
 import { presentResources, readResourceVersion } from '../../domain/reads.js';
 import { createResource, readResource } from '../../domain/repository.js';
 import { binaryContent } from '../../store/tables/binary.js';
-import { BlobTooLarge, blobLocation, blobParts, storeBlob } from '../../store/tables/blob.js';
+import { BlobTooLarge, blobParts, storeBlob } from '../../store/tables/blob.js';
 import type { Route } from '../route.js';
 import type { FhirRequest, FhirResponse, FhirServices, RawBody } from '../types.js';
 import { parseJsonBody } from '../walk.js';
@@ -93,7 +93,7 @@ function wantsFhir(request: FhirRequest): boolean {
 }
 
 /** Standard base64 of a stream of bytes, piece by piece. */
-async function* base64Of(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* base64Of(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let carry = Buffer.alloc(0);
   for await (const part of parts) {
     const joined = carry.length > 0 ? Buffer.concat([carry, part]) : part;
@@ -109,9 +109,8 @@ async function binaryAnswer(services: FhirServices, ctx: CallContext, request: F
   const [resource] = (await presentResources(ctx, [stored])) as Binary[];
   const headers = versionHeaders(services, resource);
   const content = await binaryContent(ctx.tx ?? ctx.db, resource.id as string);
-  const location = content && (await blobLocation(ctx.tx ?? ctx.db, content.hash));
-  if (!content || !location) throw notFound(`Binary/${resource.id} not found`);
-  const parts = (): AsyncGenerator<Buffer> => blobParts(ctx.db, location);
+  if (!content) throw notFound(`Binary/${resource.id} not found`);
+  const parts = (): AsyncGenerator<Buffer> => blobParts(ctx.db, content);
   if (!wantsFhir(request)) {
     return {
       status: 200,

@@ -77,12 +77,6 @@ export async function storeBlob(
   return { hash: digest, size, contentType: options.contentType };
 }
 
-/** Where stored content is and how many parts it has (undefined: none with this hash). */
-export async function blobLocation(q: Queryable, hash: string): Promise<{ storeId: string; parts: number; size: number } | undefined> {
-  const { rows } = await run<{ store_id: string; parts: number; size: string }>(q, sql`SELECT store_id::text, parts, size FROM blob WHERE hash = ${hash}`, { prepare: true });
-  return rows[0] ? { storeId: rows[0].store_id, parts: rows[0].parts, size: Number(rows[0].size) } : undefined;
-}
-
 /** Stored content, part by part (one part in memory at a time). */
 export async function* blobParts(q: Queryable, location: { storeId: string; parts: number }): AsyncGenerator<Buffer> {
   for (let seq = 0; seq < location.parts; seq++) {

@@ -1,6 +1,6 @@
 /** The `sdo_document` and `sdo_consent` tables: one row per DocumentReference (a decision's SDO file, or a request's document), per ESMS Consent. */
 import type { Queryable } from '../db.js';
-import { run, sql } from '../sql.js';
+import { run, sql, trusted, type SqlFragment } from '../sql.js';
 import type { Columns } from './versions.js';
 
 /** The domain columns of `sdo_consent` (beside id, version, last_updated) and their SQL types. */
@@ -46,4 +46,17 @@ export async function decisionsNamed(q: Queryable, identifier: { system?: string
          ORDER BY r.id LIMIT 2`
   );
   return rows;
+}
+
+/**
+ * Documents or consents (`sdo_document` or `sdo_consent` rows, alias
+ * `alias`) the organization `key` reads beyond its own: those of a decision
+ * it is party to, and those a request cites (`cited`: the request's column
+ * of them) that it sent or received.
+ */
+export function documentReadBy(alias: string, key: string, cited: 'document_ids' | 'consent_ids' = 'document_ids'): SqlFragment {
+  const d = trusted(alias);
+  return sql`(${d}.party_keys @> ARRAY[${key}]::text[]
+    OR EXISTS (SELECT 1 FROM referral r JOIN task x ON x.referral_id = r.id
+                WHERE r.module = 'referral' AND r.${trusted(cited)} @> ARRAY[${d}.id] AND (x.owner_keys @> ARRAY[${key}]::text[] OR r.requester_keys @> ARRAY[${key}]::text[])))`;
 }
