@@ -10,9 +10,10 @@
  * rounds of a slice each), so that each share of the ceiling compares
  * figures taken under the same conditions.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import autocannon, { type Options, type Result } from 'autocannon';
 import { startBenchServer } from './harness.js';
+import { nir as randomNir, QUALIFIED } from './referral-fixtures.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -20,15 +21,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PROCESSES = Number(process.env.BENCH_CORE_PROCESSES ?? 2);
 const NIR = 'urn:oid:1.2.250.1.213.1.4.8';
 
-function nir(): string {
-  let digits = '1';
-  for (const b of randomBytes(14)) digits += String(b % 10);
-  return digits;
-}
-
 function patientBody(value: string): string {
   return JSON.stringify({
     resourceType: 'Patient',
+    extension: QUALIFIED,
     identifier: [
       { system: NIR, value, use: 'official' },
       { system: 'urn:oid:1.2.250.1.71.4.2.7.750000001', value: `IPP-${randomUUID().slice(0, 8)}` },
@@ -81,7 +77,7 @@ async function measure(processes: number): Promise<{ ceiling: Figures; create: F
         method: 'POST',
         duration: DURATION,
         headers: { ...auth, 'Content-Type': 'application/fhir+json' },
-        requests: [{ setupRequest: (req) => ({ ...req, body: patientBody(nir()) }) }],
+        requests: [{ setupRequest: (req) => ({ ...req, body: patientBody(randomNir('1')) }) }],
       }),
     ]);
     const { rows } = await db.query<{ id: string; value: string }>(

@@ -6,18 +6,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BenchServer } from './harness.js';
+import { IDENTITY_RELIABILITY_URL, IDENTITY_STATUS_SYSTEM, insKey } from '../mappings/ins.js';
 
 const FINESS = 'https://finess.esante.gouv.fr';
 const NIR = 'urn:oid:1.2.250.1.213.1.4.8';
 /** The prescribing hospital, `Organization/chu`: a prescriber's token carries this organization. */
 export const HOSPITAL = `${FINESS}|750000001`;
 
-/** A random INS-NIR. */
-export function nir(): string {
-  let digits = '2';
-  for (const b of randomBytes(14)) digits += String(b % 10);
-  return digits;
+/** A random INS-NIR, its key computed. */
+export function nir(first = '2'): string {
+  let digits = first;
+  for (const b of randomBytes(12)) digits += String(b % 10);
+  return `${digits}${String(insKey(digits)).padStart(2, '0')}`;
 }
+
+/** FR Core's identity reliability: a qualified identity, the only one that carries an INS. */
+export const QUALIFIED = [{ url: IDENTITY_RELIABILITY_URL, extension: [{ url: 'identityStatus', valueCoding: { system: IDENTITY_STATUS_SYSTEM, code: 'QUAL' } }] }];
 
 /** `k` distinct values of `values`, at random. */
 export function sample<T>(values: readonly T[], k: number): T[] {
@@ -80,7 +84,7 @@ export function submission(units: readonly string[], { family = 'Martin', given 
     entry: [
       {
         fullUrl: 'urn:uuid:p',
-        resource: { resourceType: 'Patient', identifier: [{ system: NIR, value }], name: [{ family, given: [given] }], birthDate: '1938-02-11', gender: 'female' },
+        resource: { resourceType: 'Patient', extension: QUALIFIED, identifier: [{ system: NIR, value, use: 'official' }], name: [{ family, given: [given] }], birthDate: '1938-02-11', gender: 'female' },
         request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${NIR}|${value}` },
       },
       { fullUrl: 'urn:uuid:m', resource: volet('volet-medical'), request: { method: 'POST', url: 'QuestionnaireResponse' } },

@@ -16,7 +16,8 @@ import { NATIONAL_GUIDES } from '../src/fhir/conformance/capability.js';
 import { Validator } from '../src/fhir/validation.js';
 import { hostileWorld, type HostileWorld } from './hostile-kit.js';
 import { as } from './referral-world.js';
-import { testPatient } from './helpers.js';
+import { identityStatusOf, testNir, testPatient } from './helpers.js';
+import { IDENTITY_STATUS_SYSTEM, V2_0445_SYSTEMS } from '../mappings/ins.js';
 import { fromRoot } from '../src/paths.js';
 
 const require = createRequire(import.meta.url);
@@ -247,7 +248,17 @@ describe('the aiguillage-patient profile', () => {
     ['valid', testPatient()],
     ['an identifier without system', testPatient({ identifier: [{ value: 'X1' }] })],
     ['a malformed INS-NIR', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '1234' }] })],
-    ['a Corsican INS-NIR', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180122A00112345' }] })],
+    ['a Corsican INS-NIR', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180122A00112318', use: 'official' }] })],
+    ['a Corsican INS-NIR with a wrong key', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180122A00112345', use: 'official' }] })],
+    ['an INS-NIR with a wrong key', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '123456789012244', use: 'official' }] })],
+    ['an INS-NIA with its key', testPatient({ identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.9', value: '123456789012212', use: 'temp' }] })],
+    ['an INS on an identity of no declared status', testPatient({ extension: undefined })],
+    ['an INS on a validated, not qualified, identity', testPatient({ extension: [identityStatusOf(IDENTITY_STATUS_SYSTEM, 'VALI')] })],
+    ['an INS on a VALI identity of table 0445 (qualified, as FR Core reads it)', testPatient({ extension: [identityStatusOf(V2_0445_SYSTEMS[0], 'VALI')] })],
+    ['an INS on a provisional identity of table 0445', testPatient({ extension: [identityStatusOf(V2_0445_SYSTEMS[0], 'PROV')] })],
+    ['a former INS (use old) on a provisional identity', testPatient({ extension: [identityStatusOf(IDENTITY_STATUS_SYSTEM, 'PROV')], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: testNir(), use: 'old' }] })],
+    ['an identity status FR Core does not know', testPatient({ extension: [identityStatusOf(IDENTITY_STATUS_SYSTEM, 'SURE')], identifier: [{ system: 'urn:x', value: '1' }] })],
+    ['an identity status of an unknown system', testPatient({ extension: [identityStatusOf('urn:x', 'QUAL')] })],
     ['a name with nothing in it', testPatient({ name: [{ use: 'official' }] })],
     ['a name as text only', testPatient({ name: [{ text: 'Jeanne Martin' }] })],
   ];
@@ -255,7 +266,7 @@ describe('the aiguillage-patient profile', () => {
   it('states as FHIRPath invariants exactly what the gateway enforces (its schema): same verdict on every sample', async () => {
     const sd = (await h.t.http.get('/fhir/StructureDefinition/aiguillage-patient')).body as StructureDefinition;
     const invariants = (sd.differential?.element ?? []).flatMap((e) => (e.constraint ?? []).map((c) => ({ path: e.path, expression: c.expression as string })));
-    expect(invariants).toHaveLength(3);
+    expect(invariants).toHaveLength(6);
     const minimums = (sd.differential?.element ?? []).filter((e) => e.min === 1).map((e) => e.path);
     for (const [label, patient] of samples) {
       const byProfile = invariants.every(({ path, expression }) => evalFhirPath(path, patient).every((element) => evalFhirPath(expression, element)[0] !== false)) &&

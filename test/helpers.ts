@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import supertest from 'supertest';
 import { inject } from 'vitest';
-import type { Patient } from '@medplum/fhirtypes';
+import type { Extension, Patient } from '@medplum/fhirtypes';
 import { createClient } from '../src/auth/clients.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { Clock } from '../src/domain/clock.js';
@@ -11,6 +11,7 @@ import type { Role } from '../src/core/principal.js';
 import { createLogger } from '../src/logger.js';
 import { start, type Gateway } from '../src/main.js';
 import type { QueueDefinition } from '../src/queues/registry.js';
+import { IDENTITY_RELIABILITY_URL, IDENTITY_STATUS_SYSTEM, insKey } from '../mappings/ins.js';
 
 /** A fresh database cloned from the run's migrated template; returns its URL. */
 export async function createTestDatabase(): Promise<string> {
@@ -82,17 +83,26 @@ export async function startTestGateway(
   };
 }
 
-/** A valid INS-NIR (15 characters), different at each call. */
+/** A valid INS-NIR (15 characters, its key computed), different at each call. */
 export function testNir(): string {
-  let digits = '';
-  for (let i = 0; i < 14; i++) digits += String(randomBytes(1)[0] % 10);
-  return `1${digits}`;
+  let digits = '1';
+  for (let i = 0; i < 12; i++) digits += String(randomBytes(1)[0] % 10);
+  return `${digits}${String(insKey(digits)).padStart(2, '0')}`;
 }
 
-/** A valid FR Core Patient with a fresh INS-NIR and IPP. */
+/** FR Core's identity reliability extension declaring a status. */
+export function identityStatusOf(system: string, code: string): Extension {
+  return { url: IDENTITY_RELIABILITY_URL, extension: [{ url: 'identityStatus', valueCoding: { system, code } }] };
+}
+
+/** A qualified identity, the only one that carries an INS. */
+export const QUALIFIED_IDENTITY = identityStatusOf(IDENTITY_STATUS_SYSTEM, 'QUAL');
+
+/** A valid FR Core Patient, qualified identity, with a fresh INS-NIR and IPP. */
 export function testPatient(overrides: Partial<Patient> = {}): Patient {
   return {
     resourceType: 'Patient',
+    extension: [QUALIFIED_IDENTITY],
     identifier: [
       { system: 'urn:oid:1.2.250.1.213.1.4.8', value: testNir(), use: 'official' },
       { system: 'urn:oid:1.2.250.1.71.4.2.7.750000001', value: `IPP-${randomUUID().slice(0, 8)}` },

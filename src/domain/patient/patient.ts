@@ -6,6 +6,9 @@ import { ACTIVE_PARAM, COMMON_PARAMS } from '../common-params.js';
 import { PATIENT_COLUMNS } from '../../store/tables/patient.js';
 import type { ResourceKind } from '../kind.js';
 import type { Role } from '../../core/principal.js';
+import { issue, unprocessable } from '../../core/outcomes.js';
+import { insProblems } from '../../../mappings/ins.js';
+import type { Prepared, WriteEvent } from '../kind.js';
 
 /**
  * The roles that handle patient identities, and record or change them: the
@@ -13,6 +16,13 @@ import type { Role } from '../../core/principal.js';
  * "Création de la demande"), as the non-medical manager does.
  */
 const PATIENT_ROLES: readonly Role[] = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'admin'];
+
+/** An INS is checked (structure, key) and carried only on a qualified identity (mappings/ins.ts): else 422 naming each problem. */
+async function preparePatient(e: WriteEvent): Promise<Prepared> {
+  const problems = insProblems(e.resource as Patient);
+  if (problems.length > 0) throw unprocessable(problems.map((p) => issue('value', p.message, p.expression)));
+  return { resource: e.resource };
+}
 
 export const PATIENT: ResourceKind<Patient> = {
   type: 'Patient',
@@ -40,4 +50,5 @@ export const PATIENT: ResourceKind<Patient> = {
   patientData: true,
   subscribable: false,
   clientIds: false,
+  rules: { prepare: preparePatient },
 };
