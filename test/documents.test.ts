@@ -7,18 +7,28 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import type { Binary, Bundle, DocumentReference, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64Of } from '../src/fhir/interactions/binary.js';
-import { FHIR_JSON, startTestGateway, testPatient, type TestGateway } from './helpers.js';
+import { FHIR_JSON, startTestGateway, testPatient, waitFor, type TestGateway } from './helpers.js';
 import { as, makeWorld, sendable, SMR_CATEGORY, type World } from './referral-world.js';
 
 let t: TestGateway;
 let w: World;
 const MAX = 3 * 1024 * 1024;
+/** What the gateway logs (debug and up). */
+const logged: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
-  t = await startTestGateway({ config: { maxDocumentBytes: MAX, maxConcurrentUploads: 1 } });
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  t = await startTestGateway({ config: { maxDocumentBytes: MAX, maxConcurrentUploads: 1 }, logger: pino({ level: 'debug' }, sink) });
   w = await makeWorld(t);
 });
 afterAll(() => t.close());
@@ -185,6 +195,33 @@ describe('uploading a document', () => {
     slow.end(randomBytes(1000));
     await done;
     expect(status).toBe(201);
+    expect((await upload(w.prescriber, pdf(2000), 'application/pdf')).status).toBe(201);
+  });
+
+  it('a client that drops its upload half-way: nothing stored, a refusal (400) in the log, no unexpected error', async () => {
+    const server = t.gateway.server as http.Server;
+    if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const before = { binaries: await count('binary_content'), parts: await count('blob_part'), blobs: await count('blob') };
+    const from = logged.length;
+    const dropped = http.request({
+      host: '127.0.0.1',
+      port,
+      agent: false,
+      method: 'POST',
+      path: '/fhir/Binary',
+      headers: { Authorization: `Bearer ${w.prescriber}`, 'Content-Type': 'application/pdf', 'Content-Length': String(2 * 1024 * 1024) },
+    });
+    dropped.on('error', () => undefined);
+    dropped.write(pdf(1024 * 1024));
+    await new Promise((r) => setTimeout(r, 300));
+    dropped.destroy();
+    await waitFor('the dropped upload to be logged', () => logged.slice(from).some((l) => l.msg === 'unexpected error' || (l.path === '/fhir/Binary' && typeof l.status === 'number')));
+    const lines = logged.slice(from).filter((l) => l.path === '/fhir/Binary' || l.msg === 'unexpected error');
+    expect(lines.filter((l) => l.msg === 'unexpected error')).toEqual([]);
+    expect(lines.find((l) => l.msg === 'request refused')).toMatchObject({ status: 400, reason: expect.stringMatching(/cut short/) });
+    expect({ binaries: await count('binary_content'), parts: await count('blob_part'), blobs: await count('blob') }).toEqual(before);
+    // and the place it held is free again
     expect((await upload(w.prescriber, pdf(2000), 'application/pdf')).status).toBe(201);
   });
 

@@ -8,7 +8,7 @@ import { createClient } from '../src/auth/clients.js';
 import { loadConfig, type Config } from '../src/config.js';
 import type { Clock } from '../src/domain/clock.js';
 import type { Role } from '../src/core/principal.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger, type Logger } from '../src/logger.js';
 import { start, type Gateway } from '../src/main.js';
 import type { QueueDefinition } from '../src/queues/registry.js';
 import { IDENTITY_RELIABILITY_URL, IDENTITY_STATUS_SYSTEM, insKey } from '../mappings/ins.js';
@@ -56,14 +56,14 @@ export interface TestGateway {
 
 /** Starts a gateway on a fresh database (or the given config). */
 export async function startTestGateway(
-  options: { config?: Partial<Config>; workers?: boolean; clock?: Clock; queueDefinitions?: QueueDefinition<never>[] } = {}
+  options: { config?: Partial<Config>; workers?: boolean; clock?: Clock; queueDefinitions?: QueueDefinition<never>[]; logger?: Logger } = {}
 ): Promise<TestGateway> {
   const config = loadTestConfig({ databaseUrl: options.config?.dataDir ? undefined : await createTestDatabase(), ...options.config });
   const gateway = await start(config, {
     api: true,
     workers: options.workers ?? false,
     clock: options.clock,
-    logger: createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent'), // TEST_LOG_LEVEL=error to see what a test's gateway logs
+    logger: options.logger ?? createLogger((process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent'), // TEST_LOG_LEVEL=error to see what a test's gateway logs
     queueDefinitions: options.queueDefinitions,
   });
   const http = supertest.agent(gateway.server as NonNullable<Gateway['server']>);

@@ -69,13 +69,36 @@ export function fhirPath(pathname: string, strict = true): string {
   }
 }
 
+/**
+ * A read of the body that failed because the connection closed before its
+ * end (the client gave up, or its network did) is the client's failure, not
+ * a bug nor a service down: 400, which no one receives but the log records as
+ * a refusal. Other errors stay as they are.
+ */
+function asCutShort(err: unknown): unknown {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  const closed = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || message === 'aborted' || message === 'terminated';
+  return closed ? badRequest('The request body was cut short: the connection closed before all of it came; nothing was stored') : err;
+}
+
+async function* whole(body: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (err) {
+    throw asCutShort(err);
+  }
+}
+
 /** The body of a route that reads it as it comes (an upload), for the FHIR core. */
 function rawBody(c: Pick<Context, 'req'>): RawBody {
   const declared = Number(c.req.header('content-length') ?? NaN);
   return {
     ...(Number.isFinite(declared) ? { declaredLength: declared } : {}),
-    stream: () => c.req.raw.body ?? (async function* empty() {})(),
-    text: () => c.req.text(),
+    stream: () => (c.req.raw.body ? whole(c.req.raw.body) : (async function* empty() {})()),
+    text: () =>
+      c.req.text().catch((err: unknown) => {
+        throw asCutShort(err);
+      }),
   };
 }
 
