@@ -39,6 +39,41 @@ export const CARE_WANTED: AnswerList = {
   ],
 };
 
+/** The ROR's fields of activity (TRE_R227 ChampActivite, JDV_J20 in the ROR guide): a unit's `HealthcareService.type`. */
+export const FIELD_OF_ACTIVITY_SYSTEM = 'https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite';
+
+/**
+ * The fields of activity of the units that take each care wanted: 01 MCO,
+ * 02 SMR, 03 psychiatry, 04 medico-social, 05 ambulatory (ville), 06 social.
+ * HAD is a mode of care of MCO or SMR units; palliative care units (USP) are
+ * MCO; long-stay units (USLD) are hospital units (MCO) that some regions
+ * list as medico-social; LHSS and ACT are medico-social or social.
+ */
+export const CARE_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  SMR: ['02'],
+  HAD: ['01', '02'],
+  USP: ['01'],
+  USLD: ['01', '04'],
+  EHPAD: ['04'],
+  ACT: ['04', '06'],
+  LHSS: ['04', '06'],
+  SSIAD: ['04'],
+};
+
+/**
+ * Why a unit whose `type` tokens are `typeTokens` (system|code) cannot take
+ * the care wanted, or undefined when it can, or declares no field of activity
+ * (the ROR's `type` is optional: such a unit is not judged).
+ */
+export function careFieldProblem(care: readonly string[], typeTokens: readonly string[]): string | undefined {
+  const prefix = `${FIELD_OF_ACTIVITY_SYSTEM}|`;
+  const fields = typeTokens.filter((t) => t.startsWith(prefix)).map((t) => t.slice(prefix.length));
+  if (fields.length === 0) return undefined;
+  const refused = care.filter((c) => !(CARE_FIELDS[c] ?? []).some((f) => fields.includes(f)));
+  if (refused.length === 0) return undefined;
+  return `its field of activity (TRE_R227 ${fields.join(', ')}) does not take ${refused.map((c) => `${c} (fields ${(CARE_FIELDS[c] ?? []).join(', ')})`).join(', ')}`;
+}
+
 /** Every answer list of the forms, CARE_WANTED first. */
 export const ANSWER_LISTS: readonly AnswerList[] = [
   CARE_WANTED,

@@ -5,7 +5,7 @@
  * sent for the care its category names, coded from the care-wanted system
  * (or the ROR's fields of activity), and described by its medical volet.
  */
-import type { Bundle, Questionnaire, QuestionnaireResponse, QuestionnaireResponseItem, ServiceRequest } from '@medplum/fhirtypes';
+import type { Bundle, HealthcareService, Questionnaire, QuestionnaireResponse, QuestionnaireResponseItem, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseIssues } from '../mappings/form-check.js';
 import { FORMS } from '../mappings/forms.js';
@@ -94,7 +94,7 @@ describe('a volet answers its form', () => {
 });
 
 describe('the care a request asks', () => {
-  async function request(category: ServiceRequest['category'], of = 'SMR') {
+  async function request(category: ServiceRequest['category'], of = 'SMR', unit = 'smr') {
     const refs: { reference: string }[] = [];
     for (const body of [volet('medical', subject, 'completed', of), volet('administrative', subject), consentOf(subject)]) {
       const res = await as(w, w.prescriber).post(body.resourceType, body);
@@ -107,9 +107,17 @@ describe('the care a request asks', () => {
       intent: 'order',
       ...(category ? { category } : {}),
       subject: { reference: subject },
-      performer: [{ reference: 'HealthcareService/smr' }],
+      performer: [{ reference: `HealthcareService/${unit}` }],
       supportingInfo: refs,
     });
+  }
+
+  /** The unit's field of activity, as the ROR gives it (TRE_R227), or none. */
+  async function setField(unit: string, field: string | undefined) {
+    const current = (await as(w, w.admin).get(`HealthcareService/${unit}`)).body as HealthcareService;
+    const { type: _drop, ...rest } = current;
+    const body = field ? { ...rest, type: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite', code: field }] }] } : rest;
+    expect((await as(w, w.admin).put(`HealthcareService/${unit}`, body)).status).toBe(200);
   }
 
   it('is coded from the care wanted (or the ROR’s fields of activity), named to send, and is the medical volet’s', async () => {
@@ -125,6 +133,23 @@ describe('the care a request asks', () => {
     expect(other.body.issue[0].diagnostics).toMatch(/is for USP, the request asks SMR/);
     const withRor = await request([{ coding: [care('SMR').valueCoding, { system: 'https://mos.esante.gouv.fr/NOS/TRE_R227-ChampActivite/FHIR/TRE-R227-ChampActivite', code: '02' }] }]);
     expect(withRor.status).toBe(201);
+  });
+
+  it('goes only to units whose field of activity (ROR, TRE_R227) takes that care; a unit that declares none is not judged', async () => {
+    await setField('smr', '02');
+    await setField('usp', '01');
+    try {
+      expect((await request(SMR_CATEGORY, 'SMR', 'smr')).status).toBe(201);
+      expect((await request([{ coding: [care('USP').valueCoding] }], 'USP', 'usp')).status).toBe(201);
+      const mismatch = await request(SMR_CATEGORY, 'SMR', 'usp');
+      expect(mismatch.status).toBe(422);
+      expect(mismatch.body.issue[0].expression).toEqual(['ServiceRequest.performer[0]']);
+      expect(mismatch.body.issue[0].diagnostics).toMatch(/HealthcareService\/usp cannot receive this request: its field of activity \(TRE_R227 01\) does not take SMR/);
+      expect((await request(SMR_CATEGORY, 'SMR', 'had')).status).toBe(201);
+    } finally {
+      await setField('smr', undefined);
+      await setField('usp', undefined);
+    }
   });
 });
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consent, Patient, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { consentProblem } from '../../../mappings/consent.js';
-import { CARE_WANTED, listSystem } from '../../../mappings/forms.js';
+import { CARE_WANTED, careFieldProblem, listSystem } from '../../../mappings/forms.js';
 import { DECISION_CATEGORY } from '../../../mappings/decision/codes.js';
 import { parseReference } from '../../../mappings/reference.js';
 import { businessStatusConcept, OPEN_STATUSES, serviceRequestRow, taskRow, VALIDATED_VOLET_STATUSES, type BusinessStatus, type Volet } from '../../../mappings/referral.js';
@@ -58,7 +58,7 @@ function documentsOf(principal: Principal | undefined): SqlFragment {
  * patient the caller may see), its new candidate units (usable targets) and
  * its volets (written by the caller's organization).
  */
-async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], sending: string[] | undefined): Promise<void> {
+async function checkReferences(e: WriteEvent, ctx: CallContext, request: ServiceRequest, added: string[], performers: string[], care: string[], sending: boolean): Promise<void> {
   const subject = parseReference(request.subject?.reference);
   if (!subject || subject.type !== 'Patient') throw ruleViolation('The request needs a subject Patient/{id}', 'ServiceRequest.subject');
   const cited = (type: string): { id: string; i: number }[] =>
@@ -84,6 +84,9 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   for (const id of added) {
     const check = checks.get(id);
     if (!check?.usable) throw ruleViolation(`HealthcareService/${id} cannot receive requests: ${check?.reason ?? 'unknown'}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
+    // The unit takes the care asked, as its field of activity says (ROR).
+    const field = careFieldProblem(care, found.targets.find((t) => t.id === id)?.type_codes ?? []);
+    if (field) throw ruleViolation(`HealthcareService/${id} cannot receive this request: ${field}`, `ServiceRequest.performer[${performers.indexOf(id)}]`);
   }
   const missing = volets.find((v) => !found.volets.some((row) => row.id === v.id));
   if (missing) throw ruleViolation(`QuestionnaireResponse/${missing.id} is not a volet of this patient written by your organization`, `ServiceRequest.supportingInfo[${missing.i}]`);
@@ -91,7 +94,7 @@ async function checkReferences(e: WriteEvent, ctx: CallContext, request: Service
   if (stray) throw ruleViolation(`DocumentReference/${stray.id} is not a document of this patient written by your organization`, `ServiceRequest.supportingInfo[${stray.i}]`);
   const strayConsent = consents.find((c) => !found.consents.some((row) => row.id === c.id));
   if (strayConsent) throw ruleViolation(`Consent/${strayConsent.id} is not a consent of this patient recorded by your organization`, `ServiceRequest.supportingInfo[${strayConsent.i}]`);
-  if (sending) checkReadyToSend(found.volets, sending, consentVerdict(e, found.patient, found.consents));
+  if (sending) checkReadyToSend(found.volets, care, consentVerdict(e, found.patient, found.consents));
 }
 
 /**
@@ -211,7 +214,7 @@ async function prepareServiceRequest(e: WriteEvent): Promise<Prepared> {
     if (request.requester) await checkRequester(e, request.requester);
   }
   const sending = !gateway && request.status === 'active' && previous?.status !== 'active';
-  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers, sending ? care : undefined);
+  await checkReferences(e, gateway ? asGateway(e.ctx, e.q) : e.ctx, request, added, performers, care, sending);
 
   if (!previous) {
     if (!REQUEST_STATUSES_ON_CREATE.includes(request.status)) throw ruleViolation(`A new request is active or draft, not ${request.status}`, 'ServiceRequest.status');

@@ -7,7 +7,7 @@
  * differs from the code.
  */
 import type { Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
-import { FORMS } from '../../../mappings/forms.js';
+import { CARE_FIELDS, CARE_WANTED, FORMS } from '../../../mappings/forms.js';
 import { BUSINESS_STATUSES, REASONS, REASONS_BY_MOVE, STATUS_TABLE, type Side } from '../../../mappings/referral.js';
 import { DECISION_MOVES, ESMS_STATUSES, type DecisionSide, type EsmsStatus } from '../../../mappings/decision/statuses.js';
 import { ROLES } from '../../core/principal.js';
@@ -101,6 +101,14 @@ function forms(): string {
   return table(['form', 'item', 'type', 'required (completed)', 'asked when'], rows);
 }
 
+/** Which units take each care wanted: the fields of activity (TRE_R227) a targeted unit may declare. */
+function careFields(): string {
+  return table(
+    ['care wanted', 'name', 'units of fields of activity (TRE_R227)'],
+    CARE_WANTED.codes.map(([code, name]) => [`\`${code}\``, name, (CARE_FIELDS[code] ?? []).join(', ')])
+  );
+}
+
 /** Every generated table, by its marker name. */
 export function contractTables(): Record<string, string> {
   return {
@@ -109,6 +117,7 @@ export function contractTables(): Record<string, string> {
     'decision-states': decisionStates(),
     volets: volets(),
     forms: forms(),
+    'care-fields': careFields(),
     access: access(),
     operations: operations(),
   };

@@ -30,11 +30,13 @@ export interface TargetRow {
   organization_id: string | null;
   org_found: boolean;
   org_active: boolean | null;
+  /** The unit's `type` tokens (system|code): its field of activity. */
+  type_codes: string[];
 }
 
 /** The rows a target check reads, one per unit found (a statement to embed in a larger one). */
 export function targetRows(serviceIds: readonly string[]): SqlFragment {
-  return sql`SELECT s.id, s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active
+  return sql`SELECT s.id, s.active, s.organization_id, o.id IS NOT NULL AS org_found, o.active AS org_active, s.type_codes
        FROM healthcare_service s LEFT JOIN organization o ON o.id = s.organization_id
       WHERE s.id = ANY(${serviceIds}::text[])`;
 }
