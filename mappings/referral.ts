@@ -10,6 +10,7 @@ import type { Row } from './resource-rows.js';
 import { codeTokens, tagTokens } from './ror.js';
 import { careWantedOf } from './forms.js';
 import { referenceId } from './reference.js';
+import { subscriptionSettings } from './topics.js';
 
 export const FHIR_BASE = 'https://aiguillage.org/fhir';
 export const REFERRAL_STATUS_SYSTEM = `${FHIR_BASE}/CodeSystem/referral-status`;
@@ -181,6 +182,13 @@ export function communicationRow(message: Communication): Row {
 
 /** Subscription → `subscription` columns. */
 export function subscriptionRow(subscription: Subscription): Row {
-  const type = /^([A-Z][A-Za-z]+)(\?|$)/.exec(subscription.criteria ?? '')?.[1] ?? null;
-  return { status: subscription.status, criteria_type: type };
+  const settings = subscriptionSettings(subscription);
+  return {
+    status: subscription.status,
+    criteria_type: settings.type ?? null,
+    topic: settings.topic?.url ?? null,
+    filters: settings.filters,
+    content: settings.content,
+    heartbeat_seconds: settings.heartbeatSeconds,
+  };
 }

@@ -102,7 +102,7 @@ export const READ: Record<Variant, Row> = {
   document:                r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
   binary:                  r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
   message:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
-  subscription:            r(' 200/404    200/404   200/404      200/404  200/404     404/404  403/403 403/403 403/403 200/200 401/401'),
+  subscription:            r(' 200/404    200/404   200/404      200/404  200/404     404/404  404/404 404/404 403/403 200/200 401/401'),
   person:                  r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
   decision:                r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
   'decision-task':         r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
@@ -152,11 +152,11 @@ export const WRITE = {
   'task create-message':                    r(' 201/422    201/422   201/422      201/422  201/422     201/422  403/403 403/403 403/403 422/422 401/401'),
   'message update':                         r(' 403/404    403/404   403/404      403/404  403/404     200/404  403/403 403/403 403/403 403/403 401/401'),
   // Subscriptions: own = criteria on the caller's side, other = criteria naming side 2 (deliveries are filtered, not the subscription).
-  'subscription create-task':               r(' 201/201    201/201   201/201      201/201  201/201     201/201  403/403 403/403 403/403 201/201 401/401'),
+  'subscription create-task':               r(' 201/201    201/201   201/201      201/201  201/201     201/201  201/201 201/201 403/403 201/201 401/401'),
   // …on messages, which admin-social may not read.
   'subscription create-message':            r(' 201/201    201/201   201/201      201/201  201/201     201/201  403/403 403/403 403/403 201/201 401/401'),
   // A subscription is changed by the client that created it.
-  'subscription update':                    r(' 200/404    403/404   403/404      403/404  403/404     404/404  403/403 403/403 403/403 403/403 401/401'),
+  'subscription update':                    r(' 200/404    403/404   403/404      403/404  403/404     404/404  404/404 404/404 403/403 403/403 401/401'),
   // Directory: pushed by the ROR (or admin), read by anyone.
   'organization update':                    r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 200/200 200/200 401/401'),
   'organization create':                    r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 201/201 201/201 401/401'),
@@ -245,11 +245,11 @@ export const DASHBOARD_WRONG_VIEW: Row = r(' 403/403    403/403   403/403      4
  */
 export const NOTIFIED = {
   //                          prescriber care-team admin-social non-medical portal  receiver mdph esms ror admin anonymous
-  'task':           yn(' y/n        y/n       y/n          y/n  y/n             y/n      -/-     -/-     -/-     y/y     -/-'),
+  'task':           yn(' y/n        y/n       y/n          y/n  y/n             y/n      n/n     n/n     -/-     y/y     -/-'),
   'message':        yn(' y/n        y/n       y/n          y/n  y/n             y/n      -/-     -/-     -/-     y/y     -/-'),
-  'decision-task':  yn(' n/n        n/n       n/n          n/n  n/n             n/n      -/-     -/-     -/-     y/y     -/-'),
+  'decision-task':  yn(' n/n        n/n       n/n          n/n  n/n             n/n      y/n     y/n     -/-     y/y     -/-'),
   // An endpoint answering 307 to another place (issue 13): the redirect is not followed, the other place hears nothing.
-  'task redirected':yn(' n/n        n/n       n/n          n/n  n/n             n/n      -/-     -/-     -/-     n/n     -/-'),
+  'task redirected':yn(' n/n        n/n       n/n          n/n  n/n             n/n      n/n     n/n     -/-     n/n     -/-'),
 };
 
 /**

@@ -940,18 +940,26 @@ describe('notifications', () => {
       if (movedTask.status !== 200) throw new Error(`event decision task: ${movedTask.status} ${JSON.stringify(movedTask.body)}`);
       events['decision-task'][relation] = decisionTask.id;
     }
-    const ids = kinds.flatMap((k) => RELATIONS.map((r) => events[k][r]));
+    // Every event dispatched, and delivered to every subscription still active (those redirected are in error).
     await waitFor(
       'every notification of the events handled',
-      async () => (await t.gateway.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM job_schedule WHERE queue = 'notify' AND state = 'pending' AND data->>'id' = ANY($1)`, [ids])).rows[0].n === 0,
+      async () =>
+        (
+          await t.gateway.db.query<{ n: number }>(
+            `SELECT (SELECT count(*) FROM job_schedule WHERE queue = 'notify' AND state = 'pending' AND job_id LIKE 'dispatch.%')
+                  + (SELECT count(*) FROM subscription WHERE status = 'active' AND delivered_through < events_since_start) AS n`
+          )
+        ).rows[0].n == 0,
       30_000
     );
-    const focusOf = (b: Bundle): string | undefined =>
-      ((b.entry?.[0]?.resource as Parameters | undefined)?.parameter ?? []).find((p) => p.name === 'notification-event')?.part?.find((p) => p.name === 'focus')?.valueReference?.reference;
+    const focusesOf = (b: Bundle): string[] =>
+      ((b.entry?.[0]?.resource as Parameters | undefined)?.parameter ?? [])
+        .filter((p) => p.name === 'notification-event')
+        .flatMap((p) => p.part?.find((x) => x.name === 'focus')?.valueReference?.reference ?? []);
     for (const caller of CALLERS) {
       for (const kind of kinds) {
         const hook = `${caller}-${kind === 'decision-task' ? 'task' : kind}`;
-        const heard = (deliveries.get(hook) ?? []).map(focusOf);
+        const heard = (deliveries.get(hook) ?? []).flatMap(focusesOf);
         for (const relation of RELATIONS) {
           const expected = NOTIFIED[kind][caller][relation];
           if (expected === undefined) continue;
@@ -961,7 +969,7 @@ describe('notifications', () => {
         // Id-only: no content ever travels.
         cells.check(`${caller} ${kind} notifications carry no content`, [], (deliveries.get(hook) ?? []).filter((b) => b.entry?.[1]?.resource !== undefined));
       }
-      const redirected = (deliveries.get(`redirected-redirect-${caller}`) ?? []).map(focusOf);
+      const redirected = (deliveries.get(`redirected-redirect-${caller}`) ?? []).flatMap(focusesOf);
       for (const relation of RELATIONS) {
         const expected = NOTIFIED['task redirected'][caller][relation];
         if (expected === undefined) continue;

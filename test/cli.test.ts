@@ -85,7 +85,7 @@ describe('aiguillage CLI', () => {
     expect(rows[0].n).toBe(4);
     await expect(cli(['import-decisions', 'fixtures/decisions/mixed.csv', '--mdph', '75'])).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining('"rowsRejected":10') });
     await expect(cli(['import-decisions', 'fixtures/decisions/valid.csv'])).rejects.toMatchObject({ code: 2 });
-  });
+  }, 90_000); // three runs of the CLI, each a process that loads the gateway
 
   it('refuses unknown roles and malformed organizations with exit code 2', async () => {
     await expect(cli(['client', 'create', '--name', 'x', '--roles', 'superuser'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('unknown role') });

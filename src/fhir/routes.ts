@@ -21,6 +21,7 @@ import { indicatorsRoute } from './operations/indicators.js';
 import { reactivateRoute } from './operations/reactivate.js';
 import { remindRoute } from './operations/remind.js';
 import { validateRoute } from './operations/validate.js';
+import { subscriptionEventsRoute, subscriptionStatusRoute } from './operations/subscription-events.js';
 import type { Route } from './route.js';
 
 export const ROUTES: readonly Route[] = [
@@ -36,6 +37,8 @@ export const ROUTES: readonly Route[] = [
   ...conformanceRoutes,
   // Operations on a type or an instance.
   claimRoute,
+  subscriptionStatusRoute,
+  subscriptionEventsRoute,
   remindRoute,
   reactivateRoute,
   copyRoute,

@@ -4,21 +4,32 @@
  * transaction; Redis is told once it commits). The workers that run them are
  * in `queues/workers/`, one file per queue.
  */
+import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import { scheduleJob, type ScheduledJob } from './schedule.js';
 
-/** Rest-hook deliveries of Subscriptions (id-only). */
+/** Subscriptions: dispatching events to subscriptions, delivering them, heartbeats. */
 export const NOTIFY_QUEUE = 'notify';
-/** Data of a `notify` job: a subscription, and the version of the resource to tell it of. */
-export interface NotifyJob {
-  subscription: string;
-  type: string;
-  id: string;
-  version: string;
+/**
+ * Data of a `notify` job: a run of the dispatcher (events → each
+ * subscription's numbered events), a delivery of a subscription's pending
+ * events, or its heartbeat.
+ */
+export type NotifyJob = { dispatch: true } | { deliver: string } | { heartbeat: string };
+
+/** Records a run of the dispatcher (each its own job: one already running may have read the events before these). */
+export function scheduleDispatch(q: Queryable, now: Date): Promise<ScheduledJob> {
+  return scheduleJob(q, NOTIFY_QUEUE, `dispatch.${randomUUID()}`, { dispatch: true } satisfies NotifyJob, now);
 }
-/** Records the delivery of a resource version to a subscription. */
-export function enqueueNotification(q: Queryable, data: NotifyJob, now: Date): Promise<ScheduledJob> {
-  return scheduleJob(q, NOTIFY_QUEUE, `notify.${data.subscription}.${data.type}.${data.id}.${data.version}`, data, now);
+
+/** Records a delivery of a subscription's events up to `through` (the same delivery is recorded once). */
+export function scheduleDelivery(q: Queryable, subscription: string, through: number, now: Date): Promise<ScheduledJob> {
+  return scheduleJob(q, NOTIFY_QUEUE, `deliver.${subscription}.${through}`, { deliver: subscription } satisfies NotifyJob, now);
+}
+
+/** Records a subscription's next heartbeat, at `at` (one per subscription and time). */
+export function scheduleHeartbeat(q: Queryable, subscription: string, at: Date): Promise<ScheduledJob> {
+  return scheduleJob(q, NOTIFY_QUEUE, `heartbeat.${subscription}.${at.getTime()}`, { heartbeat: subscription } satisfies NotifyJob, at);
 }
 
 /** Deadlines of admission requests: automatic reminder, automatic cancellation, archiving. */

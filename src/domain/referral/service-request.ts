@@ -339,7 +339,7 @@ export const SERVICE_REQUEST: ResourceKind<ServiceRequest> = {
     partiesWrite: true,
   },
   patientData: true,
-  subscribable: false,
+  subscribable: true,
   clientIds: false,
   rules: { prepare: prepareServiceRequest, after: afterServiceRequest },
 };

@@ -115,7 +115,7 @@ export const QUESTIONNAIRE_RESPONSE: ResourceKind<QuestionnaireResponse> = {
     partiesWrite: true,
   },
   patientData: true,
-  subscribable: false,
+  subscribable: true,
   clientIds: false,
   rules: { prepare: prepareVolet },
 };

@@ -1,15 +1,17 @@
 /**
  * The notifications listener: a unit of work's writes of subscribable types
- * record one `notify` job per active subscription on the type and written
- * version, before the unit commits. Whether the subscriber may see the
- * resource, and whether it matches the criteria, is decided at delivery,
- * with the subscriber's own rights (queues/workers/notify.ts).
+ * are recorded as events (one row per written version) when some
+ * subscription is active on their type, and a dispatch is scheduled, in the
+ * same transaction: a crash after the commit loses nothing. Which
+ * subscriptions an event concerns, with their subscribers' rights, is decided
+ * by the dispatcher (queues/workers/notify.ts).
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { enqueueNotification } from '../../jobs/catalogue.js';
+import { scheduleDispatch } from '../../jobs/catalogue.js';
 import type { ScheduledJob } from '../../jobs/schedule.js';
 import type { Queryable } from '../../store/db.js';
 import { activeSubscriptions } from '../../store/tables/subscription.js';
+import { recordEvents } from '../../store/tables/subscription-event.js';
 import type { DomainEvent, WriteListener } from '../kind.js';
 
 function written(events: readonly DomainEvent[]): Map<string, Resource[]> {
@@ -21,20 +23,23 @@ function written(events: readonly DomainEvent[]): Map<string, Resource[]> {
   return byType;
 }
 
-/** Records the deliveries some stored versions (of one type) call for. */
-export async function scheduleNotifications(q: Queryable, type: string, resources: readonly Resource[], now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
+/** Records the events some stored versions (of one type) make, if anyone listens. */
+export async function recordWrites(q: Queryable, type: string, resources: readonly Resource[], now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
   if (resources.length === 0) return;
-  for (const subscription of await activeSubscriptions(q, type)) {
-    for (const resource of resources) {
-      scheduled?.push(await enqueueNotification(q, { subscription, type, id: resource.id as string, version: resource.meta?.versionId ?? '1' }, now));
-    }
-  }
+  if ((await activeSubscriptions(q, type)).length === 0) return;
+  await recordEvents(
+    q,
+    type,
+    resources.map((r) => ({ id: r.id as string, version: r.meta?.versionId ?? '1' })),
+    now
+  );
+  scheduled?.push(await scheduleDispatch(q, now));
 }
 
 export const notificationListener: WriteListener = {
   name: 'notifications',
   async flush(ctx, q, events) {
-    for (const [type, resources] of written(events)) await scheduleNotifications(q, type, resources, ctx.clock.now(), ctx.scheduled);
+    for (const [type, resources] of written(events)) await recordWrites(q, type, resources, ctx.clock.now(), ctx.scheduled);
   },
   inline(_ctx, events) {
     return written(events).size > 0 ? undefined : null;

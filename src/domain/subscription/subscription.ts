@@ -1,5 +1,8 @@
 /**
- * Subscription (R4, rest-hook, id-only) on the types declared subscribable.
+ * Subscription on the types declared subscribable: topic-based, as the R4
+ * Subscriptions Backport IG writes it (criteria a topic of mappings/topics.ts,
+ * filters in `_criteria`, payload content empty, id-only or full-resource,
+ * heartbeat), or plain R4 (criteria a search, id-only); rest-hook.
  * A subscription remembers who asked (client, organization, roles), because
  * a delivery only ever carries what that client may read; its endpoint is a
  * public address (literal addresses and names checked here, every address
@@ -9,12 +12,14 @@ import type { Subscription } from '@medplum/fhirtypes';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { subscriptionRow } from '../../../mappings/referral.js';
+import { PAYLOAD_CONTENTS, subscriptionSettings, TOPICS } from '../../../mappings/topics.js';
 import { FhirError, forbidden, ruleViolation } from '../../core/outcomes.js';
 import type { Searchable } from '../../core/search/model.js';
 import { parseSearch } from '../../core/search/parse.js';
 import { SUBSCRIPTION_COLUMNS, subscriptionCreator } from '../../store/tables/subscription.js';
 import { authorize } from '../access.js';
-import { COMMON_PARAMS, REFERRAL_ROLES } from '../common-params.js';
+import { scheduleHeartbeat } from '../../jobs/catalogue.js';
+import { COMMON_PARAMS, REQUEST_ROLES } from '../common-params.js';
 import type { Prepared, ResourceKind, WriteEvent } from '../kind.js';
 import type { Principal } from '../../core/principal.js';
 
@@ -37,18 +42,36 @@ export function isPrivateHost(hostname: string): boolean {
 }
 
 /** A subscription's criteria, parsed: its type (a subscribable one) and search parameters (422 on the criteria otherwise). */
-export function parseCriteria(criteria: string | undefined, kindOf: (type: string) => (Searchable & { subscribable: boolean }) | undefined): { type: string; params: URLSearchParams } {
+export function parseCriteria(
+  criteria: string | undefined,
+  kindOf: (type: string) => (Searchable & { subscribable: boolean }) | undefined,
+  expression = 'Subscription.criteria'
+): { type: string; params: URLSearchParams } {
   const m = /^([A-Z][A-Za-z]+)(?:\?(.*))?$/.exec(criteria ?? '');
   const kind = m ? kindOf(m[1]) : undefined;
-  if (!m || !kind?.subscribable) throw ruleViolation('criteria must be a search on a type that can be subscribed to (Task, Communication), e.g. Task?owner=HealthcareService/123', 'Subscription.criteria');
+  if (!m || !kind?.subscribable) {
+    throw ruleViolation(`criteria is a topic (${TOPICS.map((t) => t.url).join(', ')}) or a search on a type that can be subscribed to (${TOPICS.map((t) => t.type).join(', ')}), e.g. Task?owner=HealthcareService/123`, expression);
+  }
   const params = new URLSearchParams(m[2] ?? '');
   try {
     parseSearch(kind, params, { defaultCount: 1, maxCount: 1 });
   } catch (err) {
-    if (err instanceof FhirError) throw ruleViolation(`criteria: ${err.outcome.issue?.[0]?.diagnostics ?? 'invalid'}`, 'Subscription.criteria');
+    if (err instanceof FhirError) throw ruleViolation(`criteria: ${err.outcome.issue?.[0]?.diagnostics ?? 'invalid'}`, expression);
     throw err;
   }
   return { type: m[1], params };
+}
+
+/** The filters of a subscription, each a search on its topic's type; their parameters, all to hold (422 otherwise). */
+function checkFilters(filters: readonly string[], type: string, kindOf: (type: string) => ResourceKind | undefined, topic: boolean): URLSearchParams {
+  const merged = new URLSearchParams();
+  filters.forEach((filter, i) => {
+    const at = topic ? `Subscription.criteria.extension[${i}]` : 'Subscription.criteria';
+    const { type: filtered, params } = parseCriteria(filter, kindOf, at);
+    if (filtered !== type) throw ruleViolation(`A filter of this topic is a search on ${type}, not ${filtered}`, at);
+    for (const [k, v] of params) merged.append(k, v);
+  });
+  return merged;
 }
 
 async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
@@ -60,7 +83,12 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
       return undefined;
     }
   };
-  const { type } = parseCriteria(subscription.criteria, kindOf);
+  const settings = subscriptionSettings(subscription);
+  const isTopicUrl = /^https?:\/\//.test(subscription.criteria ?? '');
+  if (isTopicUrl && !settings.topic) throw ruleViolation(`criteria names no topic of this server: ${TOPICS.map((t) => t.url).join(', ')}`, 'Subscription.criteria');
+  if (!settings.type) parseCriteria(subscription.criteria, kindOf);
+  const type = settings.type as string;
+  checkFilters(settings.filters.length > 0 ? settings.filters : [type], type, kindOf, !!settings.topic);
   const channel = subscription.channel;
   if (channel?.type !== 'rest-hook') throw ruleViolation('Only rest-hook channels are supported', 'Subscription.channel.type');
   let endpoint: URL;
@@ -71,6 +99,11 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   }
   if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw ruleViolation('channel.endpoint must be an absolute http(s) URL', 'Subscription.channel.endpoint');
   if (channel.payload && channel.payload !== 'application/fhir+json') throw ruleViolation('channel.payload is application/fhir+json (id-only notifications) or absent', 'Subscription.channel.payload');
+  if (!PAYLOAD_CONTENTS.includes(settings.content)) throw ruleViolation(`The payload content (backport-payload-content) is one of ${PAYLOAD_CONTENTS.join(', ')}`, 'Subscription.channel.payload.extension');
+  if (settings.content !== 'empty' && !channel.payload) throw ruleViolation('A notification with content (id-only, full-resource) needs channel.payload application/fhir+json', 'Subscription.channel.payload');
+  if (settings.heartbeatSeconds !== 0 && (settings.heartbeatSeconds < MIN_HEARTBEAT_SECONDS || settings.heartbeatSeconds > MAX_HEARTBEAT_SECONDS)) {
+    throw ruleViolation(`The heartbeat period is ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS} seconds`, 'Subscription.channel.extension');
+  }
   for (const [i, header] of (channel.header ?? []).entries()) {
     if (!/^[A-Za-z0-9-]+:\s?[^\r\n]*$/.test(header)) throw ruleViolation('A channel header is "Name: value"', `Subscription.channel.header[${i}]`);
   }
@@ -84,6 +117,7 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   }
   // A subscription is its creator's: another client of the organization would inherit its rights.
   if (previous && (await subscriptionCreator(e.q, e.id)) !== e.ctx.principal?.clientId) throw forbidden('Only the client that created a subscription changes it');
+  if (previous && subscriptionSettings(previous).type !== type) throw ruleViolation('A subscription keeps its topic (its events are numbered for it); make a new one for another', 'Subscription.criteria');
   const allowed = previous ? ['requested', 'active', 'off'] : ['requested', 'active'];
   if (!allowed.includes(wanted)) throw ruleViolation(`status must be one of ${allowed.join(', ')}`, 'Subscription.status');
   // A requested subscription is checked above and active at once; an endpoint that fails later puts it in error.
@@ -95,6 +129,19 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   return { resource, row: { principal: { json: principal } } };
 }
 
+/** A subscription with a heartbeat period has its first heartbeat scheduled (each one schedules the next). */
+async function afterSubscription(e: WriteEvent): Promise<void> {
+  const subscription = e.resource as Subscription;
+  const { heartbeatSeconds } = subscriptionSettings(subscription);
+  if (subscription.status !== 'active' || heartbeatSeconds <= 0) return;
+  const job = await scheduleHeartbeat(e.q, e.id, new Date(e.ctx.clock.now().getTime() + heartbeatSeconds * 1000));
+  e.ctx.scheduled?.push(job);
+}
+
+/** Heartbeats: at least five seconds apart, at most a day. */
+const MIN_HEARTBEAT_SECONDS = 5;
+const MAX_HEARTBEAT_SECONDS = 86_400;
+
 export const SUBSCRIPTION: ResourceKind<Subscription> = {
   type: 'Subscription',
   table: 'subscription',
@@ -103,9 +150,9 @@ export const SUBSCRIPTION: ResourceKind<Subscription> = {
   profiles: [],
   searchParams: [...COMMON_PARAMS.filter((p) => p.code !== 'identifier'), { code: 'status', type: 'token', kind: 'code', column: 'status', documentation: 'requested | active | error | off' }],
   includes: [],
-  access: { read: REFERRAL_ROLES, write: REFERRAL_ROLES, ownerColumn: 'owner_org' },
+  access: { read: REQUEST_ROLES, write: REQUEST_ROLES, ownerColumn: 'owner_org' },
   patientData: false,
   subscribable: false,
   clientIds: false,
-  rules: { prepare: prepareSubscription },
+  rules: { prepare: prepareSubscription, after: afterSubscription },
 };

@@ -4,6 +4,7 @@
  * Every canonical it names is either FHIR R4's, a national guide's, or one
  * of the gateway's own conformance resources, served at `/fhir/{type}/{id}`.
  */
+import { BACKPORT_URLS, TOPICS } from '../../../mappings/topics.js';
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceOperation } from '@medplum/fhirtypes';
 import { listOf } from '../../core/json.js';
 import type { DeclaredParam } from '../../core/search/model.js';
@@ -76,7 +77,7 @@ function securityDescription(kinds: readonly ResourceKind[]): string {
     [
       'SMART Backend Services: OAuth2 client_credentials at /oauth2/token, with a client secret or a private_key_jwt assertion; system scopes (v2 and v1) narrow what the client’s roles allow (see .well-known/smart-configuration)',
       ...(open.length > 0 ? [`${prose(open)} ${open.length > 1 ? 'are' : 'is'} public to read`] : []),
-      `Subscriptions: rest-hook, id-only, on ${prose(subscribable)}`,
+      `Subscriptions (R4 Subscriptions Backport IG): rest-hook, topic-based (${TOPICS.map((t) => t.url).join(', ')}) or plain R4 criteria, on ${prose(subscribable)}; payload empty, id-only or full-resource; heartbeat; $status and $events (catch-up)`,
     ].join('; ') + '.'
   );
 }
@@ -117,6 +118,8 @@ function resourceEntry(served: Served, kinds: readonly ResourceKind[]): Capabili
   const operations = routes.flatMap((r) => (r.operation && r.operation.level !== 'system' ? [r.operation] : []));
   const searchParam = served.params.map((p) => ({ name: p.code, type: p.type, definition: definitionOf(type, p), documentation: p.documentation }));
   return {
+    // The Backport IG's topics, on Subscription.
+    ...(type === 'Subscription' ? { extension: TOPICS.map((t) => ({ url: BACKPORT_URLS.topicCanonical, valueCanonical: t.url })) } : {}),
     type: type as CapabilityStatementRestResource['type'],
     ...listOf('supportedProfile', kind ? [...new Set([...kind.profiles, ...(kind.supportedProfiles ?? [])])] : []),
     documentation: kind

@@ -1,54 +1,256 @@
 /**
- * The `notify` worker: rest-hook deliveries of Subscriptions, id-only. At
- * delivery time the resource is searched with the subscription's criteria
- * *as its subscriber*, so a subscriber is told only of what its token may
- * read, and only while the resource matches. A failed delivery is retried
- * with exponential back-off; when the attempts run out the subscription is
- * put in `error` with the reason.
+ * The `notify` worker: subscriptions' events, from the writes to the
+ * subscribers (R4 Subscriptions Backport IG, rest-hook).
+ *
+ * - dispatch: reads the events past the cursor in commit-safe order
+ *   (store/tables/subscription-event.ts) and gives each active subscription
+ *   on their type the ones it may read, as its subscriber's token reads
+ *   them now and as its filters say, numbered in order (kept for `$events`);
+ *   one transaction per batch, with the cursor: a crash replays the batch.
+ * - deliver: posts a subscription's undelivered events in order, several per
+ *   notification Bundle (id-only, full-resource as the subscriber is shown
+ *   them, or empty), one deliverer at a time (a lease); a failure is retried
+ *   with back-off, and the last attempt puts the subscription in `error`.
+ *   A subscriber that was down is sent everything it missed once back, and
+ *   can ask for any range again with `$events`.
+ * - heartbeat: when a subscription with a heartbeat period heard nothing for
+ *   that long, a heartbeat notification.
  */
-import type { Bundle, Subscription } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Parameters, ParametersParameter, Resource, Subscription } from '@medplum/fhirtypes';
 import { UnrecoverableError } from 'bullmq';
 import type { Config } from '../../config.js';
 import { FhirError } from '../../core/outcomes.js';
 import { parseSearch } from '../../core/search/parse.js';
-import { GATEWAY, type Principal } from '../../core/principal.js';
-import { searchResources } from '../../domain/reads.js';
+import { GATEWAY, type Principal, type Role } from '../../core/principal.js';
+import { presentResources, searchResources } from '../../domain/reads.js';
 import { kindOf } from '../../domain/registry.js';
 import { readResource, requireKind, updateResource } from '../../domain/repository.js';
 import { parseCriteria } from '../../domain/subscription/subscription.js';
-import type { FhirServices } from '../../fhir/types.js';
-import { NOTIFY_QUEUE, type NotifyJob } from '../../jobs/catalogue.js';
+import { pushScheduled, type FhirServices } from '../../fhir/types.js';
+import { NOTIFY_QUEUE, scheduleDelivery, scheduleHeartbeat, type NotifyJob } from '../../jobs/catalogue.js';
+import type { ScheduledJob } from '../../jobs/schedule.js';
 import type { Logger } from '../../logger.js';
-import { subscriber as subscriberOf } from '../../store/tables/subscription.js';
+import type { Queryable } from '../../store/db.js';
+import {
+  activeSubscriptionStates,
+  advanceCursor,
+  appendSubscriptionEvents,
+  deliveryDone,
+  nextEvents,
+  releaseDeliveryLease,
+  subscriptionEvents,
+  subscriptionState,
+  takeDeliveryLease,
+  type ResourceEvent,
+  type SubscriptionState,
+} from '../../store/tables/subscription-event.js';
 import type { QueueDefinition } from '../registry.js';
 import { deliver, ForbiddenAddress } from '../rest-hook.js';
 
-/** The id-only notification Bundle (R4 Subscriptions Backport style: a history Bundle opening with the subscription's status). */
-export function notificationBundle(services: FhirServices, subscription: Subscription, focus: string, eventNumber: number, now: Date): Bundle {
+/** Events read per dispatcher transaction, and sent per notification. */
+const DISPATCH_BATCH = 200;
+const EVENTS_PER_NOTIFICATION = 50;
+
+/** The subscriber of a subscription: its client's rights now (an external token's: as it subscribed); none when the client is deactivated. */
+export function subscriberOf(state: Pick<SubscriptionState, 'principal' | 'client_roles' | 'client_organization' | 'client_active'>): Principal | undefined {
+  if (state.client_active === false) return undefined;
+  if (!state.client_roles) return state.principal as Principal;
+  return { clientId: state.principal.clientId, roles: state.client_roles as Role[], ...(state.client_organization ? { organization: state.client_organization } : {}) };
+}
+
+/** The search parameters of a subscription's filters, all to hold. */
+function filterParams(state: Pick<SubscriptionState, 'filters'>): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const filter of state.filters) for (const [k, v] of parseCriteria(filter, kindOf).params) params.append(k, v);
+  return params;
+}
+
+/** The resources of these ids its subscriber may read now, matching its filters (as the subscriber is shown them). */
+async function visibleTo(s: FhirServices, q: Queryable, subscriber: Principal, state: Pick<SubscriptionState, 'filters'>, type: string, ids: readonly string[]): Promise<Resource[]> {
+  if (ids.length === 0) return [];
+  const params = filterParams(state);
+  params.append('_id', [...new Set(ids)].join(','));
+  const ctx = { db: s.db, tx: q, principal: subscriber, clock: s.clock };
+  const search = parseSearch(requireKind(type), params, { defaultCount: ids.length, maxCount: Math.max(ids.length, 1) });
+  try {
+    return (await searchResources(ctx, search.query)).resources;
+  } catch (err) {
+    // A subscriber whose roles no longer let it read the type is told nothing.
+    if (err instanceof FhirError && (err.status === 401 || err.status === 403)) return [];
+    throw err;
+  }
+}
+
+/** One run of the dispatcher: every event committed so far, batch by batch. */
+async function dispatch(s: FhirServices): Promise<void> {
+  for (;;) {
+    const scheduled: ScheduledJob[] = [];
+    const full = await s.db.transaction(async (tx) => {
+      const { events } = await nextEvents(tx, DISPATCH_BATCH);
+      if (events.length === 0) return false;
+      const subscriptions = await activeSubscriptionStates(tx, [...new Set(events.map((e) => e.type))]);
+      for (const subscription of subscriptions) {
+        const subscriber = subscriberOf(subscription);
+        const mine = events.filter((e) => e.type === subscription.type);
+        if (!subscriber || mine.length === 0) continue;
+        const seen = new Set((await visibleTo(s, tx, subscriber, subscription, subscription.type, mine.map((e) => e.resource_id))).map((r) => r.id));
+        let number = Number(subscription.events_since_start);
+        const numbered = mine.filter((e) => seen.has(e.resource_id)).map((e: ResourceEvent) => ({ number: ++number, type: e.type, id: e.resource_id, version: e.version, at: new Date(e.at) }));
+        if (numbered.length === 0) continue;
+        await appendSubscriptionEvents(tx, subscription.id, numbered);
+        scheduled.push(await scheduleDelivery(tx, subscription.id, number, s.clock.now()));
+      }
+      const last = events[events.length - 1];
+      await advanceCursor(tx, { xid: last.xid, seq: last.seq });
+      return events.length === DISPATCH_BATCH;
+    });
+    await pushScheduled(s, scheduled);
+    if (!full) return;
+  }
+}
+
+/** The notification (or query answer) Bundle: the status, then one entry per event's focus (R4 Backport IG). */
+export function notificationBundle(
+  services: Pick<FhirServices, 'baseUrl'>,
+  subscription: Subscription,
+  kind: 'event-notification' | 'heartbeat' | 'query-event' | 'query-status' | 'handshake',
+  eventsSinceStart: number,
+  events: readonly { number: number; type: string; id: string; at: Date; resource?: Resource }[],
+  now: Date,
+  withFocus: boolean
+): Bundle {
+  const base = services.baseUrl;
+  const topic = subscription.criteria;
+  const status: Parameters = {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'subscription', valueReference: { reference: `${base}/Subscription/${subscription.id}` } },
+      { name: 'topic', valueCanonical: topic },
+      { name: 'status', valueCode: subscription.status },
+      { name: 'type', valueCode: kind },
+      { name: 'events-since-subscription-start', valueString: String(eventsSinceStart) },
+      ...events.map(
+        (e): ParametersParameter => ({
+          name: 'notification-event',
+          part: [
+            { name: 'event-number', valueString: String(e.number) },
+            { name: 'timestamp', valueInstant: e.at.toISOString() },
+            ...(withFocus ? [{ name: 'focus', valueReference: { reference: `${base}/${e.type}/${e.id}` } }] : []),
+          ],
+        })
+      ),
+    ],
+  };
+  const focus: BundleEntry[] = withFocus
+    ? events.map((e) => ({ fullUrl: `${base}/${e.type}/${e.id}`, ...(e.resource ? { resource: e.resource } : {}), request: { method: 'PUT', url: `${e.type}/${e.id}` }, response: { status: '200' } }))
+    : [];
   return {
     resourceType: 'Bundle',
     type: 'history',
     timestamp: now.toISOString(),
     entry: [
-      {
-        fullUrl: `urn:uuid:${crypto.randomUUID()}`,
-        resource: {
-          resourceType: 'Parameters',
-          parameter: [
-            { name: 'subscription', valueReference: { reference: `${services.baseUrl}/Subscription/${subscription.id}` } },
-            { name: 'topic', valueCanonical: subscription.criteria },
-            { name: 'status', valueCode: 'active' },
-            { name: 'type', valueCode: 'event-notification' },
-            { name: 'events-since-subscription-start', valueString: String(eventNumber) },
-            { name: 'notification-event', part: [{ name: 'event-number', valueString: String(eventNumber) }, { name: 'focus', valueReference: { reference: focus } }] },
-          ],
-        },
-        request: { method: 'GET', url: `${services.baseUrl}/Subscription/${subscription.id}/$status` },
-        response: { status: '200' },
-      },
-      { fullUrl: focus, request: { method: 'PUT', url: focus.replace(`${services.baseUrl}/`, '') }, response: { status: '200' } },
+      { fullUrl: `urn:uuid:${crypto.randomUUID()}`, resource: status, request: { method: 'GET', url: `${base}/Subscription/${subscription.id}/$status` }, response: { status: '200' } },
+      ...focus,
     ],
   };
+}
+
+/** A subscription's events numbered `from`..`to`, with their resources as its subscriber is shown them when the payload is full-resource. */
+export async function eventsOf(
+  s: FhirServices,
+  state: SubscriptionState,
+  from: number,
+  to: number,
+  limit: number,
+  content: string
+): Promise<{ number: number; type: string; id: string; at: Date; resource?: Resource }[]> {
+  const rows = await subscriptionEvents(s.db, state.id, from, to, limit);
+  const events = rows.map((r) => ({ number: Number(r.event_number), type: r.type, id: r.resource_id, at: new Date(r.at) }));
+  if (content !== 'full-resource' || events.length === 0) return events;
+  const subscriber = subscriberOf(state);
+  if (!subscriber) return events;
+  const found = await visibleTo(s, s.db, subscriber, { filters: [state.type] }, state.type, events.map((e) => e.id));
+  const shown = await presentResources({ db: s.db, principal: subscriber, clock: s.clock }, found);
+  const byId = new Map(shown.map((r) => [r.id, r]));
+  return events.map((e) => ({ ...e, ...(byId.has(e.id) ? { resource: byId.get(e.id) } : {}) }));
+}
+
+/** The headers a subscription asks for on its deliveries. */
+function channelHeaders(subscription: Subscription): Record<string, string> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/fhir+json' };
+  for (const header of subscription.channel.header ?? []) {
+    const colon = header.indexOf(':');
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+/** Posts one notification; throws (after putting the subscription in error on the last attempt) when it fails. */
+async function post(s: FhirServices, config: Config, subscription: Subscription, body: string | undefined, attempt: number): Promise<void> {
+  const endpoint = subscription.channel.endpoint as string;
+  let status: number;
+  try {
+    status = await deliver(endpoint, { headers: channelHeaders(subscription), body, timeoutMs: config.notify.timeoutMs, allowPrivate: config.notify.allowPrivateEndpoints });
+  } catch (err) {
+    const reason = `delivery to ${endpoint} failed: ${(err as Error).message}`;
+    // An endpoint that is not a public address stays so: no retry.
+    const permanent = err instanceof ForbiddenAddress;
+    await failed(s, subscription.id as string, permanent ? config.notify.attempts : attempt, config.notify.attempts, reason);
+    throw permanent ? new UnrecoverableError(reason) : err;
+  }
+  if (status < 200 || status >= 300) {
+    const reason = `delivery to ${endpoint} answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`;
+    const permanent = status >= 300 && status < 500 && status !== 408 && status !== 429;
+    await failed(s, subscription.id as string, permanent ? config.notify.attempts : attempt, config.notify.attempts, reason);
+    throw permanent ? new UnrecoverableError(reason) : new Error(reason);
+  }
+}
+
+/** Sends a subscription's undelivered events, in order, until none remain. */
+async function deliverPending(s: FhirServices, config: Config, logger: Logger, id: string, attempt: number): Promise<void> {
+  const lease = Math.ceil((config.notify.timeoutMs * 2) / 1000) + 5;
+  for (;;) {
+    const before = await subscriptionState(s.db, id);
+    if (!before || before.status !== 'active' || Number(before.delivered_through) >= Number(before.events_since_start)) return;
+    // Another deliverer holds it: it sends these too (it checks again once done).
+    if (!(await takeDeliveryLease(s.db, id, lease))) return;
+    try {
+      for (;;) {
+        const state = (await subscriptionState(s.db, id)) as SubscriptionState & { status: string };
+        const from = Number(state.delivered_through) + 1;
+        const total = Number(state.events_since_start);
+        if (state.status !== 'active' || from > total) break;
+        const subscription = (await readResource({ db: s.db, principal: GATEWAY, clock: s.clock }, 'Subscription', id)) as Subscription;
+        const events = await eventsOf(s, state, from, total, EVENTS_PER_NOTIFICATION, state.content);
+        const last = events[events.length - 1].number;
+        const body = state.content === 'empty' ? undefined : JSON.stringify(notificationBundle(s, subscription, 'event-notification', total, events, s.clock.now(), true));
+        await post(s, config, subscription, body, attempt);
+        await deliveryDone(s.db, id, last, s.clock.now());
+        logger.debug({ subscription: id, through: last }, 'notification delivered');
+      }
+    } finally {
+      await releaseDeliveryLease(s.db, id);
+    }
+  }
+}
+
+/** A heartbeat when the subscription heard nothing for its period; then the next one. */
+async function heartbeat(s: FhirServices, config: Config, id: string, attempt: number): Promise<void> {
+  const state = await subscriptionState(s.db, id);
+  if (!state || state.status !== 'active' || state.heartbeat_seconds <= 0) return;
+  const now = s.clock.now();
+  const period = state.heartbeat_seconds * 1000;
+  const quietSince = state.last_delivery_at ? new Date(state.last_delivery_at).getTime() : 0;
+  let next = new Date(quietSince + period);
+  if (now.getTime() >= quietSince + period) {
+    const subscription = (await readResource({ db: s.db, principal: GATEWAY, clock: s.clock }, 'Subscription', id)) as Subscription;
+    const body = state.content === 'empty' ? undefined : JSON.stringify(notificationBundle(s, subscription, 'heartbeat', Number(state.events_since_start), [], now, false));
+    await post(s, config, subscription, body, attempt);
+    await deliveryDone(s.db, id, undefined, now);
+    next = new Date(now.getTime() + period);
+  }
+  const scheduled = [await scheduleHeartbeat(s.db, id, next)];
+  await pushScheduled(s, scheduled);
 }
 
 export function notifyWorker(services: () => FhirServices, config: Config, logger: Logger): QueueDefinition<NotifyJob> {
@@ -59,47 +261,9 @@ export function notifyWorker(services: () => FhirServices, config: Config, logge
     backoffMs: config.notify.backoffMs,
     async process(data, job) {
       const s = services();
-      const ctx = { db: s.db, principal: GATEWAY, clock: s.clock };
-      const row = await subscriberOf(s.db, data.subscription);
-      if (row?.status !== 'active') return;
-      // The subscriber's rights now, not when it subscribed: a client deactivated or changed since is told accordingly.
-      if (row.active === false) return;
-      const subscriber = (row.roles ? { clientId: row.principal.clientId, roles: row.roles, ...(row.organization ? { organization: row.organization } : {}) } : row.principal) as Principal;
-      const subscription = (await readResource(ctx, 'Subscription', data.subscription)) as Subscription;
-      const { type, params } = parseCriteria(subscription.criteria, kindOf);
-      if (type !== data.type) return;
-      // Does the subscriber see this resource, matching its criteria, now?
-      const search = parseSearch(requireKind(type), new URLSearchParams([...params, ['_id', data.id]]), { defaultCount: 1, maxCount: 1 });
-      const found = await searchResources({ db: s.db, principal: subscriber, clock: s.clock }, search.query).catch((err: unknown) => {
-        // A subscriber whose roles no longer let it read the type is told nothing (not retried).
-        if (err instanceof FhirError && (err.status === 401 || err.status === 403)) return undefined;
-        throw err;
-      });
-      if (!found || found.resources.length === 0) return;
-      const focus = `${s.baseUrl}/${data.type}/${data.id}`;
-      const headers: Record<string, string> = { 'Content-Type': 'application/fhir+json' };
-      for (const header of subscription.channel.header ?? []) {
-        const colon = header.indexOf(':');
-        headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
-      }
-      const body = subscription.channel.payload ? JSON.stringify(notificationBundle(s, subscription, focus, Number(data.version), s.clock.now())) : undefined;
-      let status: number;
-      try {
-        status = await deliver(subscription.channel.endpoint as string, { headers, body, timeoutMs: config.notify.timeoutMs, allowPrivate: config.notify.allowPrivateEndpoints });
-      } catch (err) {
-        const reason = `delivery to ${subscription.channel.endpoint} failed: ${(err as Error).message}`;
-        // An endpoint that is not a public address stays so: no retry.
-        const permanent = err instanceof ForbiddenAddress;
-        await failed(s, data.subscription, permanent ? config.notify.attempts : job.attempt, config.notify.attempts, reason);
-        throw permanent ? new UnrecoverableError(reason) : err;
-      }
-      if (status < 200 || status >= 300) {
-        const reason = `delivery to ${subscription.channel.endpoint} answered ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`;
-        const permanent = (status >= 300 && status < 500 && status !== 408 && status !== 429);
-        await failed(s, data.subscription, permanent ? config.notify.attempts : job.attempt, config.notify.attempts, reason);
-        throw permanent ? new UnrecoverableError(reason) : new Error(reason);
-      }
-      logger.debug({ subscription: data.subscription, focus }, 'notification delivered');
+      if ('dispatch' in data) return dispatch(s);
+      if ('deliver' in data) return deliverPending(s, config, logger, data.deliver, job.attempt);
+      if ('heartbeat' in data) return heartbeat(s, config, data.heartbeat, job.attempt);
     },
   };
 }

@@ -9,6 +9,10 @@ export const SUBSCRIPTION_COLUMNS = {
   criteria_type: 'text',
   owner_org: 'text',
   principal: 'jsonb',
+  topic: 'text',
+  filters: 'text[]',
+  content: 'text',
+  heartbeat_seconds: 'int4',
 } as const satisfies Columns;
 
 /** Ids of the active subscriptions on a type. */
