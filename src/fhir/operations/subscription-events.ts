@@ -8,7 +8,7 @@
 import type { Bundle, Subscription } from '@medplum/fhirtypes';
 import { badRequest } from '../../core/outcomes.js';
 import { readResource } from '../../domain/repository.js';
-import { eventsOf, notificationBundle } from '../../queues/workers/notify.js';
+import { eventsOf, notificationBundle } from '../../domain/subscription/events.js';
 import { subscriptionState, type SubscriptionState } from '../../store/tables/subscription-event.js';
 import type { Route } from '../route.js';
 
