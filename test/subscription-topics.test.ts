@@ -216,10 +216,13 @@ describe('topic-based subscriptions', () => {
     const request = (await as(w, w.prescriber).get(`ServiceRequest/${requestId}`)).body as ServiceRequest;
     const updated = await as(w, w.prescriber).put(`ServiceRequest/${requestId}`, { ...request, priority: 'urgent' }, `W/"${request.meta?.versionId}"`);
     expect(updated.status, JSON.stringify(updated.body)).toBe(200);
-    await waitFor('the update heard', () => heard.some((b) => b.entry?.some((e) => (e.resource as ServiceRequest | undefined)?.priority === 'urgent')));
-    const withResource = heard.flatMap((b) => b.entry?.slice(1) ?? []).filter((e) => e.fullUrl?.endsWith(`/ServiceRequest/${requestId}`));
-    expect(withResource.length).toBeGreaterThanOrEqual(2);
-    expect(withResource.every((e) => (e.resource as ServiceRequest | undefined)?.id === requestId)).toBe(true);
+    // Each event carries the version it was about: sent, then made urgent.
+    const versionsHeard = () => heard.flatMap((b) => b.entry?.slice(1) ?? []).filter((e) => e.fullUrl?.endsWith(`/ServiceRequest/${requestId}`)).map((e) => e.resource as ServiceRequest | undefined);
+    await waitFor('both versions heard', () => versionsHeard().length >= 2);
+    expect(versionsHeard().map((r) => [r?.id, r?.meta?.versionId, r?.priority ?? null])).toEqual([
+      [requestId, request.meta?.versionId, null],
+      [requestId, updated.body.meta.versionId, 'urgent'],
+    ]);
     // The administrative volet the request cites, changed by the prescriber: the unit hears of it.
     const voletRef = request.supportingInfo?.find((s) => s.reference?.startsWith('QuestionnaireResponse/'))?.reference as string;
     const volet = (await as(w, w.prescriber).get(voletRef)).body;

@@ -11,7 +11,7 @@ import { parseSearch } from '../../core/search/parse.js';
 import type { Database, Queryable } from '../../store/db.js';
 import { subscriptionEvents, type SubscriptionState } from '../../store/tables/subscription-event.js';
 import type { Clock } from '../clock.js';
-import { presentResources, searchResources } from '../reads.js';
+import { presentResources, readResourceVersion, searchResources } from '../reads.js';
 import { kindOf } from '../registry.js';
 import { requireKind } from '../repository.js';
 import { parseCriteria } from './subscription.js';
@@ -109,13 +109,20 @@ export async function eventsOf(
   content: string
 ): Promise<{ number: number; type: string; id: string; at: Date; resource?: Resource }[]> {
   const rows = await subscriptionEvents(s.db, state.id, from, to, limit);
-  const events = rows.map((r) => ({ number: Number(r.event_number), type: r.type, id: r.resource_id, at: new Date(r.at) }));
-  if (content !== 'full-resource' || events.length === 0) return events;
-  const subscriber = subscriberOf(state);
-  if (!subscriber) return events;
-  const found = await visibleTo(s, s.db, subscriber, { filters: [state.type] }, state.type, events.map((e) => e.id));
-  const shown = await presentResources({ db: s.db, principal: subscriber, clock: s.clock }, found);
-  const byId = new Map(shown.map((r) => [r.id, r]));
-  return events.map((e) => ({ ...e, ...(byId.has(e.id) ? { resource: byId.get(e.id) } : {}) }));
+  const events = rows.map((r) => ({ number: Number(r.event_number), type: r.type, id: r.resource_id, version: r.version, at: new Date(r.at) }));
+  const subscriber = content === 'full-resource' ? subscriberOf(state) : undefined;
+  if (!subscriber) return events.map(({ version: _v, ...e }) => e);
+  // Each event with the version it was about, as the subscriber is shown it (and may read it now).
+  const ctx = { db: s.db, principal: subscriber, clock: s.clock };
+  const out: { number: number; type: string; id: string; at: Date; resource?: Resource }[] = [];
+  for (const { version, ...e } of events) {
+    const resource = await readResourceVersion(ctx, e.type, e.id, Number(version)).catch((err: unknown) => {
+      if (err instanceof FhirError && err.status < 500) return undefined;
+      throw err;
+    });
+    const shown = resource ? (await presentResources(ctx, [resource]))[0] : undefined;
+    out.push({ ...e, ...(shown ? { resource: shown } : {}) });
+  }
+  return out;
 }
 
