@@ -190,5 +190,7 @@ export function subscriptionRow(subscription: Subscription): Row {
     filters: settings.filters,
     content: settings.content,
     heartbeat_seconds: settings.heartbeatSeconds,
+    channel: settings.channel || 'rest-hook',
+    digest_seconds: settings.digestSeconds,
   };
 }

@@ -18,6 +18,8 @@ export const BACKPORT_URLS = {
   filterCriteria: `${BACKPORT}/backport-filter-criteria`,
   payloadContent: `${BACKPORT}/backport-payload-content`,
   heartbeatPeriod: `${BACKPORT}/backport-heartbeat-period`,
+  /** The gateway's own: an e-mail channel's digest period, in seconds (0: a mail per delivery). */
+  digestPeriod: 'https://aiguillage.org/fhir/StructureDefinition/email-digest-period',
   timeout: `${BACKPORT}/backport-timeout`,
   maxCount: `${BACKPORT}/backport-max-count`,
   topicCanonical: `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`,
@@ -82,6 +84,10 @@ export interface SubscriptionSettings {
   content: PayloadContent;
   /** Seconds between heartbeats when nothing happens (0: none). */
   heartbeatSeconds: number;
+  /** rest-hook, or email (alerts). */
+  channel: string;
+  /** E-mail: seconds a digest gathers events (0: a mail per delivery). */
+  digestSeconds: number;
 }
 
 /** The settings a Subscription declares; `undefined` fields are for the caller to refuse. */
@@ -95,5 +101,6 @@ export function subscriptionSettings(resource: Subscription): SubscriptionSettin
   // Plain R4: a payload MIME type means id-only notifications (the R4 rest-hook convention); none, an empty POST.
   const content = (contentCode ?? (subscription.channel?.payload ? 'id-only' : 'empty')) as PayloadContent;
   const heartbeat = (subscription.channel?.extension ?? []).find((e) => e.url === BACKPORT_URLS.heartbeatPeriod)?.valueUnsignedInt ?? 0;
-  return { topic, type, filters: all, content, heartbeatSeconds: heartbeat, ...(contentCode ? { contentCode } : {}) };
+  const digest = (subscription.channel?.extension ?? []).find((e) => e.url === BACKPORT_URLS.digestPeriod)?.valueUnsignedInt ?? 0;
+  return { topic, type, filters: all, content, heartbeatSeconds: heartbeat, channel: subscription.channel?.type ?? '', digestSeconds: digest, ...(contentCode ? { contentCode } : {}) };
 }

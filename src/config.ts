@@ -69,6 +69,14 @@ export interface Config {
   claimLimit: ClaimLimit;
   /** Rest-hook deliveries: attempts, and the first back-off in ms (doubling). */
   notify: { attempts: number; backoffMs: number; timeoutMs: number; allowPrivateEndpoints: boolean };
+  /**
+   * E-mail alerts (Subscriptions with an `email` channel), when an SMTP
+   * server is configured: its URL (smtp:// or smtps://, credentials in it),
+   * the sender, the base of the links the mails carry (default: the FHIR
+   * base), and what a mail says beyond the link: `link` (nothing) or `status`
+   * (the request's or task's status, never the patient).
+   */
+  mail?: { smtpUrl: string; from: string; linkBase?: string; detail: 'link' | 'status' };
   /** The ROR FHIR API pulled on a schedule, when configured. */
   ror?: {
     baseUrl: string;
@@ -90,6 +98,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return value;
+}
+
+/** One of a few words. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new Error(`${name} is one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 /** A TCP port: 0 (any free port) to 65535. */
@@ -172,6 +188,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     claimLimit: { maxFailures: int(env, 'AIGUILLAGE_CLAIM_MAX_FAILURES', DEFAULT_CLAIM_LIMIT.maxFailures), window: duration(env, 'AIGUILLAGE_CLAIM_WINDOW', DEFAULT_CLAIM_LIMIT.window) },
     notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000), allowPrivateEndpoints: env.AIGUILLAGE_NOTIFY_ALLOW_PRIVATE === 'true' },
+    mail: env.AIGUILLAGE_SMTP_URL
+      ? {
+          smtpUrl: env.AIGUILLAGE_SMTP_URL,
+          from: env.AIGUILLAGE_MAIL_FROM || 'aiguillage <no-reply@aiguillage.invalid>',
+          linkBase: env.AIGUILLAGE_MAIL_LINK_BASE || undefined,
+          detail: oneOf(env, 'AIGUILLAGE_MAIL_DETAIL', ['link', 'status'] as const, 'link'),
+        }
+      : undefined,
     ror: env.ROR_BASE_URL
       ? {
           baseUrl: env.ROR_BASE_URL,

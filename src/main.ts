@@ -117,6 +117,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
     jobs: queues,
     durations: config.referralDurations,
     allowPrivateEndpoints: config.notify.allowPrivateEndpoints,
+    mailAlerts: config.mail !== undefined,
     claimLimit: config.claimLimit,
     audit: new AuditLog(db),
     handle: (request) => handleFhir(services, request),

@@ -140,6 +140,8 @@ describe('topic-based subscriptions', () => {
       subscription(topic('Task'), port, { filter: 'Task?nonsense=1' }),
       { ...subscription(topic('Task'), port), channel: { ...subscription(topic('Task'), port).channel, _payload: { extension: [{ url: BACKPORT_URLS.payloadContent, valueCode: 'everything' }] } } },
       subscription(topic('Task'), port, { heartbeat: 2 }),
+      // No SMTP server on this gateway: no e-mail alerts.
+      { ...subscription(topic('Task'), port), channel: { type: 'email', endpoint: 'mailto:unite@hopital.test' } },
     ] as Subscription[]) {
       const res = await as(w, w.unit.usp).post('Subscription', bad);
       expect(res.status, JSON.stringify(bad)).toBe(422);

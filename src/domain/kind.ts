@@ -68,6 +68,8 @@ export interface CallContext {
   ifMatch?: number;
   /** Subscriptions may point at local/private addresses (tests, single-host set-ups). */
   allowPrivateEndpoints?: boolean;
+  /** E-mail alerts are configured: subscriptions may have an `email` channel. */
+  mailAlerts?: boolean;
   /** `$claim`'s limit on failed claims (default: DEFAULT_CLAIM_LIMIT). */
   claimLimit?: ClaimLimit;
   /** Who acts, from where, and the interaction records not yet stored. */

@@ -14,6 +14,7 @@ export function contextOf(services: FhirServices, request: FhirRequest): CallCon
     durations: services.durations,
     memo: request.memo,
     allowPrivateEndpoints: services.allowPrivateEndpoints,
+    mailAlerts: services.mailAlerts,
     claimLimit: services.claimLimit,
     audit: request.audit,
   };

@@ -81,6 +81,8 @@ export interface FhirServices {
   durations?: ReferralDurations;
   /** Subscriptions may point at local or private addresses. */
   allowPrivateEndpoints?: boolean;
+  /** E-mail alerts are configured (an SMTP server): subscriptions may have an `email` channel. */
+  mailAlerts?: boolean;
   /** `$claim`'s limit on failed claims. */
   claimLimit?: ClaimLimit;
   /** Stores the audit records of reads and refusals (group commit). */

@@ -27,6 +27,11 @@ export function scheduleDelivery(q: Queryable, subscription: string, through: nu
   return scheduleJob(q, NOTIFY_QUEUE, `deliver.${subscription}.${through}`, { deliver: subscription } satisfies NotifyJob, now);
 }
 
+/** Records the delivery of an e-mail digest at `at`, when its period ends. */
+export function scheduleDigest(q: Queryable, subscription: string, at: Date): Promise<ScheduledJob> {
+  return scheduleJob(q, NOTIFY_QUEUE, `digest.${subscription}.${at.getTime()}`, { deliver: subscription } satisfies NotifyJob, at);
+}
+
 /** Records a subscription's next heartbeat, at `at` (one per subscription and time). */
 export function scheduleHeartbeat(q: Queryable, subscription: string, at: Date): Promise<ScheduledJob> {
   return scheduleJob(q, NOTIFY_QUEUE, `heartbeat.${subscription}.${at.getTime()}`, { heartbeat: subscription } satisfies NotifyJob, at);

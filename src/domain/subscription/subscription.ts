@@ -76,6 +76,8 @@ function checkFilters(filters: readonly string[], type: string, kindOf: (type: s
 
 async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const subscription = e.resource as Subscription;
+  // The gateway's own writes (a subscription put in error) keep what the subscriber set.
+  if (e.ctx.principal?.gateway) return { resource: subscription };
   const kindOf = (type: string): ResourceKind | undefined => {
     try {
       return e.repo.kind(type);
@@ -90,29 +92,15 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const type = settings.type as string;
   checkFilters(settings.filters.length > 0 ? settings.filters : [type], type, kindOf, !!settings.topic);
   const channel = subscription.channel;
-  if (channel?.type !== 'rest-hook') throw ruleViolation('Only rest-hook channels are supported', 'Subscription.channel.type');
-  let endpoint: URL;
-  try {
-    endpoint = new URL(channel.endpoint ?? '');
-  } catch {
-    throw ruleViolation('channel.endpoint must be an absolute http(s) URL', 'Subscription.channel.endpoint');
-  }
-  if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw ruleViolation('channel.endpoint must be an absolute http(s) URL', 'Subscription.channel.endpoint');
-  if (channel.payload && channel.payload !== 'application/fhir+json') throw ruleViolation('channel.payload is application/fhir+json (id-only notifications) or absent', 'Subscription.channel.payload');
-  if (!PAYLOAD_CONTENTS.includes(settings.content)) throw ruleViolation(`The payload content (backport-payload-content) is one of ${PAYLOAD_CONTENTS.join(', ')}`, 'Subscription.channel.payload.extension');
-  if (settings.content !== 'empty' && !channel.payload) throw ruleViolation('A notification with content (id-only, full-resource) needs channel.payload application/fhir+json', 'Subscription.channel.payload');
+  const endpoint = channel?.type === 'email' ? checkEmailChannel(e, subscription) : checkRestHookChannel(subscription);
   if (settings.heartbeatSeconds !== 0 && (settings.heartbeatSeconds < MIN_HEARTBEAT_SECONDS || settings.heartbeatSeconds > MAX_HEARTBEAT_SECONDS)) {
     throw ruleViolation(`The heartbeat period is ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS} seconds`, 'Subscription.channel.extension');
   }
-  for (const [i, header] of (channel.header ?? []).entries()) {
-    if (!/^[A-Za-z0-9-]+:\s?[^\r\n]*$/.test(header)) throw ruleViolation('A channel header is "Name: value"', `Subscription.channel.header[${i}]`);
-  }
   const wanted = subscription.status;
   const previous = e.previous?.content as Subscription | undefined;
-  if (e.ctx.principal?.gateway) return { resource: subscription };
   // A subscriber is told only of what it may read: one that may read none of the type would subscribe to nothing.
   authorize(e.ctx.principal, e.repo.kind(type), 'read');
-  if (!e.ctx.allowPrivateEndpoints && isPrivateHost(endpoint.hostname)) {
+  if (endpoint && !e.ctx.allowPrivateEndpoints && isPrivateHost(endpoint.hostname)) {
     throw ruleViolation('channel.endpoint is a local or private address; subscribers are reached on public addresses', 'Subscription.channel.endpoint');
   }
   // A subscription is its creator's: another client of the organization would inherit its rights.
@@ -128,6 +116,52 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const principal: Principal = { clientId: p.clientId, roles: p.roles, ...(p.organization ? { organization: p.organization } : {}) };
   return { resource, row: { principal: { json: principal } } };
 }
+
+/** A rest-hook channel: an http(s) endpoint, FHIR JSON notifications, headers "Name: value". */
+function checkRestHookChannel(subscription: Subscription): URL {
+  const channel = subscription.channel;
+  const settings = subscriptionSettings(subscription);
+  if (channel?.type !== 'rest-hook') throw ruleViolation('The channel is rest-hook (notifications) or email (alerts)', 'Subscription.channel.type');
+  let endpoint: URL;
+  try {
+    endpoint = new URL(channel.endpoint ?? '');
+  } catch {
+    throw ruleViolation('channel.endpoint must be an absolute http(s) URL', 'Subscription.channel.endpoint');
+  }
+  if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw ruleViolation('channel.endpoint must be an absolute http(s) URL', 'Subscription.channel.endpoint');
+  if (channel.payload && channel.payload !== 'application/fhir+json') throw ruleViolation('channel.payload is application/fhir+json (id-only notifications) or absent', 'Subscription.channel.payload');
+  if (!PAYLOAD_CONTENTS.includes(settings.content)) throw ruleViolation(`The payload content (backport-payload-content) is one of ${PAYLOAD_CONTENTS.join(', ')}`, 'Subscription.channel.payload.extension');
+  if (settings.content !== 'empty' && !channel.payload) throw ruleViolation('A notification with content (id-only, full-resource) needs channel.payload application/fhir+json', 'Subscription.channel.payload');
+  if (settings.digestSeconds !== 0) throw ruleViolation('A digest period is for e-mail alerts', 'Subscription.channel.extension');
+  for (const [i, header] of (channel.header ?? []).entries()) {
+    if (!/^[A-Za-z0-9-]+:\s?[^\r\n]*$/.test(header)) throw ruleViolation('A channel header is "Name: value"', `Subscription.channel.header[${i}]`);
+  }
+  return endpoint;
+}
+
+/**
+ * An e-mail channel (alerts): `mailto:` one address, when the gateway has an
+ * SMTP server; the mail carries links, never the resources (payload absent or
+ * text/plain, content empty or id-only); a digest period gathers events.
+ */
+function checkEmailChannel(e: WriteEvent, subscription: Subscription): undefined {
+  const channel = subscription.channel;
+  const settings = subscriptionSettings(subscription);
+  if (!e.ctx.mailAlerts) throw ruleViolation('E-mail alerts are not configured on this gateway (no SMTP server): use a rest-hook channel', 'Subscription.channel.type');
+  if (!/^mailto:[^\s@,;:<>()"]+@[^\s@,;:<>()"]+\.[^\s@,;:<>()"]+$/.test(channel.endpoint ?? '')) throw ruleViolation('An e-mail channel’s endpoint is mailto: and one address', 'Subscription.channel.endpoint');
+  if (channel.payload && channel.payload !== 'text/plain') throw ruleViolation('An alert is a text/plain mail (channel.payload text/plain or absent)', 'Subscription.channel.payload');
+  if (settings.content === 'full-resource') throw ruleViolation('An alert carries links, never the resources: payload content empty or id-only', 'Subscription.channel.payload.extension');
+  if (settings.digestSeconds !== 0 && (settings.digestSeconds < MIN_DIGEST_SECONDS || settings.digestSeconds > MAX_DIGEST_SECONDS)) {
+    throw ruleViolation(`The digest period is ${MIN_DIGEST_SECONDS} seconds to a week`, 'Subscription.channel.extension');
+  }
+  if ((channel.header ?? []).length > 0) throw ruleViolation('An e-mail channel takes no header', 'Subscription.channel.header');
+  if (settings.heartbeatSeconds !== 0) throw ruleViolation('Heartbeats are for rest-hook channels', 'Subscription.channel.extension');
+  return undefined;
+}
+
+/** Digests: five seconds to a week (a day is the usual). */
+const MIN_DIGEST_SECONDS = 5;
+const MAX_DIGEST_SECONDS = 7 * 86_400;
 
 /** A subscription with a heartbeat period has its first heartbeat scheduled (each one schedules the next). */
 async function afterSubscription(e: WriteEvent): Promise<void> {

@@ -23,7 +23,9 @@ import { GATEWAY } from '../../core/principal.js';
 import { readResource, updateResource } from '../../domain/repository.js';
 import { eventsOf, notificationBundle, subscriberOf, visibleTo } from '../../domain/subscription/events.js';
 import { pushScheduled, type FhirServices } from '../../fhir/types.js';
-import { NOTIFY_QUEUE, scheduleDelivery, scheduleHeartbeat, type NotifyJob } from '../../jobs/catalogue.js';
+import { NOTIFY_QUEUE, scheduleDelivery, scheduleDigest, scheduleHeartbeat, type NotifyJob } from '../../jobs/catalogue.js';
+import { alertMail } from '../../domain/subscription/mail.js';
+import { MailRefused, smtpMailer, type Mailer } from '../mail.js';
 import type { ScheduledJob } from '../../jobs/schedule.js';
 import type { Logger } from '../../logger.js';
 import {
@@ -44,6 +46,8 @@ import { deliver, ForbiddenAddress } from '../rest-hook.js';
 /** Events read per dispatcher transaction, and sent per notification. */
 const DISPATCH_BATCH = 200;
 const EVENTS_PER_NOTIFICATION = 50;
+/** Events listed in one alert mail (a digest with more sends several). */
+const EVENTS_PER_MAIL = 200;
 
 /** One run of the dispatcher: every event committed so far, batch by batch. */
 async function dispatch(s: FhirServices): Promise<void> {
@@ -104,9 +108,54 @@ async function post(s: FhirServices, config: Config, subscription: Subscription,
   }
 }
 
+/** What delivers: the HTTP settings, and the mailer when e-mail alerts are configured. */
+interface Channels {
+  config: Config;
+  mailer?: Mailer;
+}
+
+/**
+ * Sends one batch of a subscription's events: a notification Bundle to a
+ * rest-hook, or an alert mail (a digest waits until its period ends: then
+ * false, and the delivery is scheduled for then).
+ */
+async function sendBatch(s: FhirServices, channels: Channels, state: SubscriptionState, subscription: Subscription, from: number, total: number, attempt: number): Promise<number | false> {
+  const { config } = channels;
+  if (state.channel !== 'email') {
+    const events = await eventsOf(s, state, from, total, EVENTS_PER_NOTIFICATION, state.content);
+    const body = state.content === 'empty' ? undefined : JSON.stringify(notificationBundle(s, subscription, 'event-notification', total, events, s.clock.now(), true));
+    await post(s, config, subscription, body, attempt);
+    return events[events.length - 1].number;
+  }
+  const mail = config.mail;
+  if (!mail || !channels.mailer) {
+    await failed(s, state.id, config.notify.attempts, config.notify.attempts, 'e-mail alerts are no longer configured on this gateway (no SMTP server)');
+    throw new UnrecoverableError('no SMTP server');
+  }
+  const events = await eventsOf(s, state, from, total, EVENTS_PER_MAIL, mail.detail === 'status' ? 'full-resource' : 'id-only');
+  if (state.digest_seconds > 0) {
+    const since = state.last_delivery_at ? new Date(state.last_delivery_at).getTime() : events[0].at.getTime();
+    const due = since + state.digest_seconds * 1000;
+    if (s.clock.now().getTime() < due) {
+      await pushScheduled(s, [await scheduleDigest(s.db, state.id, new Date(due))]);
+      return false;
+    }
+  }
+  const { subject, text } = alertMail(state.id, events, { linkBase: mail.linkBase ?? s.baseUrl, detail: mail.detail });
+  const to = (subscription.channel.endpoint as string).slice('mailto:'.length);
+  try {
+    await channels.mailer.send(to, subject, text);
+  } catch (err) {
+    const permanent = err instanceof MailRefused;
+    await failed(s, state.id, permanent ? config.notify.attempts : attempt, config.notify.attempts, (err as Error).message);
+    throw permanent ? new UnrecoverableError((err).message) : err;
+  }
+  return events[events.length - 1].number;
+}
+
 /** Sends a subscription's undelivered events, in order, until none remain. */
-async function deliverPending(s: FhirServices, config: Config, logger: Logger, id: string, attempt: number): Promise<void> {
-  const lease = Math.ceil((config.notify.timeoutMs * 2) / 1000) + 5;
+async function deliverPending(s: FhirServices, channels: Channels, logger: Logger, id: string, attempt: number): Promise<void> {
+  const lease = Math.ceil((channels.config.notify.timeoutMs * 2) / 1000) + 5;
   for (;;) {
     const before = await subscriptionState(s.db, id);
     if (!before || before.status !== 'active' || Number(before.delivered_through) >= Number(before.events_since_start)) return;
@@ -119,12 +168,11 @@ async function deliverPending(s: FhirServices, config: Config, logger: Logger, i
         const total = Number(state.events_since_start);
         if (state.status !== 'active' || from > total) break;
         const subscription = (await readResource({ db: s.db, principal: GATEWAY, clock: s.clock }, 'Subscription', id)) as Subscription;
-        const events = await eventsOf(s, state, from, total, EVENTS_PER_NOTIFICATION, state.content);
-        const last = events[events.length - 1].number;
-        const body = state.content === 'empty' ? undefined : JSON.stringify(notificationBundle(s, subscription, 'event-notification', total, events, s.clock.now(), true));
-        await post(s, config, subscription, body, attempt);
+        const last = await sendBatch(s, channels, state, subscription, from, total, attempt);
+        // A digest waits for its period: its delivery is scheduled.
+        if (last === false) return;
         await deliveryDone(s.db, id, last, s.clock.now());
-        logger.debug({ subscription: id, through: last }, 'notification delivered');
+        logger.debug({ subscription: id, through: last, channel: state.channel }, 'notification delivered');
       }
     } finally {
       await releaseDeliveryLease(s.db, id);
@@ -151,7 +199,8 @@ async function heartbeat(s: FhirServices, config: Config, id: string, attempt: n
   await pushScheduled(s, scheduled);
 }
 
-export function notifyWorker(services: () => FhirServices, config: Config, logger: Logger): QueueDefinition<NotifyJob> {
+export function notifyWorker(services: () => FhirServices, config: Config, logger: Logger, mailer?: Mailer): QueueDefinition<NotifyJob> {
+  const channels: Channels = { config, mailer: mailer ?? (config.mail ? smtpMailer(config.mail, config.notify.timeoutMs) : undefined) };
   return {
     name: NOTIFY_QUEUE,
     concurrency: 8,
@@ -160,7 +209,7 @@ export function notifyWorker(services: () => FhirServices, config: Config, logge
     async process(data, job) {
       const s = services();
       if ('dispatch' in data) return dispatch(s);
-      if ('deliver' in data) return deliverPending(s, config, logger, data.deliver, job.attempt);
+      if ('deliver' in data) return deliverPending(s, channels, logger, data.deliver, job.attempt);
       if ('heartbeat' in data) return heartbeat(s, config, data.heartbeat, job.attempt);
     },
   };

@@ -59,6 +59,8 @@ export interface SubscriptionState {
   filters: string[];
   content: string;
   heartbeat_seconds: number;
+  channel: string;
+  digest_seconds: number;
   events_since_start: string;
   delivered_through: string;
   last_delivery_at: Date | null;
@@ -70,7 +72,7 @@ export interface SubscriptionState {
 }
 
 const STATE = sql`SELECT s.id, s.criteria_type AS type, coalesce(s.filters, ARRAY[s.criteria_type]) AS filters, coalesce(s.content, 'id-only') AS content,
-       coalesce(s.heartbeat_seconds, 0) AS heartbeat_seconds, s.events_since_start::text AS events_since_start, s.delivered_through::text AS delivered_through,
+       coalesce(s.heartbeat_seconds, 0) AS heartbeat_seconds, s.channel, s.digest_seconds, s.events_since_start::text AS events_since_start, s.delivered_through::text AS delivered_through,
        s.last_delivery_at, s.principal, c.roles AS client_roles, c.organization AS client_organization, c.active AS client_active
   FROM subscription s LEFT JOIN oauth_client c ON c.id = s.principal->>'clientId'`;
 

@@ -13,6 +13,8 @@ export const SUBSCRIPTION_COLUMNS = {
   filters: 'text[]',
   content: 'text',
   heartbeat_seconds: 'int4',
+  channel: 'text',
+  digest_seconds: 'int4',
 } as const satisfies Columns;
 
 /** Ids of the active subscriptions on a type. */
