@@ -5,7 +5,9 @@
  * pending deadline as the gateway runs it (only the near schedule in Redis),
  * the cost of one job held in Redis, and the reconciler's pass over them;
  * and a 100 MB document (BENCH_DOCUMENT_MB) streamed up and down, with the
- * gateway's resident memory (target: under 300 MB).
+ * gateway's resident memory (target: under 300 MB); and the referral
+ * indicators over 1,000,000 requests (BENCH_INDICATOR_REQUESTS; target:
+ * under 1 s).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -13,7 +15,8 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/logger.js';
 import { Queues } from '../src/queues/registry.js';
-import { startBenchServer } from './harness.js';
+import { percentile, startBenchServer } from './harness.js';
+import { refreshReferralIndicators } from '../src/domain/referral/indicators.js';
 import { createUnits, HOSPITAL, sample, submission } from './referral-fixtures.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -21,6 +24,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PENDING = Number(process.env.BENCH_PENDING_DEADLINES ?? 1_000_000);
 const UNITS = 50;
 const DOCUMENT_MB = Number(process.env.BENCH_DOCUMENT_MB ?? 100);
+const INDICATOR_REQUESTS = Number(process.env.BENCH_INDICATOR_REQUESTS ?? 1_000_000);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 async function usedMemory(redis: Redis): Promise<number> {
@@ -99,6 +103,79 @@ async function benchDocument(base: string, auth: string, server: Awaited<ReturnT
   ];
 }
 
+/**
+ * The referral indicators over BENCH_INDICATOR_REQUESTS (default 1,000,000)
+ * requests of the past twelve months, 1.5 tasks each, with their facts as
+ * the task rules record them (read, answered, admitted, refused with a
+ * reason, automatically cancelled), written by SQL; then the rollup's
+ * recomputation (the background job's work) and `$indicators?module=referral`
+ * through HTTP, as an admin reads it (target: under 1 s).
+ */
+async function benchIndicators(server: Awaited<ReturnType<typeof startBenchServer>>): Promise<string[]> {
+  const { base, db } = server;
+  const seeded = Date.now();
+  await db.query(
+    `INSERT INTO referral (id, version, last_updated, status, module)
+     SELECT 'ind-' || g, 1, now(), 'active', 'referral' FROM generate_series(1, $1::int) AS g`,
+    [INDICATOR_REQUESTS]
+  );
+  await db.query(
+    `INSERT INTO task (id, version, last_updated, referral_id, status, business_status, status_since, module, owner_service_id, sent_at, read_at, answered_at, admitted_at, status_reason, care, unit_department, origin_department)
+     SELECT 'ind-' || g || '-' || k, 1, now(), 'ind-' || g, 'requested', x.status, now(), 'referral', 'bench-unit-' || (g * 7 + k) % 500,
+            x.sent, CASE WHEN x.r < 0.85 THEN x.sent + x.r * interval '3 days' END, CASE WHEN x.r < 0.7 THEN x.sent + x.r * interval '6 days' END,
+            CASE WHEN x.r < 0.3 THEN x.sent + x.r * interval '40 days' END,
+            CASE WHEN x.status = 'refused' THEN (ARRAY['no-place', 'not-eligible'])[1 + (g % 2)] WHEN x.status = 'cancelled' THEN (ARRAY['automatic-cancellation', 'other-unit-chosen'])[1 + (g % 2)] END,
+            (ARRAY['SMR', 'HAD', 'USP', 'USLD', 'EHPAD', 'ACT', 'LHSS', 'SSIAD'])[1 + g % 8],
+            lpad(((g * 13 + k) % 95 + 1)::text, 2, '0'), lpad((g % 95 + 1)::text, 2, '0')
+       FROM generate_series(1, $1::int) AS g
+       CROSS JOIN LATERAL generate_series(1, 1 + (g % 2)) AS k
+       CROSS JOIN LATERAL (SELECT r, sent, CASE WHEN r < 0.3 THEN 'admitted' WHEN r < 0.5 THEN 'refused' WHEN r < 0.7 THEN 'accepted' WHEN r < 0.85 THEN 'read' WHEN r < 0.95 THEN 'cancelled' ELSE 'sent' END AS status
+                             FROM (SELECT ((g * 7919 + k * 104729) % 1000) / 1000.0 AS r, now() - ((g % 365) * interval '1 day') AS sent) v) x`,
+    [INDICATOR_REQUESTS]
+  );
+  const { rows: counted } = await db.query<{ requests: number; tasks: number }>(`SELECT (SELECT count(*)::int FROM referral WHERE id LIKE 'ind-%') AS requests, (SELECT count(*)::int FROM task WHERE id LIKE 'ind-%') AS tasks`);
+  const seedSeconds = (Date.now() - seeded) / 1000;
+  const clock = { now: () => new Date() };
+  const refreshStarted = Date.now();
+  const groups = await refreshReferralIndicators(db, clock);
+  const refreshSeconds = (Date.now() - refreshStarted) / 1000;
+  const admin = `Bearer ${await server.token(['admin'])}`;
+  const now = new Date();
+  const month = (back: number): string => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - back, 1)).toISOString().slice(0, 7);
+  const queries: [string, string][] = [
+    ['twelve months, every department, care and unit', `module=referral&from=${month(11)}&to=${month(0)}`],
+    ['twelve months, one department', `module=referral&from=${month(11)}&to=${month(0)}&department=75`],
+    ['one month, one department, one care', `module=referral&from=${month(1)}&to=${month(1)}&department=75&care=SMR`],
+    ['twelve months, one unit', `module=referral&from=${month(11)}&to=${month(0)}&unit=bench-unit-7`],
+  ];
+  const rows: string[] = [];
+  for (const [label, query] of queries) {
+    const times: number[] = [];
+    let size = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const res = await fetch(`${base}/fhir/$indicators?${query}`, { headers: { Authorization: admin } });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`indicators ${query}: ${res.status} ${text.slice(0, 300)}`);
+      times.push(performance.now() - t0);
+      size = text.length;
+    }
+    times.sort((a, b) => a - b);
+    rows.push(`| ${label} | ${Math.round(percentile(times, 50))} ms | ${Math.round(times[times.length - 1])} ms | ${Math.round(size / 1024)} KB | < 1,000 ms`);
+  }
+  process.stderr.write(`  indicators: ${counted[0].requests} requests, ${counted[0].tasks} tasks, rollup in ${refreshSeconds.toFixed(1)} s\n`);
+  return [
+    '',
+    `## referrals: indicators over ${counted[0].requests.toLocaleString('en')} requests (${counted[0].tasks.toLocaleString('en')} tasks, twelve months)`,
+    '',
+    `Seeded by SQL in ${seedSeconds.toFixed(1)} s; the rollup (the background job's work, every AIGUILLAGE_INDICATORS_REFRESH_MS) recomputed in ${refreshSeconds.toFixed(1)} s (${groups.toLocaleString('en')} groups). \`$indicators?module=referral\` through HTTP as an admin, 5 runs each:`,
+    '',
+    '| query | p50 | max | answer | target',
+    '| --- | --- | --- | --- | ---',
+    ...rows,
+  ];
+}
+
 /** Runs the suite; returns its report (markdown). */
 export async function benchReferrals(): Promise<string> {
   const server = await startBenchServer();
@@ -139,6 +216,7 @@ export async function benchReferrals(): Promise<string> {
       `| peak RSS of the gateway | ${Math.round(rss)} MB |`,
       ...documentLines
     );
+    lines.push(...(await benchIndicators(server)));
   } finally {
     await server.stopGateway();
   }

@@ -67,6 +67,8 @@ export interface Config {
   referralDurations: ReferralDurations;
   /** `$claim`: failed claims allowed per client and per individual number within `window`, before 429. */
   claimLimit: ClaimLimit;
+  /** How often the referral indicators' rollup is recomputed (ms). */
+  indicatorsRefreshMs: number;
   /** Rest-hook deliveries: attempts, and the first back-off in ms (doubling). */
   notify: { attempts: number; backoffMs: number; timeoutMs: number; allowPrivateEndpoints: boolean };
   /**
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       archiving: duration(env, 'AIGUILLAGE_ARCHIVING_AFTER', DEFAULT_REFERRAL_DURATIONS.archiving),
     },
     claimLimit: { maxFailures: int(env, 'AIGUILLAGE_CLAIM_MAX_FAILURES', DEFAULT_CLAIM_LIMIT.maxFailures), window: duration(env, 'AIGUILLAGE_CLAIM_WINDOW', DEFAULT_CLAIM_LIMIT.window) },
+    indicatorsRefreshMs: Math.max(1_000, int(env, 'AIGUILLAGE_INDICATORS_REFRESH_MS', 600_000)),
     notify: { attempts: int(env, 'AIGUILLAGE_NOTIFY_ATTEMPTS', 8), backoffMs: int(env, 'AIGUILLAGE_NOTIFY_BACKOFF_MS', 1_000), timeoutMs: int(env, 'AIGUILLAGE_NOTIFY_TIMEOUT_MS', 10_000), allowPrivateEndpoints: env.AIGUILLAGE_NOTIFY_ALLOW_PRIVATE === 'true' },
     mail: env.AIGUILLAGE_SMTP_URL
       ? {

@@ -17,7 +17,7 @@ import { allKinds } from './domain/registry.js';
 import type { FhirServices } from './fhir/types.js';
 import { handleFhir, isPublic } from './fhir/dispatch.js';
 import { Validator } from './fhir/validation.js';
-import { ROR_SYNC_QUEUE } from './jobs/catalogue.js';
+import { INDICATORS_QUEUE, ROR_SYNC_QUEUE, scheduleIndicatorsRefresh } from './jobs/catalogue.js';
 import { buildApp } from './http/app.js';
 import { clientErrorResponse } from './http/errors.js';
 import { createLogger, type Logger } from './logger.js';
@@ -29,6 +29,7 @@ import { deadlinesWorker } from './queues/workers/deadlines.js';
 import { mdphImportWorker } from './queues/workers/mdph-import.js';
 import { notifyWorker } from './queues/workers/notify.js';
 import { ensurePullPlanned, rorSyncWorker } from './queues/workers/ror-sync.js';
+import { indicatorsWorker } from './queues/workers/indicators.js';
 import { openDatabase, type Database } from './store/db.js';
 import { reindexSearchValues } from './domain/directory/reindex.js';
 import { migrate } from './store/migrate.js';
@@ -130,6 +131,7 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
   queues.register(mdphImportWorker(servicesNow, logger));
   queues.register(asyncBundleWorker(servicesNow));
   queues.register(rorSyncWorker(servicesNow, config, logger));
+  queues.register(indicatorsWorker(servicesNow, config, logger));
   for (const definition of options.queueDefinitions ?? []) queues.register(definition);
   await queues.init();
 
@@ -139,6 +141,8 @@ export async function start(config: Config, options: StartOptions): Promise<Gate
       const planned = await ensurePullPlanned(db, clock.now(), config.ror.intervalMs, true);
       if (planned) await queues.push(ROR_SYNC_QUEUE, [planned]);
     }
+    // The referral indicators: recomputed now, then every period (each run records the next).
+    await queues.push(INDICATORS_QUEUE, [await scheduleIndicatorsRefresh(db, new Date(clock.now().getTime() - config.indicatorsRefreshMs), config.indicatorsRefreshMs)]);
     await queues.startWorkers();
     logger.info({ queues: queues.names() }, 'workers started');
   }

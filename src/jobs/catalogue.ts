@@ -37,6 +37,20 @@ export function scheduleHeartbeat(q: Queryable, subscription: string, at: Date):
   return scheduleJob(q, NOTIFY_QUEUE, `heartbeat.${subscription}.${at.getTime()}`, { heartbeat: subscription } satisfies NotifyJob, at);
 }
 
+/** The referral indicators' rollup, recomputed periodically. */
+export const INDICATORS_QUEUE = 'indicators';
+/** Data of an `indicators` job. */
+export type IndicatorsJob = { refresh: true };
+
+/**
+ * Records the next refresh of the referral indicators, at the end of the
+ * current period (one job per period, whichever process records it).
+ */
+export function scheduleIndicatorsRefresh(q: Queryable, now: Date, intervalMs: number): Promise<ScheduledJob> {
+  const next = (Math.floor(now.getTime() / intervalMs) + 1) * intervalMs;
+  return scheduleJob(q, INDICATORS_QUEUE, `refresh.${next}`, { refresh: true } satisfies IndicatorsJob, new Date(next));
+}
+
 /** Deadlines of admission requests: automatic reminder, automatic cancellation, archiving. */
 export const DEADLINES_QUEUE = 'deadlines';
 /** What a deadline does. */

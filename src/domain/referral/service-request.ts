@@ -302,9 +302,12 @@ async function createTasks(e: WriteEvent, request: ServiceRequest, serviceIds: s
   if (serviceIds.length === 0) return;
   const now = e.ctx.clock.now().toISOString();
   const parties = await newTaskParties(e.q, e.id, serviceIds);
+  // The care asked (its first care-wanted code), for the indicators.
+  const care = careWanted(request)[0] ?? null;
   const writes: VersionWrite[] = parties.map((r) => {
     const task = stamp(taskFor(request, e.id, r.service, now), randomUUID(), 1, now) as Task;
-    return { resource: task, version: 1, lastUpdated: now, row: { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now }, identifiers: [] };
+    const row = { ...taskRow(task), owner_keys: r.keys, requester_keys: r.requester_keys, status_since: now, sent_at: now, care, unit_department: r.unit_department, origin_department: r.origin_department };
+    return { resource: task, version: 1, lastUpdated: now, row, identifiers: [] };
   });
   await e.repo.insertMany(asGateway(e.ctx, e.q), 'Task', writes, { prepare: writes.length <= 20 });
 }

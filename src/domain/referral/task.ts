@@ -54,6 +54,19 @@ function checkMoveDetails(task: Task, to: BusinessStatus): void {
   }
 }
 
+/** The unit's answers: the first of them ends the wait the indicators measure. */
+const ANSWERS: readonly BusinessStatus[] = ['agreed-in-principle', 'accepted', 'refused'];
+
+/** What a move tells the indicators: first read, first answer, admission, and the reason of a refusal or a cancellation. */
+function indicatorFacts(from: BusinessStatus, to: BusinessStatus, task: Task, now: string): Row {
+  const facts: Row = {};
+  if (from === 'sent' && to !== 'cancelled') facts.read_at = now;
+  if ((from === 'sent' || from === 'read') && ANSWERS.includes(to)) facts.answered_at = now;
+  if (to === 'admitted') facts.admitted_at = now;
+  if (to === 'refused' || to === 'cancelled') facts.status_reason = reasonOf(task) ?? null;
+  return facts;
+}
+
 /** Keeps the gateway's archive flag as stored, whatever the sender wrote in meta.tag. */
 function keepFlags(task: Task, previous: Task | undefined): Task {
   const own = (task.meta?.tag ?? []).filter((t) => t.system !== REFERRAL_FLAG_SYSTEM);
@@ -80,7 +93,7 @@ async function prepareTask(e: WriteEvent): Promise<Prepared> {
 
   const from = businessStatusOf(previous) as BusinessStatus;
   const resource = gateway ? { ...task, lastModified: now } : keepFlags({ ...task, lastModified: now }, previous);
-  const row: Row = from !== to ? { status_since: now, previous_business_status: from, cancelled_with_request: false } : {};
+  const row: Row = from !== to ? { status_since: now, previous_business_status: from, cancelled_with_request: false, ...indicatorFacts(from, to, task, now) } : {};
   if (gateway) return { resource, row };
 
   for (const field of TASK_FIXED) {

@@ -29,6 +29,12 @@ export const TASK_COLUMNS = {
   individual: 'text',
   validity_start: 'date',
   validity_end: 'date',
+  sent_at: 'timestamptz',
+  read_at: 'timestamptz',
+  answered_at: 'timestamptz',
+  care: 'text',
+  unit_department: 'text',
+  origin_department: 'text',
 } as const satisfies Columns;
 
 /** A task's parties and state, as stored. */
@@ -104,10 +110,17 @@ export async function tasksCancelledWithRequest(q: Queryable, referralId: string
 }
 
 /** For new tasks of a request: each unit's keys (its own, its organization's) and the request's requester keys. */
-export async function newTaskParties(q: Queryable, referralId: string, serviceIds: readonly string[]): Promise<{ service: string; keys: string[]; requester_keys: string[] }[]> {
-  const { rows } = await run<{ service: string; keys: string[]; requester_keys: string[] }>(
+export async function newTaskParties(
+  q: Queryable,
+  referralId: string,
+  serviceIds: readonly string[]
+): Promise<{ service: string; keys: string[]; requester_keys: string[]; unit_department: string | null; origin_department: string | null }[]> {
+  // With the unit's department and the prescriber's (their organizations' first postal code), for the indicators.
+  const { rows } = await run<{ service: string; keys: string[]; requester_keys: string[]; unit_department: string | null; origin_department: string | null }>(
     q,
-    sql`SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys
+    sql`SELECT s.service, unit_keys(s.service) AS keys, r.requester_keys,
+               (SELECT department_of(o.postal_codes[1]) FROM healthcare_service hs JOIN organization o ON o.id = hs.organization_id WHERE hs.id = s.service) AS unit_department,
+               (SELECT department_of(o.postal_codes[1]) FROM organization o WHERE 'Organization/' || o.id = ANY(r.requester_keys) LIMIT 1) AS origin_department
           FROM unnest(${serviceIds}::text[]) AS s(service) CROSS JOIN referral r WHERE r.id = ${referralId}`,
     { prepare: true }
   );

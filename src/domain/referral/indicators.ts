@@ -1,0 +1,117 @@
+/**
+ * Indicators of admission requests (seed 001: "tracer les flux de patients
+ * (taux d'admission, origine, etc.)"), per month, department (of the unit),
+ * care asked and unit: requests sent, read rate, time to the first answer and
+ * to admission (median and 90th percentile), admission and refusal rates,
+ * refusals and cancellations by reason, automatic cancellations; and the
+ * flows from the prescribers' departments to the units'. Read from the rollup
+ * (store/referral-indicators.ts), which a background job recomputes; the
+ * answer says when.
+ */
+import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { badRequest, forbidden } from '../../core/outcomes.js';
+import { hasAnyRole, type Principal } from '../../core/principal.js';
+import { setLocal, type Database } from '../../store/db.js';
+import { readReferralFlows, readReferralIndicators, refreshReferralRollup, type ReferralIndicatorScope } from '../../store/referral-indicators.js';
+import type { Clock } from '../clock.js';
+import { CARE_WANTED } from '../../../mappings/forms.js';
+
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/** The first day of the month `months` before (negative) or after that of `day`. */
+function monthOf(day: string, months = 0): string {
+  const d = new Date(`${day.slice(0, 7)}-01T00:00:00Z`);
+  d.setUTCMonth(d.getUTCMonth() + months);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Reads `module=referral` queries: from, to (YYYY-MM; default the last twelve months), department, care, unit. Admin only. */
+export function referralIndicatorQuery(principal: Principal | undefined, params: URLSearchParams, today: string): ReferralIndicatorScope {
+  for (const key of params.keys()) {
+    if (!['module', 'from', 'to', 'department', 'care', 'unit', '_format'].includes(key)) throw badRequest(`Unknown parameter "${key}"; supported with module=referral: from, to, department, care, unit`, key);
+  }
+  const from = params.get('from');
+  const to = params.get('to');
+  for (const [name, value] of [['from', from], ['to', to]] as const) if (value !== null && !MONTH.test(value)) throw badRequest(`${name} is a month, YYYY-MM`, name);
+  const department = params.get('department') ?? undefined;
+  if (department !== undefined && !/^(\d{2,3}|2[AB])$/.test(department)) throw badRequest('department is 2 or 3 digits, or 2A/2B', 'department');
+  const care = params.get('care') ?? undefined;
+  if (care !== undefined && !CARE_WANTED.codes.some(([code]) => code === care)) throw badRequest(`care is one of ${CARE_WANTED.codes.map(([c]) => c).join(', ')}`, 'care');
+  const unit = params.get('unit') ?? undefined;
+  if (unit !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(unit)) throw badRequest('unit is the id of a HealthcareService', 'unit');
+  if (!hasAnyRole(principal, ['admin'])) throw forbidden('Referral indicators are for an admin');
+  const scope: ReferralIndicatorScope = { from: from ? `${from}-01` : monthOf(today, -11), to: to ? `${to}-01` : monthOf(today) };
+  if (scope.from > scope.to) throw badRequest('from is after to', 'from');
+  return { ...scope, ...(department ? { departments: [department] } : {}), ...(care ? { care } : {}), ...(unit ? { unit } : {}) };
+}
+
+const rate = (part: number, whole: number): ParametersParameter[] => (whole > 0 ? [{ name: 'x', valueDecimal: Math.round((part / whole) * 1000) / 1000 }] : []);
+const named = (name: string, list: ParametersParameter[]): ParametersParameter[] => list.map((p) => ({ ...p, name }));
+const decimal = (name: string, value: number | null): ParametersParameter[] => (value === null ? [] : [{ name, valueDecimal: Math.round(value * 10) / 10 }]);
+
+/** The indicators in scope, as Parameters: one `group` per month, department, care and unit, then one `flow` per origin. */
+export async function computeReferralIndicators(db: Database, scope: ReferralIndicatorScope): Promise<Parameters> {
+  const { refreshedAt, groups } = await readReferralIndicators(db, scope);
+  const flows = await readReferralFlows(db, scope);
+  const parameter: ParametersParameter[] = [
+    { name: 'module', valueCode: 'referral' },
+    ...(refreshedAt ? [{ name: 'computedAt', valueInstant: new Date(refreshedAt).toISOString() }] : []),
+    { name: 'from', valueString: scope.from.slice(0, 7) },
+    { name: 'to', valueString: scope.to.slice(0, 7) },
+  ];
+  for (const g of groups) {
+    parameter.push({
+      name: 'group',
+      part: [
+        { name: 'month', valueString: g.month },
+        { name: 'department', valueString: g.department || 'inconnu' },
+        { name: 'care', valueString: g.care || 'inconnu' },
+        ...(g.unit_id ? [{ name: 'unit', valueReference: { reference: `HealthcareService/${g.unit_id}` } }] : []),
+        { name: 'sent', valueInteger: g.sent },
+        { name: 'read', valueInteger: g.read },
+        ...named('readRate', rate(g.read, g.sent)),
+        { name: 'answered', valueInteger: g.answered },
+        ...decimal('firstAnswerMedianHours', g.answer_median_hours),
+        ...decimal('firstAnswerP90Hours', g.answer_p90_hours),
+        { name: 'admitted', valueInteger: g.admitted },
+        ...named('admissionRate', rate(g.admitted, g.sent)),
+        ...decimal('admissionMedianDays', g.admission_median_days),
+        ...decimal('admissionP90Days', g.admission_p90_days),
+        { name: 'refused', valueInteger: g.refused },
+        ...named('refusalRate', rate(g.refused, g.sent)),
+        { name: 'cancelled', valueInteger: g.cancelled },
+        { name: 'automaticCancellations', valueInteger: g.auto_cancelled },
+        ...(g.reasons ?? []).map((r) => ({
+          name: r.status === 'refused' ? 'refusalReason' : 'cancellationReason',
+          part: [
+            { name: 'reason', valueString: r.reason },
+            { name: 'count', valueInteger: r.count },
+          ],
+        })),
+      ],
+    });
+  }
+  for (const f of flows) {
+    parameter.push({
+      name: 'flow',
+      part: [
+        { name: 'month', valueString: f.month },
+        { name: 'originDepartment', valueString: f.origin_department || 'inconnu' },
+        { name: 'department', valueString: f.department || 'inconnu' },
+        { name: 'care', valueString: f.care || 'inconnu' },
+        { name: 'sent', valueInteger: f.sent },
+        { name: 'admitted', valueInteger: f.admitted },
+      ],
+    });
+  }
+  return { resourceType: 'Parameters', parameter };
+}
+
+/** Recomputes the rollup, in one transaction (readers keep the previous one until it commits). */
+export async function refreshReferralIndicators(db: Database, clock: Clock): Promise<number> {
+  return db.transaction(async (q) => {
+    // One pass over every referral task, sorted per group for the percentiles: in memory, no JIT compile for a statement run once.
+    await setLocal(q, { work_mem: '128MB', jit: 'off' });
+    return refreshReferralRollup(q, clock.now());
+  });
+}

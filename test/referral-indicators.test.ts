@@ -1,0 +1,69 @@
+/**
+ * Referral indicators (issue 17): `$indicators?module=referral` per month,
+ * department, care and unit, from the rollup the `indicators` worker
+ * recomputes in the background; flows by origin department.
+ */
+import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, waitFor, type TestGateway } from './helpers.js';
+import { as, current, FINESS, HOSPITAL_FINESS, makeWorld, move, submit, type World } from './referral-world.js';
+
+let t: TestGateway;
+let w: World;
+
+beforeAll(async () => {
+  t = await startTestGateway({ workers: true, config: { indicatorsRefreshMs: 1_000 } });
+  w = await makeWorld(t);
+  // The units' and the prescriber's departments come from their organizations' addresses.
+  const put = async (id: string, body: object) => expect((await as(w, w.admin).put(`Organization/${id}`, body)).status).toBe(200);
+  await put('chu', { resourceType: 'Organization', id: 'chu', name: 'CHU Exemple', identifier: [{ system: FINESS, value: HOSPITAL_FINESS }], address: [{ postalCode: '33000' }] });
+  await put('org-smr', { resourceType: 'Organization', id: 'org-smr', name: 'Établissement SMR', identifier: [{ system: FINESS, value: '750000100' }], address: [{ postalCode: '75014' }] });
+});
+afterAll(() => t.close());
+
+const part = (group: ParametersParameter, name: string) => group.part?.find((p) => p.name === name);
+
+describe('referral indicators', () => {
+  it('count what happened to the requests per month, department, care and unit, and the flows between departments', async () => {
+    const refused = (await submit(w, ['smr'])).tasks.smr;
+    expect((await move(w, w.unit.smr, await current(w, refused.id as string), 'refused', 'no-place')).status).toBe(200);
+    const admitted = (await submit(w, ['smr'])).tasks.smr;
+    expect((await move(w, w.unit.smr, await current(w, admitted.id as string), 'accepted')).status).toBe(200);
+    expect((await move(w, w.prescriber, await current(w, admitted.id as string), 'confirmed')).status).toBe(200);
+    expect((await move(w, w.unit.smr, await current(w, admitted.id as string), 'admitted')).status).toBe(200);
+    await submit(w, ['smr']); // left unread
+
+    const month = t.gateway.services.clock.now().toISOString().slice(0, 7);
+    const read = async (): Promise<Parameters> => (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=75&care=SMR`)).body as Parameters;
+    // The rollup is recomputed every second by the worker: wait for one that saw all three.
+    await waitFor('the rollup', async () => (await read()).parameter?.some((p) => p.name === 'group' && part(p, 'sent')?.valueInteger === 3));
+    const answer = await read();
+    expect(answer.parameter?.find((p) => p.name === 'computedAt')?.valueInstant).toBeDefined();
+    const groups = (answer.parameter ?? []).filter((p) => p.name === 'group');
+    expect(groups).toHaveLength(1);
+    const g = groups[0];
+    expect(part(g, 'month')?.valueString).toBe(month);
+    expect(part(g, 'department')?.valueString).toBe('75');
+    expect(part(g, 'care')?.valueString).toBe('SMR');
+    expect(part(g, 'unit')?.valueReference?.reference).toBe('HealthcareService/smr');
+    expect([part(g, 'sent')?.valueInteger, part(g, 'read')?.valueInteger, part(g, 'answered')?.valueInteger, part(g, 'admitted')?.valueInteger, part(g, 'refused')?.valueInteger]).toEqual([3, 2, 2, 1, 1]);
+    expect(part(g, 'readRate')?.valueDecimal).toBe(0.667);
+    expect(part(g, 'admissionRate')?.valueDecimal).toBe(0.333);
+    expect(part(g, 'firstAnswerMedianHours')?.valueDecimal).toBeGreaterThanOrEqual(0);
+    expect(part(g, 'admissionMedianDays')?.valueDecimal).toBeGreaterThanOrEqual(0);
+    expect(g.part?.filter((p) => p.name === 'refusalReason').map((p) => [part(p, 'reason')?.valueString, part(p, 'count')?.valueInteger])).toEqual([['no-place', 1]]);
+    const flows = (answer.parameter ?? []).filter((p) => p.name === 'flow');
+    expect(flows.map((f) => [part(f, 'originDepartment')?.valueString, part(f, 'department')?.valueString, part(f, 'sent')?.valueInteger, part(f, 'admitted')?.valueInteger])).toEqual([['33', '75', 3, 1]]);
+    // Another department, another care: nothing.
+    const none = (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=13`)).body as Parameters;
+    expect(none.parameter?.filter((p) => p.name === 'group')).toEqual([]);
+  }, 30_000);
+
+  it('are for an admin, and refuse what they do not understand', async () => {
+    expect((await as(w, w.prescriber).get('$indicators?module=referral')).status).toBe(403);
+    for (const q of ['module=referral&from=2026-13', 'module=referral&care=XYZ', 'module=referral&department=ABC', 'module=referral&from=2026-12&to=2026-01', 'module=referral&colour=blue', 'module=everything']) {
+      const res = await as(w, w.admin).get(`$indicators?${q}`);
+      expect(res.status, q).toBe(400);
+    }
+  });
+});
