@@ -105,3 +105,24 @@ export function validityAlertOf(validTo: string, today: string): ValidityAlert {
     return (from === undefined || days >= from) && (to === undefined || days <= to);
   }) as ValidityAlert;
 }
+
+/**
+ * The sections of an ESMS's or an MDPH's work list of decisions (issue 17):
+ * notified (sent, read, reactivated), in contact, waiting list (on the list,
+ * admissible), admitted (admitted, trial, entered), impossible (signalled,
+ * confirmed), closed (left, notification or decision cancelled, reorientation
+ * asked, trial failed).
+ */
+export const DECISION_SECTIONS = {
+  notified: { label: 'Notifiées', statuses: ['39', '40', '54'] },
+  contact: { label: 'Contact effectué', statuses: ['41'] },
+  'waiting-list': { label: 'Liste d’attente', statuses: ['42', '72'] },
+  admitted: { label: 'Admissions', statuses: ['71', '43', '47'] },
+  impossible: { label: 'Admission impossible', statuses: ['45', '46'] },
+  closed: { label: 'Closes', statuses: ['48', '49', '51', '37', '44'] },
+} as const satisfies Record<string, { label: string; statuses: readonly EsmsStatus[] }>;
+export type DecisionSection = keyof typeof DECISION_SECTIONS;
+
+export function decisionSectionOf(status: string): DecisionSection | undefined {
+  return (Object.keys(DECISION_SECTIONS) as DecisionSection[]).find((s) => (DECISION_SECTIONS[s].statuses as readonly string[]).includes(status));
+}

@@ -1,11 +1,13 @@
 /**
- * `GET /dashboard/tasks`: the caller's dashboard as JSON, CSV (`;`-separated,
- * UTF-8 with BOM, for French spreadsheets) or XLSX, chosen by `format` or by
- * the Accept header.
+ * `GET /dashboard/tasks` (a hospital's or a unit's dashboard) and
+ * `GET /dashboard/decisions` (an ESMS's or an MDPH's work list of decisions),
+ * as JSON, CSV (`;`-separated, UTF-8 with BOM, for French spreadsheets) or
+ * XLSX, chosen by `format` or by the Accept header.
  */
 import ExcelJS from 'exceljs';
 import { Hono, type Context } from 'hono';
 import { dashboard, DASHBOARD_COLUMNS, parseDashboardQuery, type DashboardRow } from '../domain/referral/dashboard.js';
+import { DECISION_LIST_COLUMNS, decisionWorkList, parseDecisionListQuery, type DecisionListLine } from '../domain/decision/work-list.js';
 import { FhirError, issue, outcome, unauthorized } from '../core/outcomes.js';
 import type { FhirServices } from '../fhir/types.js';
 import { storeDashboardRead } from '../fhir/interaction-audit.js';
@@ -45,12 +47,19 @@ export function parisTime(iso: string): string {
   return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}${offset}`;
 }
 
-/** The columns that hold instants (UTC in the JSON answer; Paris time in exports). */
-const INSTANTS = new Set<keyof DashboardRow>(['since', 'lastUpdated']);
+/** An export's shape: its columns in order with their headings, and which hold instants (UTC in JSON; Paris time in exports). */
+interface ExportShape<R> {
+  columns: readonly { key: keyof R; heading: string }[];
+  instants: ReadonlySet<keyof R>;
+  sheet: string;
+}
+
+const TASKS: ExportShape<DashboardRow> = { columns: DASHBOARD_COLUMNS, instants: new Set<keyof DashboardRow>(['since', 'lastUpdated']), sheet: 'Tableau de bord' };
+const DECISIONS: ExportShape<DecisionListLine> = { columns: DECISION_LIST_COLUMNS, instants: new Set<keyof DecisionListLine>(['since', 'lastUpdated']), sheet: 'Décisions' };
 
 /** A row as exported: instants in Paris time. */
-function exported(row: DashboardRow): Record<string, string | number> {
-  return Object.fromEntries(DASHBOARD_COLUMNS.map((c) => [c.key, INSTANTS.has(c.key) ? parisTime(String(row[c.key])) : row[c.key]]));
+function exported<R>(shape: ExportShape<R>, row: R): Record<string, string | number> {
+  return Object.fromEntries(shape.columns.map((c) => [c.key, shape.instants.has(c.key) ? parisTime(String(row[c.key])) : (row[c.key] as string | number)]));
 }
 
 function csvField(value: string | number): string {
@@ -60,21 +69,28 @@ function csvField(value: string | number): string {
   return /[;"\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
-export function toCsv(rows: DashboardRow[]): string {
-  const lines = [DASHBOARD_COLUMNS.map((c) => csvField(c.heading)).join(';')];
-  for (const row of rows.map(exported)) lines.push(DASHBOARD_COLUMNS.map((c) => csvField(row[c.key])).join(';'));
+function toCsv<R>(shape: ExportShape<R>, rows: R[]): string {
+  const lines = [shape.columns.map((c) => csvField(c.heading)).join(';')];
+  for (const row of rows.map((r) => exported(shape, r))) lines.push(shape.columns.map((c) => csvField(row[c.key as string])).join(';'));
   return `\uFEFF${lines.join('\r\n')}\r\n`;
 }
 
-export async function toXlsx(rows: DashboardRow[]): Promise<Buffer> {
+async function toXlsx<R>(shape: ExportShape<R>, rows: R[]): Promise<Buffer> {
   const workbook = new ExcelJS.Workbook();
   workbook.creator = 'aiguillage';
-  const sheet = workbook.addWorksheet('Tableau de bord');
-  sheet.columns = DASHBOARD_COLUMNS.map((c) => ({ header: c.heading, key: c.key, width: Math.max(12, c.heading.length + 2) }));
+  const sheet = workbook.addWorksheet(shape.sheet);
+  sheet.columns = shape.columns.map((c) => ({ header: c.heading, key: c.key as string, width: Math.max(12, c.heading.length + 2) }));
   sheet.getRow(1).font = { bold: true };
-  for (const row of rows) sheet.addRow(exported(row));
+  for (const row of rows) sheet.addRow(exported(shape, row));
   sheet.views = [{ state: 'frozen', ySplit: 1 }];
   return Buffer.from(await workbook.xlsx.writeBuffer());
+}
+
+/** The rows in the format asked: JSON, CSV or XLSX. */
+async function answer<R>(c: Context, format: 'json' | 'csv' | 'xlsx', shape: ExportShape<R>, rows: R[], file: string): Promise<Response> {
+  if (format === 'csv') return c.body(toCsv(shape, rows), 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${file}.csv"` });
+  if (format === 'xlsx') return c.body(new Uint8Array(await toXlsx(shape, rows)), 200, { 'Content-Type': XLSX, 'Content-Disposition': `attachment; filename="${file}.xlsx"` });
+  return c.json({ count: rows.length, rows });
 }
 
 export function dashboardRoutes(services: FhirServices): Hono {
@@ -87,9 +103,18 @@ export function dashboardRoutes(services: FhirServices): Hono {
     const rows = await dashboard(services.db, principal, parseDashboardQuery(url.searchParams, 10_000));
     // A dashboard shows patients: it is audited as a search of the tasks it lists.
     await storeDashboardRead(services, trailOf(c), rows.map((r) => r.task), `dashboard ${url.search}`);
-    if (format === 'csv') return c.body(toCsv(rows), 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': 'attachment; filename="tableau-de-bord.csv"' });
-    if (format === 'xlsx') return c.body(new Uint8Array(await toXlsx(rows)), 200, { 'Content-Type': XLSX, 'Content-Disposition': 'attachment; filename="tableau-de-bord.xlsx"' });
-    return c.json({ count: rows.length, rows });
+    return answer(c, format, TASKS, rows, 'tableau-de-bord');
+  });
+  // An ESMS's or an MDPH's work list of orientation decisions.
+  app.get('/decisions', async (c) => {
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized();
+    const format = formatOf(c);
+    const url = new URL(c.req.url);
+    const today = services.clock.now().toISOString().slice(0, 10);
+    const rows = await decisionWorkList(services.db, principal, parseDecisionListQuery(url.searchParams, 10_000), today);
+    await storeDashboardRead(services, trailOf(c), rows.map((r) => r.task), `decisions ${url.search}`);
+    return answer(c, format, DECISIONS, rows, 'decisions');
   });
   return app;
 }
