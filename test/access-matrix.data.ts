@@ -29,7 +29,7 @@
  * names the hospital of side 1, so that "own" is that hospital's requests
  * (SMR ones, which a portal does not ask for: 422 where it would write one).
  */
-export const CALLERS = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'ror', 'admin', 'anonymous'] as const;
+export const CALLERS = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'ror', 'territory', 'admin', 'anonymous'] as const;
 export type Caller = (typeof CALLERS)[number];
 export type Relation = 'own' | 'other';
 export const RELATIONS: readonly Relation[] = ['own', 'other'];
@@ -91,25 +91,25 @@ export type Variant = keyof typeof VARIANTS;
 
 /** Reads (and, by the rule above, searches, _include, history and Bundle GET entries). */
 export const READ: Record<Variant, Row> = {
-  //                           prescriber care-team admin-social non-medical portal  receiver mdph    esms    ror     admin   anonymous
-  patient:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  request:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  'request-cancelled':     r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  task:                    r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  'task-sibling':          r(' 200/404    200/404   200/404      200/404  200/404     404/404  404/404 404/404 403/403 200/200 401/401'),
-  volet:                   r(' 200/404    200/404   200/404      200/404  200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
-  consent:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  document:                r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  binary:                  r(' 200/404    200/404   200/404      200/404  200/404     200/404  404/404 404/404 403/403 200/200 401/401'),
-  message:                 r(' 200/404    200/404   200/404      200/404  200/404     200/404  403/403 403/403 403/403 200/200 401/401'),
-  subscription:            r(' 200/404    200/404   200/404      200/404  200/404     404/404  404/404 404/404 403/403 200/200 401/401'),
-  person:                  r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
-  decision:                r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
-  'decision-task':         r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 200/404 403/403 200/200 401/401'),
-  'decision-task-sibling': r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 404/404 403/403 200/200 401/401'),
-  organization:            r(' 200/200    200/200   200/200      200/200  200/200     200/200  200/200 200/200 200/200 200/200 200/200'),
-  service:                 r(' 200/200    200/200   200/200      200/200  200/200     200/200  200/200 200/200 200/200 200/200 200/200'),
-  location:                r(' 200/200    200/200   200/200      200/200  200/200     200/200  200/200 200/200 200/200 200/200 200/200'),
+  //                           prescri care-te admin-s non-med portal  receive mdph    esms    ror     territo admin   anonymo
+  patient:                 r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  request:                 r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  'request-cancelled':     r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  task:                    r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  'task-sibling':          r(' 200/404 200/404 200/404 200/404 200/404 404/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  volet:                   r(' 200/404 200/404 200/404 200/404 200/404 200/404 403/403 403/403 403/403 403/403 200/200 401/401'),
+  consent:                 r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  document:                r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  binary:                  r(' 200/404 200/404 200/404 200/404 200/404 200/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  message:                 r(' 200/404 200/404 200/404 200/404 200/404 200/404 403/403 403/403 403/403 403/403 200/200 401/401'),
+  subscription:            r(' 200/404 200/404 200/404 200/404 200/404 404/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  person:                  r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 200/404 403/403 403/403 200/200 401/401'),
+  decision:                r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 200/404 403/403 403/403 200/200 401/401'),
+  'decision-task':         r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 200/404 403/403 403/403 200/200 401/401'),
+  'decision-task-sibling': r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 404/404 403/403 403/403 200/200 401/401'),
+  organization:            r(' 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200'),
+  service:                 r(' 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200'),
+  location:                r(' 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200 200/200'),
 };
 
 /**
@@ -118,84 +118,84 @@ export const READ: Record<Variant, Row> = {
  * subject or task a new resource points at, the target of the operation).
  */
 export const WRITE = {
-  //                                            prescriber care-team admin-social non-medical portal  receiver mdph    esms    ror     admin   anonymous
+  //                                            prescri care-te admin-s non-med portal  receive mdph    esms    ror     territo admin   anonymo
   // PUT of the stored content (a patient: with active = true). Seeds 001 and 004: the administrative and social manager and the
   // non-medical manager create the patient record and the request, send it and exchange messages; the volets each writes are in volet.ts.
-  'patient update':                         r(' 200/404    200/404   200/404      200/404  200/404     403/404  404/404 404/404 403/403 200/200 401/401'),
-  'person update':                          r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 403/404 403/403 200/200 401/401'),
+  'patient update':                         r(' 200/404 200/404 200/404 200/404 200/404 403/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  'person update':                          r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 403/404 403/403 403/403 200/200 401/401'),
   // POST Patient, If-None-Exist: identifier = the instance's INS (the body a new patient): 200 returns it, 201 creates another.
-  'patient conditional-create':             r(' 200/201    200/201   200/201      200/201  200/201     200/201  201/201 201/201 403/403 200/200 401/401'),
+  'patient conditional-create':             r(' 200/201 200/201 200/201 200/201 200/201 200/201 201/201 201/201 403/403 403/403 200/200 401/401'),
   // A draft request for the instance (as subject).
-  'patient create-request':                 r(' 201/422    201/422   201/422      201/422  201/422     403/403  403/403 403/403 403/403 403/403 401/401'),
+  'patient create-request':                 r(' 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
   // An administrative volet about the instance; a validated medical one.
-  'patient create-volet':                   r(' 201/422    201/422   201/422      201/422  201/422     403/403  403/403 403/403 403/403 403/403 401/401'),
-  'patient create-medical-volet':           r(' 201/422    403/403   403/403      403/403  403/403     403/403  403/403 403/403 403/403 403/403 401/401'),
+  'patient create-volet':                   r(' 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
+  'patient create-medical-volet':           r(' 201/422 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
   // A draft request for the caller's patient citing the instance (issue 13: only volets the caller's organization wrote may be cited).
-  'volet cite':                             r(' 201/422    201/422   201/422      201/422  201/422     403/403  403/403 403/403 403/403 403/403 401/401'),
+  'volet cite':                             r(' 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
   // A draft request whose requester is the instance's hospital as an identifier (its FINESS): only the caller's own organization.
-  'request identifier-requester':           r(' 201/422    201/422   201/422      201/422  201/422     403/403  403/403 403/403 403/403 403/403 401/401'),
-  'request update':                         r(' 200/404    200/404   200/404      200/404  422/404     403/403  403/403 403/403 403/403 403/403 401/401'),
-  'decision update':                        r(' 404/404    404/404   404/404      404/404  404/404     403/403  403/403 403/403 403/403 422/422 401/401'),
+  'request identifier-requester':           r(' 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
+  'request update':                         r(' 200/404 200/404 200/404 200/404 422/404 403/403 403/403 403/403 403/403 403/403 403/403 401/401'),
+  'decision update':                        r(' 404/404 404/404 404/404 404/404 404/404 403/403 403/403 403/403 403/403 403/403 422/422 401/401'),
   // PUT with If-Match of the task as stored (its status kept): each side writes its own tasks.
-  'task update':                            r(' 200/404    403/403   403/403      403/403  200/404     200/404  404/404 404/404 403/403 403/403 401/401'),
-  'task-sibling update':                    r(' 200/404    403/403   403/403      403/403  200/404     404/404  404/404 404/404 403/403 403/403 401/401'),
-  'decision-task update':                   r(' 404/404    403/403   403/403      403/403  404/404     404/404  200/404 200/404 403/403 403/403 401/401'),
-  'decision-task-sibling update':           r(' 404/404    403/403   403/403      403/403  404/404     404/404  200/404 404/404 403/403 403/403 401/401'),
+  'task update':                            r(' 200/404 403/403 403/403 403/403 200/404 200/404 404/404 404/404 403/403 403/403 403/403 401/401'),
+  'task-sibling update':                    r(' 200/404 403/403 403/403 403/403 200/404 404/404 404/404 404/404 403/403 403/403 403/403 401/401'),
+  'decision-task update':                   r(' 404/404 403/403 403/403 403/403 404/404 404/404 200/404 200/404 403/403 403/403 403/403 401/401'),
+  'decision-task-sibling update':           r(' 404/404 403/403 403/403 403/403 404/404 404/404 200/404 404/404 403/403 403/403 403/403 401/401'),
   // POST Task for the request: tasks are the gateway's (422 for whoever may write tasks at all).
-  'request create-task':                    r(' 422/422    403/403   403/403      403/403  422/422     422/422  422/422 422/422 403/403 422/422 401/401'),
+  'request create-task':                    r(' 422/422 403/403 403/403 403/403 422/422 422/422 422/422 422/422 403/403 403/403 422/422 401/401'),
   // SDO push (POST Task, profile sdo-task) naming the decision by idNat_Decision.
   // A push is kept as sent (201, a Task of its own) and moves the decision's task; only ESMS software pushes (role esms).
-  'decision sdo-push':                      r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 201/404 403/403 403/403 401/401'),
-  'volet update':                           r(' 200/404    200/404   200/404      200/404  200/404     403/403  403/403 403/403 403/403 200/200 401/401'),
-  'volet update-medical':                   r(' 200/404    403/404   403/404      403/404  403/404     403/403  403/403 403/403 403/403 200/200 401/401'),
+  'decision sdo-push':                      r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 201/404 403/403 403/403 403/403 401/401'),
+  'volet update':                           r(' 200/404 200/404 200/404 200/404 200/404 403/403 403/403 403/403 403/403 403/403 200/200 401/401'),
+  'volet update-medical':                   r(' 200/404 403/404 403/404 403/404 403/404 403/403 403/403 403/403 403/403 403/403 200/200 401/401'),
   // A message about the task; the recipient (only) marks one read.
-  'task create-message':                    r(' 201/422    201/422   201/422      201/422  201/422     201/422  403/403 403/403 403/403 422/422 401/401'),
-  'message update':                         r(' 403/404    403/404   403/404      403/404  403/404     200/404  403/403 403/403 403/403 403/403 401/401'),
+  'task create-message':                    r(' 201/422 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 422/422 401/401'),
+  'message update':                         r(' 403/404 403/404 403/404 403/404 403/404 200/404 403/403 403/403 403/403 403/403 403/403 401/401'),
   // Subscriptions: own = criteria on the caller's side, other = criteria naming side 2 (deliveries are filtered, not the subscription).
-  'subscription create-task':               r(' 201/201    201/201   201/201      201/201  201/201     201/201  201/201 201/201 403/403 201/201 401/401'),
+  'subscription create-task':               r(' 201/201 201/201 201/201 201/201 201/201 201/201 201/201 201/201 403/403 403/403 201/201 401/401'),
   // …on messages, which admin-social may not read.
-  'subscription create-message':            r(' 201/201    201/201   201/201      201/201  201/201     201/201  403/403 403/403 403/403 201/201 401/401'),
+  'subscription create-message':            r(' 201/201 201/201 201/201 201/201 201/201 201/201 403/403 403/403 403/403 403/403 201/201 401/401'),
   // A subscription is changed by the client that created it.
-  'subscription update':                    r(' 200/404    403/404   403/404      403/404  403/404     404/404  404/404 404/404 403/403 403/403 401/401'),
+  'subscription update':                    r(' 200/404 403/404 403/404 403/404 403/404 404/404 404/404 404/404 403/403 403/403 403/403 401/401'),
   // Directory: pushed by the ROR (or admin), read by anyone.
-  'organization update':                    r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 200/200 200/200 401/401'),
-  'organization create':                    r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 201/201 201/201 401/401'),
-  'service update':                         r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 200/200 200/200 401/401'),
-  'location update':                        r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 200/200 200/200 401/401'),
+  'organization update':                    r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 403/403 200/200 401/401'),
+  'organization create':                    r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 201/201 403/403 201/201 401/401'),
+  'service update':                         r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 403/403 200/200 401/401'),
+  'location update':                        r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 403/403 200/200 401/401'),
 
   // Operations. $remind: the prescriber on an agreement in principle, the unit on an acceptance, 72 h on.
-  'task $remind':                           r(' 409/404    403/404   403/404      403/404  409/404     201/404  404/404 404/404 403/403 403/403 401/401'),
+  'task $remind':                           r(' 409/404 403/404 403/404 403/404 409/404 201/404 404/404 404/404 403/403 403/403 403/403 401/401'),
   // portal: 409 on $remind and $reactivate: it may, but the prescriber's call just before changed the state.
-  'task-sibling $remind':                   r(' 201/404    403/404   403/404      403/404  409/404     404/404  404/404 404/404 403/403 403/403 401/401'),
-  'decision-task $remind':                  r(' 404/404    404/404   404/404      404/404  404/404     404/404  403/404 403/404 403/403 403/403 401/401'),
-  'request-cancelled $reactivate':          r(' 200/404    403/404   403/404      403/404  409/404     403/404  404/404 404/404 403/403 403/403 401/401'),
-  'request $copy':                          r(' 201/404    403/404   403/404      403/404  422/404     403/404  404/404 404/404 403/403 403/403 401/401'),
+  'task-sibling $remind':                   r(' 201/404 403/404 403/404 403/404 409/404 404/404 404/404 404/404 403/403 403/403 403/403 401/401'),
+  'decision-task $remind':                  r(' 404/404 404/404 404/404 404/404 404/404 404/404 403/404 403/404 403/403 403/403 403/403 401/401'),
+  'request-cancelled $reactivate':          r(' 200/404 403/404 403/404 403/404 409/404 403/404 404/404 404/404 403/403 403/403 403/403 401/401'),
+  'request $copy':                          r(' 201/404 403/404 403/404 403/404 422/404 403/404 404/404 404/404 403/403 403/403 403/403 401/401'),
   // $claim by individual number + birth date: own = a decision that targets E1, other = one that does not (claimable by design).
-  'person $claim':                          r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 200/200 403/403 403/403 401/401'),
+  'person $claim':                          r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 403/403 403/403 403/403 401/401'),
   // …with a wrong birth date: the same 404 as for a person that does not exist.
-  'person $claim-wrong-pair':               r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 404/404 403/403 403/403 401/401'),
+  'person $claim-wrong-pair':               r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 404/404 403/403 403/403 403/403 401/401'),
   // $indicators?department=own|other; $import-decisions for the own or other department; the import's report.
-  'decision $indicators':                   r(' 403/403    403/403   403/403      403/403  403/403     403/403  200/403 403/403 403/403 200/200 401/401'),
-  'decision $import-decisions':             r(' 403/403    403/403   403/403      403/403  403/403     403/403  202/403 403/403 403/403 202/202 401/401'),
-  'decision import-report':                 r(' 404/404    404/404   404/404      404/404  404/404     404/404  200/404 404/404 404/404 200/200 401/401'),
+  'decision $indicators':                   r(' 403/403 403/403 403/403 403/403 403/403 403/403 200/403 403/403 403/403 403/403 200/200 401/401'),
+  'decision $import-decisions':             r(' 403/403 403/403 403/403 403/403 403/403 403/403 202/403 403/403 403/403 403/403 202/202 401/401'),
+  'decision import-report':                 r(' 404/404 404/404 404/404 404/404 404/404 404/404 200/404 404/404 404/404 404/404 200/200 401/401'),
   // The status of an asynchronous Bundle (own: sent by the caller-side prescriber client).
-  'bundle async-status':                    r(' 200/404    404/404   404/404      404/404  404/404     404/404  404/404 404/404 404/404 200/200 401/401'),
+  'bundle async-status':                    r(' 200/404 404/404 404/404 404/404 404/404 404/404 404/404 404/404 404/404 404/404 200/200 401/401'),
 
   // Bundles: an entry answers as the interaction alone (a transaction, as its failing entry).
-  'patient batch-update':                   r(' 200/404    200/404   200/404      200/404  200/404     403/404  404/404 404/404 403/403 200/200 401/401'),
-  'patient transaction-conditional-create': r(' 200/201    200/201   200/201      200/201  200/201     200/201  201/201 201/201 403/403 200/200 401/401'),
-  'task transaction-create-message':        r(' 201/422    201/422   201/422      201/422  201/422     201/422  403/403 403/403 403/403 422/422 401/401'),
+  'patient batch-update':                   r(' 200/404 200/404 200/404 200/404 200/404 403/404 404/404 404/404 403/403 403/403 200/200 401/401'),
+  'patient transaction-conditional-create': r(' 200/201 200/201 200/201 200/201 200/201 200/201 201/201 201/201 403/403 403/403 200/200 401/401'),
+  'task transaction-create-message':        r(' 201/422 201/422 201/422 201/422 201/422 201/422 403/403 403/403 403/403 403/403 422/422 401/401'),
   // A conditional create whose criteria (_id, part-of) name an existing message: 200 returns it, so only to whom may read it.
-  'message transaction-conditional-create': r(' 200/422    200/422   200/422      200/422  200/422     200/422  403/403 403/403 403/403 200/200 401/401'),
+  'message transaction-conditional-create': r(' 200/422 200/422 200/422 200/422 200/422 200/422 403/403 403/403 403/403 403/403 200/200 401/401'),
 
   // DELETE is not supported on any type: 405 whoever asks.
-  'patient delete':                         r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'request delete':                         r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'task delete':                            r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'volet delete':                           r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'message delete':                         r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'subscription delete':                    r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
-  'organization delete':                    r(' 405/405    405/405   405/405      405/405  405/405     405/405  405/405 405/405 405/405 405/405 405/405'),
+  'patient delete':                         r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'request delete':                         r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'task delete':                            r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'volet delete':                           r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'message delete':                         r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'subscription delete':                    r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
+  'organization delete':                    r(' 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405 405/405'),
 } as const;
 export type WriteCell = keyof typeof WRITE;
 
@@ -234,9 +234,9 @@ export const UNSUPPORTED_SEARCH_STATUS = 400;
  * hospital's roles), listing side 1's patients; other = the same asked for
  * side 2's request number or patient name, which lists nothing.
  */
-export const DASHBOARD: Row = r(' 200/200    200/200   200/200      200/200  200/200     200/200  403/403 403/403 403/403 403/403 401/401');
+export const DASHBOARD: Row = r(' 200/200 200/200 200/200 200/200 200/200 200/200 403/403 403/403 403/403 403/403 403/403 401/401');
 /** …and each side's dashboard asked by the other side (a unit for `view=prescriber`, the hospital for `view=unit`). */
-export const DASHBOARD_WRONG_VIEW: Row = r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 403/403 403/403 401/401');
+export const DASHBOARD_WRONG_VIEW: Row = r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 401/401');
 
 /**
  * Rest-hook notifications: whether a subscriber hears of a change on its own
@@ -244,12 +244,12 @@ export const DASHBOARD_WRONG_VIEW: Row = r(' 403/403    403/403   403/403      4
  * refused in WRITE). A subscriber is told only of what it may read.
  */
 export const NOTIFIED = {
-  //                          prescriber care-team admin-social non-medical portal  receiver mdph esms ror admin anonymous
-  'task':           yn(' y/n        y/n       y/n          y/n  y/n             y/n      n/n     n/n     -/-     y/y     -/-'),
-  'message':        yn(' y/n        y/n       y/n          y/n  y/n             y/n      -/-     -/-     -/-     y/y     -/-'),
-  'decision-task':  yn(' n/n        n/n       n/n          n/n  n/n             n/n      y/n     y/n     -/-     y/y     -/-'),
+  //                          prescri care-te admin-s non-med portal  receive mdph    esms    ror     territo admin   anonymo
+  'task':           yn(' y/n     y/n     y/n     y/n     y/n     y/n     n/n     n/n     -/-     -/-     y/y     -/-'),
+  'message':        yn(' y/n     y/n     y/n     y/n     y/n     y/n     -/-     -/-     -/-     -/-     y/y     -/-'),
+  'decision-task':  yn(' n/n     n/n     n/n     n/n     n/n     n/n     y/n     y/n     -/-     -/-     y/y     -/-'),
   // An endpoint answering 307 to another place (issue 13): the redirect is not followed, the other place hears nothing.
-  'task redirected':yn(' n/n        n/n       n/n          n/n  n/n             n/n      n/n     n/n     -/-     n/n     -/-'),
+  'task redirected':yn(' n/n     n/n     n/n     n/n     n/n     n/n     n/n     n/n     -/-     -/-     n/n     -/-'),
 };
 
 /**
@@ -258,8 +258,8 @@ export const NOTIFIED = {
  * other: about side 2's), directly or as a batch entry.
  */
 export const AUDIT_EVENT = {
-  //                      prescriber care-team admin-social non-medical portal  receiver mdph    esms    ror     admin   anonymous
-  search:           r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 403/403 200/200 401/401'),
-  read:             r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 403/403 200/200 401/401'),
-  'batch search':   r(' 403/403    403/403   403/403      403/403  403/403     403/403  403/403 403/403 403/403 200/200 401/401'),
+  //                      prescri care-te admin-s non-med portal  receive mdph    esms    ror     territo admin   anonymo
+  search:           r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 401/401'),
+  read:             r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 401/401'),
+  'batch search':   r(' 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 403/403 200/200 401/401'),
 };

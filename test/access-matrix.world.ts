@@ -12,6 +12,7 @@ import type { Response } from 'supertest';
 import { FHIR_JSON, testNir, testPatient, waitFor, type TestGateway } from './helpers.js';
 import { moved, SMR_CATEGORY, submission as referralSubmission } from './referral-world.js';
 import { CALLERS, VARIANTS, type Caller, type Variant } from './access-matrix.data.js';
+import { TERRITORY_SYSTEM } from '../mappings/territories.js';
 
 export const FINESS = 'https://finess.esante.gouv.fr';
 export const NIR_SYSTEM = 'urn:oid:1.2.250.1.213.1.4.8';
@@ -215,6 +216,9 @@ export async function buildWorld(t: TestGateway, clock: { offsetMs: number }, ho
       case 'ror':
         // The ROR role with a hospital's organization: its role, not its organization, keeps it out of patient data.
         return t.tokenFor(['ror'], `${FINESS}|${s1.hospitalFiness}`);
+      case 'territory':
+        // The ARS of side 1's region (Provence-Alpes-Côte d’Azur): indicators only.
+        return t.tokenFor(['territory'], `${TERRITORY_SYSTEM}|region-93`);
       case 'admin':
         return admin;
       case 'anonymous':

@@ -59,8 +59,27 @@ describe('referral indicators', () => {
     expect(none.parameter?.filter((p) => p.name === 'group')).toEqual([]);
   }, 30_000);
 
-  it('are for an admin, and refuse what they do not understand', async () => {
+  it('a territory (an ARS, a departmental council) reads its own departments only', async () => {
+    const paris = await t.tokenFor(['territory'], 'https://aiguillage.org/fhir/NamingSystem/territory|dept-75');
+    const idf = await t.tokenFor(['territory'], 'https://aiguillage.org/fhir/NamingSystem/territory|region-11');
+    const paca = await t.tokenFor(['territory'], 'https://aiguillage.org/fhir/NamingSystem/territory|region-93');
+    const groups = async (token: string, q = ''): Promise<string[]> =>
+      (((await as(w, token).get(`$indicators?module=referral${q}`)).body as Parameters).parameter ?? []).filter((p) => p.name === 'group').map((g) => part(g, 'department')?.valueString as string);
+    expect(new Set(await groups(paris))).toEqual(new Set(['75']));
+    expect(new Set(await groups(idf))).toEqual(new Set(['75']));
+    expect(await groups(paca)).toEqual([]);
+    expect((await as(w, paca).get('$indicators?module=referral&department=75')).status).toBe(403);
+    // The flows it sees touch its territory: Gironde (33) to Paris for Île-de-France, nothing for PACA.
+    const flows = ((await as(w, idf).get('$indicators?module=referral')).body as Parameters).parameter?.filter((p) => p.name === 'flow') ?? [];
+    expect(flows.length).toBeGreaterThan(0);
+    // Nothing else: no patient data, no decision indicators.
+    expect((await as(w, paris).get('Patient')).status).toBe(403);
+    expect((await as(w, paris).get('$indicators')).status).toBe(403);
+  });
+
+  it('are for an admin or a territory, and refuse what they do not understand', async () => {
     expect((await as(w, w.prescriber).get('$indicators?module=referral')).status).toBe(403);
+    expect((await as(w, await t.tokenFor(['territory'], 'Organization/chu')).get('$indicators?module=referral')).status).toBe(403);
     for (const q of ['module=referral&from=2026-13', 'module=referral&care=XYZ', 'module=referral&department=ABC', 'module=referral&from=2026-12&to=2026-01', 'module=referral&colour=blue', 'module=everything']) {
       const res = await as(w, w.admin).get(`$indicators?${q}`);
       expect(res.status, q).toBe(400);

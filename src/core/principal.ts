@@ -2,7 +2,7 @@
 import { formatScope, parseScope, permissionsOn, type Permission, type SystemScope } from './scopes.js';
 
 /** The roles of the design ("Identity, access, audit"). */
-export const ROLES = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'ror', 'admin'] as const;
+export const ROLES = ['prescriber', 'care-team', 'admin-social', 'non-medical-manager', 'portal', 'receiver', 'mdph', 'esms', 'ror', 'territory', 'admin'] as const;
 
 /** What each role stands for (the CodeSystem of roles is written from it). */
 export const ROLE_TITLES: Record<Role, string> = {
@@ -15,6 +15,7 @@ export const ROLE_TITLES: Record<Role, string> = {
   mdph: 'Maison départementale des personnes handicapées',
   esms: 'Établissement ou service médico-social',
   ror: 'Répertoire opérationnel des ressources',
+  territory: 'Pilotage d’un territoire (ARS, conseil départemental) : lit les indicateurs de son territoire',
   admin: 'Administrateur de la passerelle',
 };
 

@@ -15,6 +15,14 @@ import { setLocal, type Database } from '../../store/db.js';
 import { readReferralFlows, readReferralIndicators, refreshReferralRollup, type ReferralIndicatorScope } from '../../store/referral-indicators.js';
 import type { Clock } from '../clock.js';
 import { CARE_WANTED } from '../../../mappings/forms.js';
+import { TERRITORY_SYSTEM, territoryDepartments } from '../../../mappings/territories.js';
+
+/** The departments of a territory client (its organization `…/territory|region-NN` or `…|dept-NN`). */
+function territoryOf(principal: Principal | undefined): readonly string[] | undefined {
+  const organization = principal?.organization ?? '';
+  if (!organization.startsWith(`${TERRITORY_SYSTEM}|`)) return undefined;
+  return territoryDepartments(organization.slice(TERRITORY_SYSTEM.length + 1));
+}
 
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 
@@ -25,7 +33,7 @@ function monthOf(day: string, months = 0): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** Reads `module=referral` queries: from, to (YYYY-MM; default the last twelve months), department, care, unit. Admin only. */
+/** Reads `module=referral` queries: from, to (YYYY-MM; default the last twelve months), department, care, unit. An admin, or a territory client for its own. */
 export function referralIndicatorQuery(principal: Principal | undefined, params: URLSearchParams, today: string): ReferralIndicatorScope {
   for (const key of params.keys()) {
     if (!['module', 'from', 'to', 'department', 'care', 'unit', '_format'].includes(key)) throw badRequest(`Unknown parameter "${key}"; supported with module=referral: from, to, department, care, unit`, key);
@@ -39,10 +47,15 @@ export function referralIndicatorQuery(principal: Principal | undefined, params:
   if (care !== undefined && !CARE_WANTED.codes.some(([code]) => code === care)) throw badRequest(`care is one of ${CARE_WANTED.codes.map(([c]) => c).join(', ')}`, 'care');
   const unit = params.get('unit') ?? undefined;
   if (unit !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(unit)) throw badRequest('unit is the id of a HealthcareService', 'unit');
-  if (!hasAnyRole(principal, ['admin'])) throw forbidden('Referral indicators are for an admin');
   const scope: ReferralIndicatorScope = { from: from ? `${from}-01` : monthOf(today, -11), to: to ? `${to}-01` : monthOf(today) };
   if (scope.from > scope.to) throw badRequest('from is after to', 'from');
-  return { ...scope, ...(department ? { departments: [department] } : {}), ...(care ? { care } : {}), ...(unit ? { unit } : {}) };
+  const narrowed = { ...(care ? { care } : {}), ...(unit ? { unit } : {}) };
+  if (hasAnyRole(principal, ['admin'])) return { ...scope, ...(department ? { departments: [department] } : {}), ...narrowed };
+  // An ARS or a departmental council: its territory's departments (the units' and, for flows, the prescribers').
+  const own = territoryOf(principal);
+  if (!hasAnyRole(principal, ['territory']) || !own) throw forbidden('Referral indicators are for an admin, or a territory (an ARS, a departmental council) for its own');
+  if (department && !own.includes(department)) throw forbidden(`This client’s territory is ${own.join(', ')}, not ${department}`);
+  return { ...scope, departments: department ? [department] : own, ...narrowed };
 }
 
 const rate = (part: number, whole: number): ParametersParameter[] => (whole > 0 ? [{ name: 'x', valueDecimal: Math.round((part / whole) * 1000) / 1000 }] : []);
