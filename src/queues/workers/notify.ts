@@ -2,11 +2,11 @@
  * The `notify` worker: subscriptions' events, from the writes to the
  * subscribers (R4 Subscriptions Backport IG, rest-hook).
  *
- * - dispatch: reads the events past the cursor in commit-safe order
- *   (store/tables/subscription-event.ts) and gives each active subscription
+ * - dispatch: reads the committed events not yet dispatched, oldest first
+ *   (store/tables/subscription-event.ts), and gives each active subscription
  *   on their type the ones it may read, as its subscriber's token reads
  *   them now and as its filters say, numbered in order (kept for `$events`);
- *   one transaction per batch, with the cursor: a crash replays the batch.
+ *   one transaction per batch, which forgets them: a crash replays the batch.
  * - deliver: posts a subscription's undelivered events in order, several per
  *   notification Bundle (id-only, full-resource as the subscriber is shown
  *   them, or empty), one deliverer at a time (a lease); a failure is retried
@@ -30,9 +30,9 @@ import type { ScheduledJob } from '../../jobs/schedule.js';
 import type { Logger } from '../../logger.js';
 import {
   activeSubscriptionStates,
-  advanceCursor,
   appendSubscriptionEvents,
   deliveryDone,
+  forgetEvents,
   nextEvents,
   releaseDeliveryLease,
   subscriptionState,
@@ -68,8 +68,7 @@ async function dispatch(s: FhirServices): Promise<void> {
         await appendSubscriptionEvents(tx, subscription.id, numbered);
         scheduled.push(await scheduleDelivery(tx, subscription.id, number, s.clock.now()));
       }
-      const last = events[events.length - 1];
-      await advanceCursor(tx, { xid: last.xid, seq: last.seq });
+      await forgetEvents(tx, events);
       return events.length === DISPATCH_BATCH;
     });
     await pushScheduled(s, scheduled);

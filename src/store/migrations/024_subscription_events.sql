@@ -1,9 +1,9 @@
 -- Topic-based subscriptions (R4 Subscriptions Backport IG): every write of a
 -- type someone subscribes to is an event, recorded in its transaction; a
--- dispatcher reads the events in commit-safe order (transaction id, then
--- sequence, below the oldest running transaction) and gives each subscription
--- its own numbered events, kept for catch-up ($events) and delivered in
--- order, the delivered ones marked.
+-- dispatcher (one at a time: it locks event_cursor's row) reads the
+-- committed events, gives each subscription its own numbered events, kept
+-- for catch-up ($events) and delivered in order, the delivered ones marked,
+-- and forgets the events it dispatched.
 
 CREATE TABLE resource_event (
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -15,7 +15,7 @@ CREATE TABLE resource_event (
   PRIMARY KEY (xid, seq)
 );
 
--- Where the dispatcher stopped (one row).
+-- The dispatcher's lock (one row).
 CREATE TABLE event_cursor (
   name text PRIMARY KEY,
   xid xid8 NOT NULL,

@@ -29,27 +29,21 @@ export async function recordEvents(q: Queryable, type: string, writes: readonly 
 }
 
 /**
- * The next events past the dispatcher's cursor, locked for this dispatcher
- * (a second one waits), in commit-safe order: only those of transactions
- * older than every one still running, by transaction id then sequence, so
- * that no event can later appear behind the cursor.
+ * The events not yet dispatched, committed ones only (a transaction's
+ * events appear when it commits), oldest first, for the one dispatcher that
+ * holds the dispatch lock (a second one waits for it). Numbering them in the
+ * order they became visible gives each subscription its events in commit
+ * order, and never waits on transactions that write no event.
  */
-export async function nextEvents(q: Queryable, limit: number): Promise<{ cursor: { xid: string; seq: string }; events: ResourceEvent[] }> {
-  const { rows: cursors } = await run<{ xid: string; seq: string }>(q, sql`SELECT xid::text AS xid, seq::text AS seq FROM event_cursor WHERE name = 'dispatch' FOR UPDATE`);
-  const cursor = cursors[0];
-  const { rows } = await run<ResourceEvent>(
-    q,
-    sql`SELECT xid::text AS xid, seq::text AS seq, type, resource_id, version, at FROM resource_event
-         WHERE (xid, seq) > (${cursor.xid}::xid8, ${cursor.seq}::bigint) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY xid, seq LIMIT ${limit}`
-  );
-  return { cursor, events: rows };
+export async function nextEvents(q: Queryable, limit: number): Promise<{ events: ResourceEvent[] }> {
+  await run(q, sql`SELECT 1 FROM event_cursor WHERE name = 'dispatch' FOR UPDATE`);
+  const { rows } = await run<ResourceEvent>(q, sql`SELECT xid::text AS xid, seq::text AS seq, type, resource_id, version, at FROM resource_event ORDER BY seq LIMIT ${limit}`);
+  return { events: rows };
 }
 
-/** Moves the dispatcher's cursor past an event, and forgets the events behind it (each subscription keeps its own). */
-export async function advanceCursor(q: Queryable, to: { xid: string; seq: string }): Promise<void> {
-  await run(q, sql`UPDATE event_cursor SET xid = ${to.xid}::xid8, seq = ${to.seq}::bigint WHERE name = 'dispatch'`);
-  await run(q, sql`DELETE FROM resource_event WHERE (xid, seq) <= (${to.xid}::xid8, ${to.seq}::bigint)`);
+/** Forgets dispatched events (each subscription keeps its own). */
+export async function forgetEvents(q: Queryable, events: readonly ResourceEvent[]): Promise<void> {
+  await run(q, sql`DELETE FROM resource_event WHERE seq = ANY(${events.map((e) => e.seq)}::bigint[])`);
 }
 
 /** An active subscription as the dispatcher and the deliverer read it. */
