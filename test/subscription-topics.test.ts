@@ -138,6 +138,7 @@ describe('topic-based subscriptions', () => {
       subscription('https://aiguillage.org/fhir/SubscriptionTopic/nothing', port),
       subscription(topic('Task'), port, { filter: 'Communication?status=completed' }),
       subscription(topic('Task'), port, { filter: 'Task?nonsense=1' }),
+      subscription(topic('Task'), port, { filter: 'Task?_count=1' }),
       { ...subscription(topic('Task'), port), channel: { ...subscription(topic('Task'), port).channel, _payload: { extension: [{ url: BACKPORT_URLS.payloadContent, valueCode: 'everything' }] } } },
       subscription(topic('Task'), port, { heartbeat: 2 }),
       // No SMTP server on this gateway: no e-mail alerts.

@@ -62,6 +62,9 @@ export function parseCriteria(
   return { type: m[1], params };
 }
 
+/** Search parameters that shape an answer rather than select resources. */
+const RESULT_PARAMETERS: readonly string[] = ['_count', '_sort', '_include', '_revinclude', '_elements', '_summary', '_total', '_contained', '_containedType', '_format'];
+
 /** The filters of a subscription, each a search on its topic's type; their parameters, all to hold (422 otherwise). */
 function checkFilters(filters: readonly string[], type: string, kindOf: (type: string) => ResourceKind | undefined, topic: boolean): URLSearchParams {
   const merged = new URLSearchParams();
@@ -69,6 +72,9 @@ function checkFilters(filters: readonly string[], type: string, kindOf: (type: s
     const at = topic ? `Subscription.criteria.extension[${i}]` : 'Subscription.criteria';
     const { type: filtered, params } = parseCriteria(filter, kindOf, at);
     if (filtered !== type) throw ruleViolation(`A filter of this topic is a search on ${type}, not ${filtered}`, at);
+    // A filter says which resources; how a search answers (pages, order, parts) is not for it.
+    const shaping = [...params.keys()].find((k) => RESULT_PARAMETERS.includes(k));
+    if (shaping) throw ruleViolation(`${shaping} shapes a search's answer; a subscription's filter only selects resources`, at);
     for (const [k, v] of params) merged.append(k, v);
   });
   return merged;
