@@ -126,11 +126,11 @@ async function benchIndicators(server: Awaited<ReturnType<typeof startBenchServe
             CASE WHEN x.r < 0.3 THEN x.sent + x.r * interval '40 days' END,
             CASE WHEN x.status = 'refused' THEN (ARRAY['no-place', 'not-eligible'])[1 + (g % 2)] WHEN x.status = 'cancelled' THEN (ARRAY['automatic-cancellation', 'other-unit-chosen'])[1 + (g % 2)] END,
             (ARRAY['SMR', 'HAD', 'USP', 'USLD', 'EHPAD', 'ACT', 'LHSS', 'SSIAD'])[1 + g % 8],
-            lpad(((g * 13 + k) % 95 + 1)::text, 2, '0'), lpad((g % 95 + 1)::text, 2, '0')
+            lpad(((g * 7 + k) % 500 % 95 + 1)::text, 2, '0'), lpad((g % 95 + 1)::text, 2, '0')
        FROM generate_series(1, $1::int) AS g
        CROSS JOIN LATERAL generate_series(1, 1 + (g % 2)) AS k
        CROSS JOIN LATERAL (SELECT r, sent, CASE WHEN r < 0.3 THEN 'admitted' WHEN r < 0.5 THEN 'refused' WHEN r < 0.7 THEN 'accepted' WHEN r < 0.85 THEN 'read' WHEN r < 0.95 THEN 'cancelled' ELSE 'sent' END AS status
-                             FROM (SELECT ((g * 7919 + k * 104729) % 1000) / 1000.0 AS r, now() - ((g % 365) * interval '1 day') AS sent) v) x`,
+                             FROM (SELECT ((g::bigint * 7919 + k * 104729) % 1000) / 1000.0 AS r, now() - ((g % 365) * interval '1 day') AS sent) v) x`,
     [INDICATOR_REQUESTS]
   );
   const { rows: counted } = await db.query<{ requests: number; tasks: number }>(`SELECT (SELECT count(*)::int FROM referral WHERE id LIKE 'ind-%') AS requests, (SELECT count(*)::int FROM task WHERE id LIKE 'ind-%') AS tasks`);
@@ -143,10 +143,12 @@ async function benchIndicators(server: Awaited<ReturnType<typeof startBenchServe
   const now = new Date();
   const month = (back: number): string => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - back, 1)).toISOString().slice(0, 7);
   const queries: [string, string][] = [
-    ['twelve months, every department, care and unit', `module=referral&from=${month(11)}&to=${month(0)}`],
-    ['twelve months, one department', `module=referral&from=${month(11)}&to=${month(0)}&department=75`],
+    ['twelve months, every department and care (all units together)', `module=referral&from=${month(11)}&to=${month(0)}`],
+    ['twelve months, every unit', `module=referral&from=${month(11)}&to=${month(0)}&by=unit`],
+    ['twelve months, one department, per unit', `module=referral&from=${month(11)}&to=${month(0)}&department=75&by=unit`],
     ['one month, one department, one care', `module=referral&from=${month(1)}&to=${month(1)}&department=75&care=SMR`],
     ['twelve months, one unit', `module=referral&from=${month(11)}&to=${month(0)}&unit=bench-unit-7`],
+    ['twelve months, one department, with its flows', `module=referral&from=${month(11)}&to=${month(0)}&department=75&flows=true`],
   ];
   const rows: string[] = [];
   for (const [label, query] of queries) {

@@ -34,7 +34,7 @@ describe('referral indicators', () => {
     await submit(w, ['smr']); // left unread
 
     const month = t.gateway.services.clock.now().toISOString().slice(0, 7);
-    const read = async (): Promise<Parameters> => (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=75&care=SMR`)).body as Parameters;
+    const read = async (by = 'unit'): Promise<Parameters> => (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=75&care=SMR&by=${by}&flows=true`)).body as Parameters;
     // The rollup is recomputed every second by the worker: wait for one that saw all three.
     await waitFor('the rollup', async () => (await read()).parameter?.some((p) => p.name === 'group' && part(p, 'sent')?.valueInteger === 3));
     const answer = await read();
@@ -54,6 +54,11 @@ describe('referral indicators', () => {
     expect(g.part?.filter((p) => p.name === 'refusalReason').map((p) => [part(p, 'reason')?.valueString, part(p, 'count')?.valueInteger])).toEqual([['no-place', 1]]);
     const flows = (answer.parameter ?? []).filter((p) => p.name === 'flow');
     expect(flows.map((f) => [part(f, 'originDepartment')?.valueString, part(f, 'department')?.valueString, part(f, 'sent')?.valueInteger, part(f, 'admitted')?.valueInteger])).toEqual([['33', '75', 3, 1]]);
+    // By department (the default): the same counts, for all the department's units, with no unit named.
+    const byDepartment = ((await read('department')).parameter ?? []).filter((p) => p.name === 'group');
+    expect(byDepartment).toHaveLength(1);
+    expect(part(byDepartment[0], 'unit')).toBeUndefined();
+    expect([part(byDepartment[0], 'sent')?.valueInteger, part(byDepartment[0], 'admitted')?.valueInteger]).toEqual([3, 1]);
     // Another department, another care: nothing.
     const none = (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=13`)).body as Parameters;
     expect(none.parameter?.filter((p) => p.name === 'group')).toEqual([]);
@@ -70,7 +75,7 @@ describe('referral indicators', () => {
     expect(await groups(paca)).toEqual([]);
     expect((await as(w, paca).get('$indicators?module=referral&department=75')).status).toBe(403);
     // The flows it sees touch its territory: Gironde (33) to Paris for Île-de-France, nothing for PACA.
-    const flows = ((await as(w, idf).get('$indicators?module=referral')).body as Parameters).parameter?.filter((p) => p.name === 'flow') ?? [];
+    const flows = ((await as(w, idf).get('$indicators?module=referral&flows=true')).body as Parameters).parameter?.filter((p) => p.name === 'flow') ?? [];
     expect(flows.length).toBeGreaterThan(0);
     // Nothing else: no patient data, no decision indicators.
     expect((await as(w, paris).get('Patient')).status).toBe(403);
@@ -80,7 +85,7 @@ describe('referral indicators', () => {
   it('are for an admin or a territory, and refuse what they do not understand', async () => {
     expect((await as(w, w.prescriber).get('$indicators?module=referral')).status).toBe(403);
     expect((await as(w, await t.tokenFor(['territory'], 'Organization/chu')).get('$indicators?module=referral')).status).toBe(403);
-    for (const q of ['module=referral&from=2026-13', 'module=referral&care=XYZ', 'module=referral&department=ABC', 'module=referral&from=2026-12&to=2026-01', 'module=referral&colour=blue', 'module=everything']) {
+    for (const q of ['module=referral&from=2026-13', 'module=referral&care=XYZ', 'module=referral&department=ABC', 'module=referral&from=2026-12&to=2026-01', 'module=referral&colour=blue', 'module=referral&by=region', 'module=referral&flows=yes', 'module=everything']) {
       const res = await as(w, w.admin).get(`$indicators?${q}`);
       expect(res.status, q).toBe(400);
     }

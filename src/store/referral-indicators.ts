@@ -7,17 +7,22 @@
 import type { Queryable } from './db.js';
 import { join, run, sql, trusted, type SqlFragment } from './sql.js';
 
+/** The unit of a group that counts every unit of its month, department and care. */
+export const ALL_UNITS = '*';
+
 /** Recomputes the rollup from the tasks; returns the number of groups. */
 export async function refreshReferralRollup(q: Queryable, at: Date): Promise<number> {
   const month = sql`date_trunc('month', t.sent_at AT TIME ZONE 'Europe/Paris')::date`;
   const scope = sql`FROM task t WHERE t.module = 'referral' AND t.sent_at IS NOT NULL`;
+  // Each group twice: per unit, and for all the units of its department and care (unit '*'), each with its own percentiles.
+  const unitOrAll = sql`CASE WHEN GROUPING(t.owner_service_id) = 1 THEN ${ALL_UNITS} ELSE coalesce(t.owner_service_id, '') END`;
   await run(q, sql`DELETE FROM referral_indicator`);
   await run(q, sql`DELETE FROM referral_indicator_reason`);
   await run(q, sql`DELETE FROM referral_flow`);
   const { rowCount } = await run(
     q,
     sql`INSERT INTO referral_indicator (month, department, care, unit_id, sent, read, answered, answer_median_hours, answer_p90_hours, admitted, admission_median_days, admission_p90_days, refused, cancelled, auto_cancelled)
-        SELECT ${month}, coalesce(t.unit_department, ''), coalesce(t.care, ''), coalesce(t.owner_service_id, ''),
+        SELECT ${month}, coalesce(t.unit_department, ''), coalesce(t.care, ''), ${unitOrAll},
                count(*), count(t.read_at), count(t.answered_at),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.answered_at - t.sent_at) / 3600),
                percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.answered_at - t.sent_at) / 3600),
@@ -27,13 +32,13 @@ export async function refreshReferralRollup(q: Queryable, at: Date): Promise<num
                count(*) FILTER (WHERE t.business_status = 'refused'),
                count(*) FILTER (WHERE t.business_status = 'cancelled'),
                count(*) FILTER (WHERE t.business_status = 'cancelled' AND t.status_reason = 'automatic-cancellation')
-          ${scope} GROUP BY 1, 2, 3, 4`
+          ${scope} GROUP BY GROUPING SETS ((1, 2, 3, t.owner_service_id), (1, 2, 3))`
   );
   await run(
     q,
     sql`INSERT INTO referral_indicator_reason (month, department, care, unit_id, status, reason, count)
-        SELECT ${month}, coalesce(t.unit_department, ''), coalesce(t.care, ''), coalesce(t.owner_service_id, ''), t.business_status, coalesce(t.status_reason, 'unknown'), count(*)
-          ${scope} AND t.business_status IN ('refused', 'cancelled') GROUP BY 1, 2, 3, 4, 5, 6`
+        SELECT ${month}, coalesce(t.unit_department, ''), coalesce(t.care, ''), ${unitOrAll}, t.business_status, coalesce(t.status_reason, 'unknown'), count(*)
+          ${scope} AND t.business_status IN ('refused', 'cancelled') GROUP BY GROUPING SETS ((1, 2, 3, t.owner_service_id, 5, 6), (1, 2, 3, 5, 6))`
   );
   await run(
     q,
@@ -52,6 +57,10 @@ export interface ReferralIndicatorScope {
   departments?: readonly string[];
   care?: string;
   unit?: string;
+  /** Per unit, or per department and care (all their units: the default). */
+  byUnit?: boolean;
+  /** With the flows between departments. */
+  flows?: boolean;
 }
 
 export interface ReferralIndicatorRow {
@@ -79,6 +88,7 @@ function conditions(scope: ReferralIndicatorScope, alias: string): SqlFragment {
   if (scope.departments) parts.push(sql`${a('department')} = ANY(${[...scope.departments]}::text[])`);
   if (scope.care) parts.push(sql`${a('care')} = ${scope.care}`);
   if (scope.unit) parts.push(sql`${a('unit_id')} = ${scope.unit}`);
+  else parts.push(scope.byUnit ? sql`${a('unit_id')} <> ${ALL_UNITS}` : sql`${a('unit_id')} = ${ALL_UNITS}`);
   return join(parts, ' AND ');
 }
 
@@ -106,12 +116,13 @@ export async function readReferralFlows(
 ): Promise<{ month: string; origin_department: string; department: string; care: string; sent: number; admitted: number }[]> {
   const { rows } = await run<{ month: string; origin_department: string; department: string; care: string; sent: number; admitted: number }>(
     q,
-    sql`SELECT to_char(f.month, 'YYYY-MM') AS month, f.origin_department, f.department, f.care, f.sent, f.admitted
+    sql`SELECT to_char(f.month, 'YYYY-MM') AS month, f.origin_department, f.department, ${scope.care ? sql`f.care` : sql`''`} AS care, sum(f.sent)::int AS sent, sum(f.admitted)::int AS admitted
           FROM referral_flow f
          WHERE f.month BETWEEN ${scope.from}::date AND ${scope.to}::date
            ${scope.departments ? sql`AND (f.department = ANY(${[...scope.departments]}::text[]) OR f.origin_department = ANY(${[...scope.departments]}::text[]))` : sql``}
            ${scope.care ? sql`AND f.care = ${scope.care}` : sql``}
-         ORDER BY f.month, f.origin_department, f.department, f.care`
+         GROUP BY 1, 2, 3, 4
+         ORDER BY 1, 2, 3, 4`
   );
   return rows;
 }

@@ -12,7 +12,7 @@ import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, forbidden } from '../../core/outcomes.js';
 import { hasAnyRole, type Principal } from '../../core/principal.js';
 import { setLocal, type Database } from '../../store/db.js';
-import { readReferralFlows, readReferralIndicators, refreshReferralRollup, type ReferralIndicatorScope } from '../../store/referral-indicators.js';
+import { ALL_UNITS, readReferralFlows, readReferralIndicators, refreshReferralRollup, type ReferralIndicatorScope } from '../../store/referral-indicators.js';
 import type { Clock } from '../clock.js';
 import { CARE_WANTED } from '../../../mappings/forms.js';
 import { TERRITORY_SYSTEM, territoryDepartments } from '../../../mappings/territories.js';
@@ -33,10 +33,10 @@ function monthOf(day: string, months = 0): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** Reads `module=referral` queries: from, to (YYYY-MM; default the last twelve months), department, care, unit. An admin, or a territory client for its own. */
+/** Reads `module=referral` queries: from, to (YYYY-MM; default the last twelve months), department, care, unit, by (department or unit). An admin, or a territory client for its own. */
 export function referralIndicatorQuery(principal: Principal | undefined, params: URLSearchParams, today: string): ReferralIndicatorScope {
   for (const key of params.keys()) {
-    if (!['module', 'from', 'to', 'department', 'care', 'unit', '_format'].includes(key)) throw badRequest(`Unknown parameter "${key}"; supported with module=referral: from, to, department, care, unit`, key);
+    if (!['module', 'from', 'to', 'department', 'care', 'unit', 'by', 'flows', '_format'].includes(key)) throw badRequest(`Unknown parameter "${key}"; supported with module=referral: from, to, department, care, unit, by, flows`, key);
   }
   const from = params.get('from');
   const to = params.get('to');
@@ -49,7 +49,11 @@ export function referralIndicatorQuery(principal: Principal | undefined, params:
   if (unit !== undefined && !/^[A-Za-z0-9\-.]{1,64}$/.test(unit)) throw badRequest('unit is the id of a HealthcareService', 'unit');
   const scope: ReferralIndicatorScope = { from: from ? `${from}-01` : monthOf(today, -11), to: to ? `${to}-01` : monthOf(today) };
   if (scope.from > scope.to) throw badRequest('from is after to', 'from');
-  const narrowed = { ...(care ? { care } : {}), ...(unit ? { unit } : {}) };
+  const by = params.get('by') ?? 'department';
+  if (by !== 'department' && by !== 'unit') throw badRequest('by is department (all the units of a department and care, the default) or unit', 'by');
+  const flows = params.get('flows') ?? 'false';
+  if (flows !== 'true' && flows !== 'false') throw badRequest('flows is true or false', 'flows');
+  const narrowed = { ...(care ? { care } : {}), ...(unit ? { unit } : {}), ...(by === 'unit' ? { byUnit: true } : {}), ...(flows === 'true' ? { flows: true } : {}) };
   if (hasAnyRole(principal, ['admin'])) return { ...scope, ...(department ? { departments: [department] } : {}), ...narrowed };
   // An ARS or a departmental council: its territory's departments (the units' and, for flows, the prescribers').
   const own = territoryOf(principal);
@@ -65,7 +69,7 @@ const decimal = (name: string, value: number | null): ParametersParameter[] => (
 /** The indicators in scope, as Parameters: one `group` per month, department, care and unit, then one `flow` per origin. */
 export async function computeReferralIndicators(db: Database, scope: ReferralIndicatorScope): Promise<Parameters> {
   const { refreshedAt, groups } = await readReferralIndicators(db, scope);
-  const flows = await readReferralFlows(db, scope);
+  const flows = scope.flows ? await readReferralFlows(db, scope) : [];
   const parameter: ParametersParameter[] = [
     { name: 'module', valueCode: 'referral' },
     ...(refreshedAt ? [{ name: 'computedAt', valueInstant: new Date(refreshedAt).toISOString() }] : []),
@@ -79,7 +83,7 @@ export async function computeReferralIndicators(db: Database, scope: ReferralInd
         { name: 'month', valueString: g.month },
         { name: 'department', valueString: g.department || 'inconnu' },
         { name: 'care', valueString: g.care || 'inconnu' },
-        ...(g.unit_id ? [{ name: 'unit', valueReference: { reference: `HealthcareService/${g.unit_id}` } }] : []),
+        ...(g.unit_id && g.unit_id !== ALL_UNITS ? [{ name: 'unit', valueReference: { reference: `HealthcareService/${g.unit_id}` } }] : []),
         { name: 'sent', valueInteger: g.sent },
         { name: 'read', valueInteger: g.read },
         ...named('readRate', rate(g.read, g.sent)),
@@ -111,7 +115,7 @@ export async function computeReferralIndicators(db: Database, scope: ReferralInd
         { name: 'month', valueString: f.month },
         { name: 'originDepartment', valueString: f.origin_department || 'inconnu' },
         { name: 'department', valueString: f.department || 'inconnu' },
-        { name: 'care', valueString: f.care || 'inconnu' },
+        ...(f.care ? [{ name: 'care', valueString: f.care }] : []),
         { name: 'sent', valueInteger: f.sent },
         { name: 'admitted', valueInteger: f.admitted },
       ],

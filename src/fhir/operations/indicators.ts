@@ -27,6 +27,8 @@ export const indicatorsRoute: Route = {
       { name: 'to', use: 'in', min: 0, max: '1', type: 'string', documentation: 'module=referral: last month, YYYY-MM (default: this month)' },
       { name: 'care', use: 'in', min: 0, max: '1', type: 'code', documentation: 'module=referral: the care asked (care-wanted code)' },
       { name: 'unit', use: 'in', min: 0, max: '1', type: 'string', documentation: 'module=referral: a unit (HealthcareService id)' },
+      { name: 'flows', use: 'in', min: 0, max: '1', type: 'boolean', documentation: 'module=referral: with the flows from the prescribers’ departments to the units’ (all cares together unless care is given)' },
+      { name: 'by', use: 'in', min: 0, max: '1', type: 'code', documentation: 'module=referral: department (default: one group per month, department and care, all units together) or unit (one per unit too)' },
       { name: 'category', use: 'in', min: 0, max: '1', type: 'string', documentation: 'An ESMS category (FINESS category code)' },
       { name: 'return', use: 'out', min: 1, max: '1', type: 'Parameters', documentation: 'One group per department and category' },
     ],
