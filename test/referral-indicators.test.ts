@@ -64,6 +64,20 @@ describe('referral indicators', () => {
     expect(none.parameter?.filter((p) => p.name === 'group')).toEqual([]);
   }, 30_000);
 
+  it('export as CSV and XLSX, with the same parameters and rights', async () => {
+    const month = t.gateway.services.clock.now().toISOString().slice(0, 7);
+    const csv = await w.t.http.get(`/dashboard/indicators?format=csv&from=${month}&to=${month}&department=75&care=SMR`).set('Authorization', `Bearer ${w.admin}`);
+    expect(csv.status).toBe(200);
+    const lines = csv.text.replace(/^\uFEFF/, '').trim().split('\r\n');
+    expect(lines[0].split(';').slice(0, 5)).toEqual(['Mois', 'Département', 'Prise en charge', 'Unité', 'Demandes envoyées']);
+    expect(lines.slice(1).map((l) => l.split(';').slice(0, 5))).toEqual([[month, '75', 'SMR', '', '3']]);
+    const xlsx = await w.t.http.get(`/dashboard/indicators?format=xlsx&by=unit`).set('Authorization', `Bearer ${w.admin}`).buffer(true);
+    expect(xlsx.status).toBe(200);
+    expect(xlsx.headers['content-type']).toMatch(/spreadsheetml/);
+    expect((await w.t.http.get('/dashboard/indicators?format=csv').set('Authorization', `Bearer ${w.prescriber}`)).status).toBe(403);
+    expect((await w.t.http.get('/dashboard/indicators?format=csv&flows=true').set('Authorization', `Bearer ${w.admin}`)).status).toBe(400);
+  });
+
   it('a territory (an ARS, a departmental council) reads its own departments only', async () => {
     const paris = await t.tokenFor(['territory'], 'https://aiguillage.org/fhir/NamingSystem/territory|dept-75');
     const idf = await t.tokenFor(['territory'], 'https://aiguillage.org/fhir/NamingSystem/territory|region-11');

@@ -7,6 +7,7 @@
 import ExcelJS from 'exceljs';
 import { Hono, type Context } from 'hono';
 import { dashboard, DASHBOARD_COLUMNS, parseDashboardQuery, type DashboardRow } from '../domain/referral/dashboard.js';
+import { INDICATOR_COLUMNS, referralIndicatorLines, referralIndicatorQuery, type IndicatorLine } from '../domain/referral/indicators.js';
 import { DECISION_LIST_COLUMNS, decisionWorkList, parseDecisionListQuery, type DecisionListLine } from '../domain/decision/work-list.js';
 import { FhirError, issue, outcome, unauthorized } from '../core/outcomes.js';
 import type { FhirServices } from '../fhir/types.js';
@@ -55,6 +56,7 @@ interface ExportShape<R> {
 }
 
 const TASKS: ExportShape<DashboardRow> = { columns: DASHBOARD_COLUMNS, instants: new Set<keyof DashboardRow>(['since', 'lastUpdated']), sheet: 'Tableau de bord' };
+const INDICATORS: ExportShape<IndicatorLine> = { columns: INDICATOR_COLUMNS, instants: new Set<keyof IndicatorLine>(), sheet: 'Indicateurs' };
 const DECISIONS: ExportShape<DecisionListLine> = { columns: DECISION_LIST_COLUMNS, instants: new Set<keyof DecisionListLine>(['since', 'lastUpdated']), sheet: 'Décisions' };
 
 /** A row as exported: instants in Paris time. */
@@ -104,6 +106,17 @@ export function dashboardRoutes(services: FhirServices): Hono {
     // A dashboard shows patients: it is audited as a search of the tasks it lists.
     await storeDashboardRead(services, trailOf(c), rows.map((r) => r.task), `dashboard ${url.search}`);
     return answer(c, format, TASKS, rows, 'tableau-de-bord');
+  });
+  // The referral indicators ($indicators?module=referral) as a table: the same parameters and rights.
+  app.get('/indicators', async (c) => {
+    const principal = c.get('principal');
+    if (!principal) throw unauthorized();
+    const format = formatOf(c);
+    const params = new URL(c.req.url).searchParams;
+    params.delete('format');
+    const scope = referralIndicatorQuery(principal, params, services.clock.now().toISOString().slice(0, 10));
+    if (scope.flows) throw new FhirError(400, outcome(issue('not-supported', 'The export lists the groups; the flows are read with $indicators?module=referral&flows=true', 'flows')));
+    return answer(c, format, INDICATORS, await referralIndicatorLines(services.db, scope), 'indicateurs');
   });
   // An ESMS's or an MDPH's work list of orientation decisions.
   app.get('/decisions', async (c) => {

@@ -124,6 +124,81 @@ export async function computeReferralIndicators(db: Database, scope: ReferralInd
   return { resourceType: 'Parameters', parameter };
 }
 
+/** One group of the indicators as an export's line. */
+export interface IndicatorLine {
+  month: string;
+  department: string;
+  care: string;
+  unit: string;
+  sent: number;
+  read: number;
+  readRate: number | string;
+  answered: number;
+  firstAnswerMedianHours: number | string;
+  firstAnswerP90Hours: number | string;
+  admitted: number;
+  admissionRate: number | string;
+  admissionMedianDays: number | string;
+  admissionP90Days: number | string;
+  refused: number;
+  refusalRate: number | string;
+  cancelled: number;
+  automaticCancellations: number;
+  reasons: string;
+}
+
+/** The columns of an indicators export, with their headings. */
+export const INDICATOR_COLUMNS: readonly { key: keyof IndicatorLine; heading: string }[] = [
+  { key: 'month', heading: 'Mois' },
+  { key: 'department', heading: 'Département' },
+  { key: 'care', heading: 'Prise en charge' },
+  { key: 'unit', heading: 'Unité' },
+  { key: 'sent', heading: 'Demandes envoyées' },
+  { key: 'read', heading: 'Lues' },
+  { key: 'readRate', heading: 'Taux de lecture' },
+  { key: 'answered', heading: 'Répondues' },
+  { key: 'firstAnswerMedianHours', heading: 'Délai de première réponse, médiane (h)' },
+  { key: 'firstAnswerP90Hours', heading: 'Délai de première réponse, 90e centile (h)' },
+  { key: 'admitted', heading: 'Admissions' },
+  { key: 'admissionRate', heading: 'Taux d’admission' },
+  { key: 'admissionMedianDays', heading: 'Délai d’admission, médiane (j)' },
+  { key: 'admissionP90Days', heading: 'Délai d’admission, 90e centile (j)' },
+  { key: 'refused', heading: 'Refus' },
+  { key: 'refusalRate', heading: 'Taux de refus' },
+  { key: 'cancelled', heading: 'Annulations' },
+  { key: 'automaticCancellations', heading: 'Annulations automatiques' },
+  { key: 'reasons', heading: 'Motifs' },
+];
+
+const ratio = (part: number, whole: number): number | string => (whole > 0 ? Math.round((part / whole) * 1000) / 1000 : '');
+const tenth = (value: number | null): number | string => (value === null ? '' : Math.round(value * 10) / 10);
+
+/** The indicators in scope as export lines (one per group). */
+export async function referralIndicatorLines(db: Database, scope: ReferralIndicatorScope): Promise<IndicatorLine[]> {
+  const { groups } = await readReferralIndicators(db, scope);
+  return groups.map((g) => ({
+    month: g.month,
+    department: g.department,
+    care: g.care,
+    unit: g.unit_id === ALL_UNITS ? '' : g.unit_id,
+    sent: g.sent,
+    read: g.read,
+    readRate: ratio(g.read, g.sent),
+    answered: g.answered,
+    firstAnswerMedianHours: tenth(g.answer_median_hours),
+    firstAnswerP90Hours: tenth(g.answer_p90_hours),
+    admitted: g.admitted,
+    admissionRate: ratio(g.admitted, g.sent),
+    admissionMedianDays: tenth(g.admission_median_days),
+    admissionP90Days: tenth(g.admission_p90_days),
+    refused: g.refused,
+    refusalRate: ratio(g.refused, g.sent),
+    cancelled: g.cancelled,
+    automaticCancellations: g.auto_cancelled,
+    reasons: (g.reasons ?? []).map((r) => `${r.status === 'refused' ? 'refus' : 'annulation'} ${r.reason}: ${r.count}`).join(', '),
+  }));
+}
+
 /** Recomputes the rollup, in one transaction (readers keep the previous one until it commits). */
 export async function refreshReferralIndicators(db: Database, clock: Clock): Promise<number> {
   return db.transaction(async (q) => {
