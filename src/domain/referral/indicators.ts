@@ -62,9 +62,11 @@ export function referralIndicatorQuery(principal: Principal | undefined, params:
   return { ...scope, departments: department ? [department] : own, ...narrowed };
 }
 
-const rate = (part: number, whole: number): ParametersParameter[] => (whole > 0 ? [{ name: 'x', valueDecimal: Math.round((part / whole) * 1000) / 1000 }] : []);
-const named = (name: string, list: ParametersParameter[]): ParametersParameter[] => list.map((p) => ({ ...p, name }));
-const decimal = (name: string, value: number | null): ParametersParameter[] => (value === null ? [] : [{ name, valueDecimal: Math.round(value * 10) / 10 }]);
+/** A share to three decimals ('' when there is no whole), and a delay to a tenth ('' when none): in Parameters and exports alike. */
+const ratio = (part: number, whole: number): number | '' => (whole > 0 ? Math.round((part / whole) * 1000) / 1000 : '');
+const tenth = (value: number | null): number | '' => (value === null ? '' : Math.round(value * 10) / 10);
+/** A decimal part, absent when there is no value. */
+const decimal = (name: string, value: number | ''): ParametersParameter[] => (value === '' ? [] : [{ name, valueDecimal: value }]);
 
 /** The indicators in scope, as Parameters: one `group` per month, department, care and unit, then one `flow` per origin. */
 export async function computeReferralIndicators(db: Database, scope: ReferralIndicatorScope): Promise<Parameters> {
@@ -86,16 +88,16 @@ export async function computeReferralIndicators(db: Database, scope: ReferralInd
         ...(g.unit_id && g.unit_id !== ALL_UNITS ? [{ name: 'unit', valueReference: { reference: `HealthcareService/${g.unit_id}` } }] : []),
         { name: 'sent', valueInteger: g.sent },
         { name: 'read', valueInteger: g.read },
-        ...named('readRate', rate(g.read, g.sent)),
+        ...decimal('readRate', ratio(g.read, g.sent)),
         { name: 'answered', valueInteger: g.answered },
-        ...decimal('firstAnswerMedianHours', g.answer_median_hours),
-        ...decimal('firstAnswerP90Hours', g.answer_p90_hours),
+        ...decimal('firstAnswerMedianHours', tenth(g.answer_median_hours)),
+        ...decimal('firstAnswerP90Hours', tenth(g.answer_p90_hours)),
         { name: 'admitted', valueInteger: g.admitted },
-        ...named('admissionRate', rate(g.admitted, g.sent)),
-        ...decimal('admissionMedianDays', g.admission_median_days),
-        ...decimal('admissionP90Days', g.admission_p90_days),
+        ...decimal('admissionRate', ratio(g.admitted, g.sent)),
+        ...decimal('admissionMedianDays', tenth(g.admission_median_days)),
+        ...decimal('admissionP90Days', tenth(g.admission_p90_days)),
         { name: 'refused', valueInteger: g.refused },
-        ...named('refusalRate', rate(g.refused, g.sent)),
+        ...decimal('refusalRate', ratio(g.refused, g.sent)),
         { name: 'cancelled', valueInteger: g.cancelled },
         { name: 'automaticCancellations', valueInteger: g.auto_cancelled },
         ...(g.reasons ?? []).map((r) => ({
@@ -169,9 +171,6 @@ export const INDICATOR_COLUMNS: readonly { key: keyof IndicatorLine; heading: st
   { key: 'automaticCancellations', heading: 'Annulations automatiques' },
   { key: 'reasons', heading: 'Motifs' },
 ];
-
-const ratio = (part: number, whole: number): number | string => (whole > 0 ? Math.round((part / whole) * 1000) / 1000 : '');
-const tenth = (value: number | null): number | string => (value === null ? '' : Math.round(value * 10) / 10);
 
 /** The indicators in scope as export lines (one per group). */
 export async function referralIndicatorLines(db: Database, scope: ReferralIndicatorScope): Promise<IndicatorLine[]> {

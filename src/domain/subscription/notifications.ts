@@ -10,7 +10,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { scheduleDispatch } from '../../jobs/catalogue.js';
 import type { ScheduledJob } from '../../jobs/schedule.js';
 import type { Queryable } from '../../store/db.js';
-import { activeSubscriptions } from '../../store/tables/subscription.js';
+import { hasActiveSubscription } from '../../store/tables/subscription.js';
 import { recordEvents } from '../../store/tables/subscription-event.js';
 import type { DomainEvent, WriteListener } from '../kind.js';
 
@@ -26,7 +26,7 @@ function written(events: readonly DomainEvent[]): Map<string, Resource[]> {
 /** Records the events some stored versions (of one type) make, if anyone listens. */
 export async function recordWrites(q: Queryable, type: string, resources: readonly Resource[], now: Date, scheduled: ScheduledJob[] | undefined): Promise<void> {
   if (resources.length === 0) return;
-  if ((await activeSubscriptions(q, type)).length === 0) return;
+  if (!(await hasActiveSubscription(q, type))) return;
   await recordEvents(
     q,
     type,

@@ -12,7 +12,7 @@ import type { Subscription } from '@medplum/fhirtypes';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { subscriptionRow } from '../../../mappings/referral.js';
-import { PAYLOAD_CONTENTS, subscriptionSettings, TOPICS } from '../../../mappings/topics.js';
+import { PAYLOAD_CONTENTS, subscriptionSettings, TOPICS, type SubscriptionSettings } from '../../../mappings/topics.js';
 import { FhirError, forbidden, ruleViolation } from '../../core/outcomes.js';
 import type { Searchable } from '../../core/search/model.js';
 import { parseSearch } from '../../core/search/parse.js';
@@ -98,7 +98,7 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
   const type = settings.type as string;
   checkFilters(settings.filters.length > 0 ? settings.filters : [type], type, kindOf, !!settings.topic);
   const channel = subscription.channel;
-  const endpoint = channel?.type === 'email' ? checkEmailChannel(e, subscription) : checkRestHookChannel(subscription);
+  const endpoint = channel?.type === 'email' ? checkEmailChannel(e, subscription, settings) : checkRestHookChannel(subscription, settings);
   if (settings.heartbeatSeconds !== 0 && (settings.heartbeatSeconds < MIN_HEARTBEAT_SECONDS || settings.heartbeatSeconds > MAX_HEARTBEAT_SECONDS)) {
     throw ruleViolation(`The heartbeat period is ${MIN_HEARTBEAT_SECONDS} to ${MAX_HEARTBEAT_SECONDS} seconds`, 'Subscription.channel.extension');
   }
@@ -124,9 +124,8 @@ async function prepareSubscription(e: WriteEvent): Promise<Prepared> {
 }
 
 /** A rest-hook channel: an http(s) endpoint, FHIR JSON notifications, headers "Name: value". */
-function checkRestHookChannel(subscription: Subscription): URL {
+function checkRestHookChannel(subscription: Subscription, settings: SubscriptionSettings): URL {
   const channel = subscription.channel;
-  const settings = subscriptionSettings(subscription);
   if (channel?.type !== 'rest-hook') throw ruleViolation('The channel is rest-hook (notifications) or email (alerts)', 'Subscription.channel.type');
   let endpoint: URL;
   try {
@@ -150,9 +149,8 @@ function checkRestHookChannel(subscription: Subscription): URL {
  * SMTP server; the mail carries links, never the resources (payload absent or
  * text/plain, content empty or id-only); a digest period gathers events.
  */
-function checkEmailChannel(e: WriteEvent, subscription: Subscription): undefined {
+function checkEmailChannel(e: WriteEvent, subscription: Subscription, settings: SubscriptionSettings): undefined {
   const channel = subscription.channel;
-  const settings = subscriptionSettings(subscription);
   if (!e.ctx.mailAlerts) throw ruleViolation('E-mail alerts are not configured on this gateway (no SMTP server): use a rest-hook channel', 'Subscription.channel.type');
   if (!/^mailto:[^\s@,;:<>()"]+@[^\s@,;:<>()"]+\.[^\s@,;:<>()"]+$/.test(channel.endpoint ?? '')) throw ruleViolation('An e-mail channel’s endpoint is mailto: and one address', 'Subscription.channel.endpoint');
   if (channel.payload && channel.payload !== 'text/plain') throw ruleViolation('An alert is a text/plain mail (channel.payload text/plain or absent)', 'Subscription.channel.payload');
