@@ -32,11 +32,13 @@ describe('referral indicators', () => {
     expect((await move(w, w.prescriber, await current(w, admitted.id as string), 'confirmed')).status).toBe(200);
     expect((await move(w, w.unit.smr, await current(w, admitted.id as string), 'admitted')).status).toBe(200);
     await submit(w, ['smr']); // left unread
+    const cancelled = (await submit(w, ['smr'])).tasks.smr;
+    expect((await move(w, w.prescriber, await current(w, cancelled.id as string), 'cancelled', 'cancelled-by-prescriber')).status).toBe(200);
 
     const month = t.gateway.services.clock.now().toISOString().slice(0, 7);
     const read = async (by = 'unit'): Promise<Parameters> => (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=75&care=SMR&by=${by}&flows=true`)).body as Parameters;
-    // The rollup is recomputed every second by the worker: wait for one that saw all three.
-    await waitFor('the rollup', async () => (await read()).parameter?.some((p) => p.name === 'group' && part(p, 'sent')?.valueInteger === 3));
+    // The rollup is recomputed every second by the worker: wait for one that saw all four.
+    await waitFor('the rollup', async () => (await read()).parameter?.some((p) => p.name === 'group' && part(p, 'sent')?.valueInteger === 4));
     const answer = await read();
     expect(answer.parameter?.find((p) => p.name === 'computedAt')?.valueInstant).toBeDefined();
     const groups = (answer.parameter ?? []).filter((p) => p.name === 'group');
@@ -46,19 +48,22 @@ describe('referral indicators', () => {
     expect(part(g, 'department')?.valueString).toBe('75');
     expect(part(g, 'care')?.valueString).toBe('SMR');
     expect(part(g, 'unit')?.valueReference?.reference).toBe('HealthcareService/smr');
-    expect([part(g, 'sent')?.valueInteger, part(g, 'read')?.valueInteger, part(g, 'answered')?.valueInteger, part(g, 'admitted')?.valueInteger, part(g, 'refused')?.valueInteger]).toEqual([3, 2, 2, 1, 1]);
-    expect(part(g, 'readRate')?.valueDecimal).toBe(0.667);
-    expect(part(g, 'admissionRate')?.valueDecimal).toBe(0.333);
+    expect([part(g, 'sent')?.valueInteger, part(g, 'read')?.valueInteger, part(g, 'answered')?.valueInteger, part(g, 'admitted')?.valueInteger, part(g, 'refused')?.valueInteger]).toEqual([4, 2, 2, 1, 1]);
+    expect([part(g, 'cancelled')?.valueInteger, part(g, 'automaticCancellations')?.valueInteger]).toEqual([1, 0]);
+    expect(part(g, 'readRate')?.valueDecimal).toBe(0.5);
+    expect(part(g, 'admissionRate')?.valueDecimal).toBe(0.25);
+    expect(part(g, 'refusalRate')?.valueDecimal).toBe(0.25);
     expect(part(g, 'firstAnswerMedianHours')?.valueDecimal).toBeGreaterThanOrEqual(0);
     expect(part(g, 'admissionMedianDays')?.valueDecimal).toBeGreaterThanOrEqual(0);
     expect(g.part?.filter((p) => p.name === 'refusalReason').map((p) => [part(p, 'reason')?.valueString, part(p, 'count')?.valueInteger])).toEqual([['no-place', 1]]);
+    expect(g.part?.filter((p) => p.name === 'cancellationReason').map((p) => [part(p, 'reason')?.valueString, part(p, 'count')?.valueInteger])).toEqual([['cancelled-by-prescriber', 1]]);
     const flows = (answer.parameter ?? []).filter((p) => p.name === 'flow');
-    expect(flows.map((f) => [part(f, 'originDepartment')?.valueString, part(f, 'department')?.valueString, part(f, 'sent')?.valueInteger, part(f, 'admitted')?.valueInteger])).toEqual([['33', '75', 3, 1]]);
+    expect(flows.map((f) => [part(f, 'originDepartment')?.valueString, part(f, 'department')?.valueString, part(f, 'sent')?.valueInteger, part(f, 'admitted')?.valueInteger])).toEqual([['33', '75', 4, 1]]);
     // By department (the default): the same counts, for all the department's units, with no unit named.
     const byDepartment = ((await read('department')).parameter ?? []).filter((p) => p.name === 'group');
     expect(byDepartment).toHaveLength(1);
     expect(part(byDepartment[0], 'unit')).toBeUndefined();
-    expect([part(byDepartment[0], 'sent')?.valueInteger, part(byDepartment[0], 'admitted')?.valueInteger]).toEqual([3, 1]);
+    expect([part(byDepartment[0], 'sent')?.valueInteger, part(byDepartment[0], 'admitted')?.valueInteger]).toEqual([4, 1]);
     // Another department, another care: nothing.
     const none = (await as(w, w.admin).get(`$indicators?module=referral&from=${month}&to=${month}&department=13`)).body as Parameters;
     expect(none.parameter?.filter((p) => p.name === 'group')).toEqual([]);
@@ -70,7 +75,7 @@ describe('referral indicators', () => {
     expect(csv.status).toBe(200);
     const lines = csv.text.replace(/^\uFEFF/, '').trim().split('\r\n');
     expect(lines[0].split(';').slice(0, 5)).toEqual(['Mois', 'Département', 'Prise en charge', 'Unité', 'Demandes envoyées']);
-    expect(lines.slice(1).map((l) => l.split(';').slice(0, 5))).toEqual([[month, '75', 'SMR', '', '3']]);
+    expect(lines.slice(1).map((l) => l.split(';').slice(0, 5))).toEqual([[month, '75', 'SMR', '', '4']]);
     const xlsx = await w.t.http.get(`/dashboard/indicators?format=xlsx&by=unit`).set('Authorization', `Bearer ${w.admin}`).buffer(true);
     expect(xlsx.status).toBe(200);
     expect(xlsx.headers['content-type']).toMatch(/spreadsheetml/);
